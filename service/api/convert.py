@@ -1,0 +1,101 @@
+"""Proto messages <-> domain types. The only module that knows both vocabularies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from hashguard.v1 import hashguard_pb2 as pb
+
+from service.domain import (
+    Algorithm,
+    CaseState,
+    Decision,
+    EntryState,
+    HashValue,
+    Hit,
+    HitState,
+    Verdict,
+)
+from service.errors import InvalidInput
+
+ALGORITHM_TO_PB = {
+    Algorithm.PDQ: pb.HASH_ALGORITHM_PDQ,
+    Algorithm.PHASH: pb.HASH_ALGORITHM_PHASH,
+    Algorithm.SHA256: pb.HASH_ALGORITHM_SHA256,
+    Algorithm.MD5: pb.HASH_ALGORITHM_MD5,
+}
+ALGORITHM_FROM_PB = {v: k for k, v in ALGORITHM_TO_PB.items()}
+DECISION_TO_PB = {
+    Decision.ALLOW: pb.DECISION_ALLOW,
+    Decision.REVIEW: pb.DECISION_REVIEW,
+    Decision.BLOCK: pb.DECISION_BLOCK,
+}
+ENTRY_STATE_TO_PB = {
+    EntryState.PENDING: pb.ENTRY_STATE_PENDING,
+    EntryState.VETTED: pb.ENTRY_STATE_VETTED,
+    EntryState.WITHDRAWN: pb.ENTRY_STATE_WITHDRAWN,
+}
+CASE_STATE_TO_PB = {
+    CaseState.ACTIVE: pb.CASE_STATE_ACTIVE,
+    CaseState.WITHDRAWN: pb.CASE_STATE_WITHDRAWN,
+}
+HIT_STATE_TO_PB = {
+    HitState.PENDING: pb.HIT_STATE_PENDING,
+    HitState.CONFIRMED: pb.HIT_STATE_CONFIRMED,
+    HitState.REJECTED: pb.HIT_STATE_REJECTED,
+    HitState.WITHDRAWN: pb.HIT_STATE_WITHDRAWN,
+}
+HIT_STATE_FROM_PB = {v: k for k, v in HIT_STATE_TO_PB.items()}
+VERDICT_FROM_PB = {pb.VERDICT_CONFIRMED: Verdict.CONFIRMED, pb.VERDICT_REJECTED: Verdict.REJECTED}
+
+
+def hashes_from_pb(messages: Iterable[pb.Hash]) -> list[HashValue]:
+    result = []
+    for i, message in enumerate(messages):
+        algorithm = ALGORITHM_FROM_PB.get(message.algorithm)
+        if algorithm is None:
+            raise InvalidInput(
+                f"hashes[{i}].algorithm must be set (PDQ, PHASH, SHA256 or MD5), "
+                f"got {message.algorithm}"
+            )
+        if not 0 <= message.quality <= 100:
+            raise InvalidInput(f"hashes[{i}].quality must be 0..100, got {message.quality}")
+        result.append(HashValue(algorithm, bytes(message.value), message.quality or None))
+    return result
+
+
+def hash_to_pb(value: HashValue) -> pb.Hash:
+    return pb.Hash(
+        algorithm=ALGORITHM_TO_PB[value.algorithm], value=value.value, quality=value.quality or 0
+    )
+
+
+def timestamp(seconds: float | None) -> Timestamp | None:
+    if seconds is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromNanoseconds(int(seconds * 1e9))
+    return stamp
+
+
+def hit_to_pb(hit: Hit) -> pb.Hit:
+    return pb.Hit(
+        hit_id=hit.hit_id,
+        state=HIT_STATE_TO_PB[hit.state],
+        operator=hit.operator,
+        content_ref=hit.content_ref,
+        created_at=timestamp(hit.created_at),
+        matches=[
+            pb.HitMatch(
+                entry_id=m.entry_id,
+                algorithm=ALGORITHM_TO_PB[m.algorithm],
+                distance=m.distance,
+                entry_state=ENTRY_STATE_TO_PB[m.entry_state],
+            )
+            for m in hit.matches
+        ],
+        note=hit.note,
+        resolved_by=hit.resolved_by,
+        resolved_at=timestamp(hit.resolved_at),
+    )

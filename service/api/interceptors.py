@@ -1,0 +1,111 @@
+"""One server interceptor for every call, unary or streaming: it maps domain errors to
+gRPC statuses with their message, turns anything unexpected into INTERNAL without
+leaking a stack trace to the client, and records request counts and latency."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+
+from service import metrics
+from service.errors import HashGuardError
+
+log = logging.getLogger("hashguard.api")
+
+
+class _Outcome:
+    """The status code a call ended with, filled in by the wrapper."""
+
+    __slots__ = ("code",)
+
+    def __init__(self) -> None:
+        self.code = grpc.StatusCode.OK
+
+
+def _abort(context: grpc.ServicerContext, outcome: _Outcome, exc: BaseException) -> None:
+    if isinstance(exc, HashGuardError):
+        outcome.code = grpc.StatusCode[exc.status]
+        context.abort(outcome.code, str(exc))
+    ref = uuid.uuid4().hex[:12]
+    # The traceback names code paths only; request bodies (images) are never logged.
+    log.error("internal error ref=%s", ref, exc_info=exc)
+    outcome.code = grpc.StatusCode.INTERNAL
+    context.abort(outcome.code, f"internal error (reference {ref}); see the server log")
+
+
+def _record(method: str, outcome: _Outcome, started: float) -> None:
+    metrics.REQUESTS.labels(method, outcome.code.name).inc()
+    metrics.LATENCY.labels(method).observe(time.perf_counter() - started)
+
+
+def _wrap_unary_response(method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(request: Any, context: grpc.ServicerContext) -> Any:
+        started, outcome = time.perf_counter(), _Outcome()
+        try:
+            return behavior(request, context)
+        except Exception as exc:
+            if _is_abort(exc, context):
+                outcome.code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            _abort(context, outcome, exc)
+        finally:
+            _record(method, outcome, started)
+
+    return wrapper
+
+
+def _wrap_stream_response(method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        started, outcome = time.perf_counter(), _Outcome()
+        try:
+            yield from behavior(request, context)
+        except Exception as exc:
+            if _is_abort(exc, context):
+                outcome.code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            _abort(context, outcome, exc)
+        finally:
+            _record(method, outcome, started)
+
+    return wrapper
+
+
+def _is_abort(exc: Exception, context: grpc.ServicerContext) -> bool:
+    """context.abort() raises a bare Exception after setting the code: let it through."""
+    return type(exc) is Exception and context.code() not in (None, grpc.StatusCode.OK)
+
+
+class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method.rsplit("/", 1)[-1]
+        common = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary_response(method, handler.unary_unary), **common
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                _wrap_unary_response(method, handler.stream_unary), **common
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream_response(method, handler.unary_stream), **common
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            _wrap_stream_response(method, handler.stream_stream), **common
+        )

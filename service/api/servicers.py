@@ -1,0 +1,146 @@
+"""The three gRPC services. Each method: authenticate, convert, call the app, convert
+back. Errors are raised as domain exceptions; the interceptor maps them to statuses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+from hashguard.v1 import hashguard_pb2 as pb
+from hashguard.v1 import hashguard_pb2_grpc as pb_grpc
+
+from service.api.convert import (
+    ALGORITHM_TO_PB,
+    CASE_STATE_TO_PB,
+    DECISION_TO_PB,
+    ENTRY_STATE_TO_PB,
+    HIT_STATE_FROM_PB,
+    VERDICT_FROM_PB,
+    hash_to_pb,
+    hashes_from_pb,
+    hit_to_pb,
+    timestamp,
+)
+from service.app import CheckResult, HashGuard
+from service.domain import Principal
+from service.errors import InvalidInput, Unauthenticated
+
+
+def caller(app: HashGuard, context: grpc.ServicerContext) -> Principal:
+    """The principal behind the call's `authorization: Bearer <key>` metadata."""
+    for key, value in context.invocation_metadata():
+        if key == "authorization":
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthenticated("authorization metadata must be 'Bearer <key>'")
+            return app.authenticate(token.strip())
+    return app.authenticate(None)
+
+
+class MatchServicer(pb_grpc.MatchServiceServicer):
+    def __init__(self, app: HashGuard) -> None:
+        self.app = app
+
+    def CheckUpload(self, request: pb.CheckUploadRequest, context: grpc.ServicerContext):
+        principal = caller(self.app, context)
+        return self._check(principal, request)
+
+    def CheckUploads(
+        self, request_iterator: Iterator[pb.CheckUploadRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.CheckUploadResponse]:
+        """One response per request, in order. An invalid item gets a response with
+        `error` set instead of ending the whole scan; auth failures end it."""
+        principal = caller(self.app, context)
+        for request in request_iterator:
+            try:
+                yield self._check(principal, request)
+            except InvalidInput as exc:
+                yield pb.CheckUploadResponse(
+                    content_ref=request.content_ref,
+                    error=pb.ItemError(
+                        code=grpc.StatusCode.INVALID_ARGUMENT.value[0], message=str(exc)
+                    ),
+                )
+
+    def _check(self, principal: Principal, request: pb.CheckUploadRequest):
+        result = self.app.check_upload(
+            principal, request.image or None, hashes_from_pb(request.hashes), request.content_ref
+        )
+        return check_response(result, request.content_ref)
+
+
+def check_response(result: CheckResult, content_ref: str) -> pb.CheckUploadResponse:
+    return pb.CheckUploadResponse(
+        decision=DECISION_TO_PB[result.decision],
+        matches=[
+            pb.Match(
+                entry_id=m.entry_id,
+                algorithm=ALGORITHM_TO_PB[m.algorithm],
+                distance=m.distance,
+                entry_state=ENTRY_STATE_TO_PB[m.entry_state],
+            )
+            for m in result.matches
+        ],
+        computed_hashes=[hash_to_pb(h) for h in result.computed],
+        hit_id=result.hit_id,
+        content_ref=content_ref,
+        notes=result.notes,
+    )
+
+
+class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
+    def __init__(self, app: HashGuard) -> None:
+        self.app = app
+
+    def SubmitCase(self, request: pb.SubmitCaseRequest, context: grpc.ServicerContext):
+        principal = caller(self.app, context)
+        case = self.app.submit_case(principal, hashes_from_pb(request.hashes))
+        return pb.SubmitCaseResponse(
+            case_id=case.case_id, case_token=case.case_token, entry_count=case.entry_count
+        )
+
+    def GetCase(self, request: pb.GetCaseRequest, context: grpc.ServicerContext):
+        status = self.app.get_case(request.case_id, request.case_token)
+        return pb.GetCaseResponse(
+            case_id=status.case_id,
+            state=CASE_STATE_TO_PB[status.state],
+            created_at=timestamp(status.created_at),
+            entries_pending=status.entries_pending,
+            entries_vetted=status.entries_vetted,
+            entries_withdrawn=status.entries_withdrawn,
+            hits_total=status.hits_total,
+            hits_confirmed=status.hits_confirmed,
+        )
+
+    def WithdrawCase(self, request: pb.WithdrawCaseRequest, context: grpc.ServicerContext):
+        status, withdrawn = self.app.withdraw_case(request.case_id, request.case_token)
+        return pb.WithdrawCaseResponse(
+            case_id=status.case_id,
+            state=CASE_STATE_TO_PB[status.state],
+            entries_withdrawn=withdrawn,
+        )
+
+
+class ReviewServicer(pb_grpc.ReviewServiceServicer):
+    def __init__(self, app: HashGuard) -> None:
+        self.app = app
+
+    def ListHits(self, request: pb.ListHitsRequest, context: grpc.ServicerContext):
+        principal = caller(self.app, context)
+        state = None
+        if request.state != pb.HIT_STATE_UNSPECIFIED:
+            state = HIT_STATE_FROM_PB.get(request.state)
+            if state is None:
+                raise InvalidInput(f"unknown hit state {request.state}")
+        hits, next_token = self.app.list_hits(
+            principal, state, request.page_size, request.page_token
+        )
+        return pb.ListHitsResponse(hits=[hit_to_pb(h) for h in hits], next_page_token=next_token)
+
+    def ResolveHit(self, request: pb.ResolveHitRequest, context: grpc.ServicerContext):
+        principal = caller(self.app, context)
+        verdict = VERDICT_FROM_PB.get(request.verdict)
+        if verdict is None:
+            raise InvalidInput("verdict must be VERDICT_CONFIRMED or VERDICT_REJECTED")
+        hit, vetted = self.app.resolve_hit(principal, request.hit_id, verdict, request.note)
+        return pb.ResolveHitResponse(hit=hit_to_pb(hit), vetted_entry_ids=vetted)

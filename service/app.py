@@ -1,0 +1,284 @@
+"""The use cases: check an upload, submit/follow/withdraw a case, review hits.
+
+The one place that combines hashing, matcher, policy and store. Order of work for every
+change: commit to the store first, then update the in-memory matcher, so nothing the
+caller was told is done can be lost by a crash.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from service import metrics
+from service.auth import (
+    digest,
+    new_api_key,
+    new_case_token,
+    require_role,
+    same_secret,
+    split_api_key,
+)
+from service.config import Settings
+from service.domain import (
+    Algorithm,
+    CaseStatus,
+    Decision,
+    EntryState,
+    HashValue,
+    Hit,
+    HitState,
+    Match,
+    Principal,
+    Role,
+    Verdict,
+    validate_hash,
+)
+from service.errors import InvalidInput, NotFound, Unauthenticated
+from service.hashing import hash_image_bytes
+from service.matcher import Matcher
+from service.policy import Thresholds, best_per_entry, decide
+from service.store.base import ApiKeyRecord, EntryRow, PriorHit, Store
+
+MAX_CONTENT_REF = 1024
+MAX_NOTE = 4096
+MAX_HASHES_PER_CHECK = 64
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    decision: Decision
+    matches: list[Match]
+    computed: list[HashValue] = field(default_factory=list)
+    hit_id: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class NewCase:
+    case_id: str
+    case_token: str  # shown once, stored only as a digest
+    entry_count: int
+
+
+class HashGuard:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.matcher = Matcher(Thresholds(settings.pdq_threshold, settings.phash_threshold))
+        for batch in store.iter_entries([EntryState.PENDING, EntryState.VETTED]):
+            self.matcher.add(batch)
+        self._refresh_gauges()
+
+    # -- authentication -------------------------------------------------------------------
+
+    def authenticate(self, api_key: str | None) -> Principal:
+        if not api_key:
+            raise Unauthenticated("missing API key: send metadata 'authorization: Bearer <key>'")
+        record = self.store.get_api_key(split_api_key(api_key))
+        if record is None or record.revoked_at is not None:
+            raise Unauthenticated("unknown or revoked API key")
+        if not same_secret(api_key, record.secret_hash):
+            raise Unauthenticated("unknown or revoked API key")
+        return Principal(record.name, record.role)
+
+    def create_api_key(self, role: Role, name: str | None = None) -> str:
+        """Store a new key's digest and return the key (the only time it is seen)."""
+        key_id, key = new_api_key()
+        name = name or f"{role.value}-{key_id}"
+        self.store.add_api_key(ApiKeyRecord(key_id, name, role, digest(key), time.time()))
+        return key
+
+    # -- operators --------------------------------------------------------------------------
+
+    def check_upload(
+        self,
+        principal: Principal,
+        image: bytes | None,
+        hashes: Sequence[HashValue],
+        content_ref: str,
+    ) -> CheckResult:
+        require_role(principal, Role.OPERATOR)
+        if len(content_ref) > MAX_CONTENT_REF:
+            raise InvalidInput(f"content_ref is longer than {MAX_CONTENT_REF} characters")
+        if bool(image) == bool(hashes):
+            raise InvalidInput("set exactly one of 'image' (the file's bytes) and 'hashes'")
+        notes: list[str] = []
+        computed: list[HashValue] = []
+        if image:
+            queries, computed = self._image_queries(image, notes)
+        else:
+            queries = self._supplied_queries(hashes, notes)
+        matches = best_per_entry(self.matcher.match(queries))
+        decision, hit_id = self._decide_and_record(principal, content_ref, matches, notes)
+        metrics.DECISIONS.labels(decision.value).inc()
+        return CheckResult(decision, matches, computed, hit_id, notes)
+
+    def _image_queries(
+        self, image: bytes, notes: list[str]
+    ) -> tuple[list[HashValue], list[HashValue]]:
+        hashed = hash_image_bytes(image, self.settings.max_image_pixels)
+        queries = [hashed.phash, hashed.sha256, hashed.md5]
+        if self._pdq_usable(hashed.pdq.quality, notes):
+            queries += [HashValue(Algorithm.PDQ, v) for v in hashed.pdq_dihedral]
+        return queries, hashed.canonical
+
+    def _supplied_queries(self, hashes: Sequence[HashValue], notes: list[str]) -> list[HashValue]:
+        if len(hashes) > MAX_HASHES_PER_CHECK:
+            raise InvalidInput(f"at most {MAX_HASHES_PER_CHECK} hashes per check")
+        queries = []
+        for h in hashes:
+            validate_hash(h.algorithm, h.value)
+            if h.algorithm is Algorithm.PDQ and not self._pdq_usable(h.quality, notes):
+                continue
+            queries.append(h)
+        return queries
+
+    def _pdq_usable(self, quality: int | None, notes: list[str]) -> bool:
+        """Low-quality PDQ (flat or tiny images) matches unrelated images too easily."""
+        if quality is None or quality >= self.settings.pdq_min_quality:
+            return True
+        metrics.LOW_QUALITY_PDQ.inc()
+        notes.append(
+            f"PDQ quality {quality} is below {self.settings.pdq_min_quality}; "
+            "PDQ was not matched for this upload"
+        )
+        return False
+
+    def _decide_and_record(
+        self, principal: Principal, content_ref: str, matches: list[Match], notes: list[str]
+    ) -> tuple[Decision, str]:
+        """Apply the policy; queue a hit for moderators when the answer is REVIEW.
+
+        A pair (entry, upload hash) a moderator already rejected does not queue again,
+        and one already waiting in a pending hit reuses that hit.
+        """
+        decision = decide(matches)
+        if decision is not Decision.REVIEW:
+            return decision, ""
+        pending = [m for m in matches if m.entry_state is EntryState.PENDING]
+        prior = self.store.prior_hits([(m.entry_id, m.query_value) for m in pending])
+        rejected = [m for m in pending if _state(prior, m) is HitState.REJECTED]
+        waiting = [m for m in pending if _state(prior, m) is HitState.PENDING]
+        new = [m for m in pending if (m.entry_id, m.query_value) not in prior]
+        if new:
+            hit_id = str(uuid.uuid4())
+            self.store.create_hit(hit_id, principal.name, content_ref, new, time.time())
+            self._refresh_pending_hits()
+            return Decision.REVIEW, hit_id
+        if waiting:
+            return Decision.REVIEW, prior[(waiting[0].entry_id, waiting[0].query_value)].hit_id
+        if rejected:
+            notes.append("matched only entries whose moderators rejected this same upload")
+        return Decision.ALLOW, ""
+
+    # -- victims ----------------------------------------------------------------------------
+
+    def submit_case(self, principal: Principal, hashes: Sequence[HashValue]) -> NewCase:
+        require_role(principal, Role.SUBMITTER)
+        if not hashes:
+            raise InvalidInput("a case needs at least one hash")
+        if len(hashes) > self.settings.max_hashes_per_case:
+            raise InvalidInput(
+                f"{len(hashes)} hashes is more than the {self.settings.max_hashes_per_case} "
+                "one case may hold; split them into several cases"
+            )
+        unique: dict[tuple[Algorithm, bytes], HashValue] = {}
+        for h in hashes:
+            validate_hash(h.algorithm, h.value)
+            unique.setdefault((h.algorithm, h.value), h)
+        values = list(unique.values())
+        case_id, token = str(uuid.uuid4()), new_case_token()
+        ids = self.store.create_case(case_id, digest(token), principal.name, values, time.time())
+        self.matcher.add(
+            [_entry_row(i, h, EntryState.PENDING) for i, h in zip(ids, values, strict=True)]
+        )
+        self._refresh_gauges()
+        return NewCase(case_id, token, len(ids))
+
+    def get_case(self, case_id: str, case_token: str) -> CaseStatus:
+        self._authorise_case(case_id, case_token)
+        return self.store.case_status(case_id)
+
+    def withdraw_case(self, case_id: str, case_token: str) -> tuple[CaseStatus, int]:
+        """Remove the case's entries from matching and erase their hash values.
+        Withdrawing twice is harmless and withdraws nothing more."""
+        self._authorise_case(case_id, case_token)
+        withdrawn = self.store.withdraw_case(case_id, time.time())
+        self.matcher.remove(withdrawn)
+        self._refresh_gauges()
+        return self.store.case_status(case_id), len(withdrawn)
+
+    def _authorise_case(self, case_id: str, case_token: str) -> None:
+        if not case_id or not case_token:
+            raise InvalidInput("case_id and case_token are both required")
+        auth = self.store.get_case_auth(case_id)
+        # One message for both failures, so ids cannot be probed without their token.
+        if auth is None or not same_secret(case_token, auth.token_hash):
+            raise NotFound("no case with that id and token")
+
+    # -- moderators ---------------------------------------------------------------------
+
+    def list_hits(
+        self, principal: Principal, state: HitState | None, page_size: int, page_token: str
+    ) -> tuple[list[Hit], str]:
+        require_role(principal, Role.MODERATOR)
+        if page_size < 0:
+            raise InvalidInput("page_size must not be negative")
+        limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        before = _decode_page_token(page_token) if page_token else None
+        rows = self.store.list_hits(state, limit + 1, before)
+        next_token = _encode_page_token(rows[limit - 1][0]) if len(rows) > limit else ""
+        return [hit for _, hit in rows[:limit]], next_token
+
+    def resolve_hit(
+        self, principal: Principal, hit_id: str, verdict: Verdict, note: str
+    ) -> tuple[Hit, list[int]]:
+        require_role(principal, Role.MODERATOR)
+        if not hit_id:
+            raise InvalidInput("hit_id is required")
+        if len(note) > MAX_NOTE:
+            raise InvalidInput(f"note is longer than {MAX_NOTE} characters")
+        hit, vetted = self.store.resolve_hit(hit_id, verdict, note, principal.name, time.time())
+        self.matcher.set_state(vetted, EntryState.VETTED)
+        self._refresh_pending_hits()
+        return hit, vetted
+
+    # -- gauges -------------------------------------------------------------------------
+
+    def _refresh_gauges(self) -> None:
+        for algorithm in Algorithm:
+            metrics.INDEX_ENTRIES.labels(algorithm.value).set(self.matcher.size(algorithm))
+        self._refresh_pending_hits()
+
+    def _refresh_pending_hits(self) -> None:
+        metrics.PENDING_HITS.set(self.store.count_hits(HitState.PENDING))
+
+
+def _state(prior: dict[tuple[int, bytes], PriorHit], match: Match) -> HitState | None:
+    found = prior.get((match.entry_id, match.query_value))
+    return None if found is None else found.state
+
+
+def _entry_row(entry_id: int, h: HashValue, state: EntryState) -> EntryRow:
+    return EntryRow(entry_id, h.algorithm, h.value, state)
+
+
+def _encode_page_token(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"hits:{seq}".encode()).decode()
+
+
+def _decode_page_token(token: str) -> int:
+    try:
+        prefix, seq = base64.urlsafe_b64decode(token.encode()).decode().split(":")
+        if prefix != "hits":
+            raise ValueError(prefix)
+        return int(seq)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("page_token is not one this server issued") from None

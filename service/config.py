@@ -1,0 +1,104 @@
+"""One settings object for the server. Precedence: command-line flag > environment
+variable HASHGUARD_<NAME> > default. The SETTINGS table feeds `hashguard serve --help`
+and the configuration table in README.md (a test keeps the two in step)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    type: type
+    default: object
+    help: str
+
+    @property
+    def env(self) -> str:
+        return "HASHGUARD_" + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: str = "./hashguard-data"
+    host: str = "127.0.0.1"
+    port: int = 50051
+    metrics_port: int = 9095
+    pdq_threshold: int = 31
+    phash_threshold: int = 10
+    pdq_min_quality: int = 50
+    max_message_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 64_000_000
+    max_hashes_per_case: int = 1000
+    workers: int = 16
+    grace_seconds: float = 10.0
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    def validate(self) -> Settings:
+        """Refuse settings that would silently misbehave."""
+        checks = [
+            (0 <= self.pdq_threshold <= 256, "pdq_threshold must be 0..256"),
+            (0 <= self.phash_threshold <= 64, "phash_threshold must be 0..64"),
+            (0 <= self.pdq_min_quality <= 100, "pdq_min_quality must be 0..100"),
+            (0 <= self.port <= 65535, "port must be 0..65535"),
+            (0 <= self.metrics_port <= 65535, "metrics_port must be 0..65535"),
+            (self.max_message_bytes >= 1024, "max_message_bytes must be at least 1024"),
+            (self.max_image_pixels >= 1, "max_image_pixels must be positive"),
+            (self.max_hashes_per_case >= 1, "max_hashes_per_case must be positive"),
+            (self.workers >= 1, "workers must be at least 1"),
+            (self.grace_seconds >= 0, "grace_seconds must not be negative"),
+        ]
+        problems = [message for ok, message in checks if not ok]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+_HELP = {
+    "data_dir": "directory for the SQLite database",
+    "host": "address to listen on (0.0.0.0 for all interfaces)",
+    "port": "gRPC port (0 picks a free one)",
+    "metrics_port": "Prometheus /metrics port (0 picks a free one)",
+    "pdq_threshold": "largest PDQ Hamming distance that matches (0-256)",
+    "phash_threshold": "largest pHash Hamming distance that matches (0-64)",
+    "pdq_min_quality": "PDQ hashes of lower quality are not matched (0-100)",
+    "max_message_bytes": "largest request (an image) in bytes",
+    "max_image_pixels": "larger images are refused as decompression bombs",
+    "max_hashes_per_case": "most hashes one case may submit",
+    "workers": "gRPC worker threads",
+    "grace_seconds": "on SIGTERM, how long in-flight calls may finish",
+}
+_TYPES = {"str": str, "int": int, "float": float}
+
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(f.name, _TYPES[str(f.type)], f.default, _HELP[f.name]) for f in fields(Settings)
+)
+
+
+def load_settings(overrides: dict[str, object], environ: dict[str, str] | None = None) -> Settings:
+    """Build Settings from flags (`overrides`, None meaning unset), then env, then defaults."""
+    environ = dict(os.environ) if environ is None else environ
+    values: dict[str, object] = {}
+    for setting in SETTINGS:
+        flag_value = overrides.get(setting.name)
+        if flag_value is not None:
+            values[setting.name] = flag_value
+        elif setting.env in environ:
+            raw = environ[setting.env]
+            try:
+                values[setting.name] = setting.type(raw)
+            except ValueError:
+                raise ValueError(
+                    f"{setting.env}={raw!r} is not a valid {setting.type.__name__}"
+                ) from None
+    return Settings(**values).validate()  # type: ignore[arg-type]

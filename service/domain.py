@@ -1,0 +1,171 @@
+"""Plain domain types shared by every layer: algorithms, states, roles and records."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from service.errors import InvalidInput
+
+
+class Algorithm(enum.StrEnum):
+    """Hash algorithms. The string value is the name used in files and the database."""
+
+    PDQ = "pdq"
+    PHASH = "phash"
+    SHA256 = "sha256"
+    MD5 = "md5"
+
+    @property
+    def size(self) -> int:
+        """Length of a canonical hash value in bytes."""
+        return _SIZES[self]
+
+    @property
+    def is_perceptual(self) -> bool:
+        """Perceptual hashes match by Hamming distance; the others by equality."""
+        return self in (Algorithm.PDQ, Algorithm.PHASH)
+
+    @classmethod
+    def parse(cls, name: str) -> Algorithm:
+        """Accept our names and the aliases ThreatExchange/HMA files use."""
+        key = name.strip().lower()
+        key = _ALIASES.get(key, key)
+        try:
+            return cls(key)
+        except ValueError:
+            known = ", ".join(a.value for a in cls)
+            raise InvalidInput(f"unknown hash type {name!r}; expected one of {known}") from None
+
+
+_SIZES = {Algorithm.PDQ: 32, Algorithm.PHASH: 8, Algorithm.SHA256: 32, Algorithm.MD5: 16}
+_ALIASES = {
+    "pdq_hash": "pdq",
+    "photo_pdq": "pdq",
+    "p_hash": "phash",
+    "photo_md5": "md5",
+    "video_md5": "md5",
+    "md5_hash": "md5",
+    "sha-256": "sha256",
+    "sha256_hash": "sha256",
+}
+
+
+def validate_hash(algorithm: Algorithm, value: bytes) -> bytes:
+    """Refuse values of the wrong length, with a message that says what was expected."""
+    if len(value) != algorithm.size:
+        raise InvalidInput(
+            f"{algorithm.value} hash must be {algorithm.size} bytes "
+            f"({algorithm.size * 2} hex digits), got {len(value)} bytes"
+        )
+    return bytes(value)
+
+
+def parse_hex_hash(algorithm: Algorithm, text: str) -> bytes:
+    """Decode a hex string into a validated hash value."""
+    try:
+        value = bytes.fromhex(text.strip())
+    except ValueError:
+        raise InvalidInput(f"{algorithm.value} hash {text.strip()[:80]!r} is not hex") from None
+    return validate_hash(algorithm, value)
+
+
+class EntryState(enum.StrEnum):
+    PENDING = "pending"
+    VETTED = "vetted"
+    WITHDRAWN = "withdrawn"
+
+
+class CaseState(enum.StrEnum):
+    ACTIVE = "active"
+    WITHDRAWN = "withdrawn"
+
+
+class HitState(enum.StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class Verdict(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+
+
+class Decision(enum.StrEnum):
+    ALLOW = "allow"
+    REVIEW = "review"
+    BLOCK = "block"
+
+
+class Role(enum.StrEnum):
+    OPERATOR = "operator"
+    MODERATOR = "moderator"
+    SUBMITTER = "submitter"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class HashValue:
+    """One hash. `quality` is PDQ's 0-100 quality, or None when unknown."""
+
+    algorithm: Algorithm
+    value: bytes
+    quality: int | None = None
+
+    @property
+    def hex(self) -> str:
+        return self.value.hex()
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """An upload hash that lies within the threshold of a list entry."""
+
+    entry_id: int
+    algorithm: Algorithm
+    distance: int
+    entry_state: EntryState
+    query_value: bytes  # the upload's hash that matched (kept for hit de-duplication)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the API key's name and role."""
+
+    name: str
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class CaseStatus:
+    case_id: str
+    state: CaseState
+    created_at: float
+    entries_pending: int
+    entries_vetted: int
+    entries_withdrawn: int
+    hits_total: int
+    hits_confirmed: int
+
+
+@dataclass(frozen=True, slots=True)
+class HitMatch:
+    entry_id: int
+    algorithm: Algorithm
+    distance: int
+    entry_state: EntryState
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    hit_id: str
+    state: HitState
+    operator: str
+    content_ref: str
+    created_at: float
+    matches: tuple[HitMatch, ...] = field(default_factory=tuple)
+    note: str = ""
+    resolved_by: str = ""
+    resolved_at: float | None = None

@@ -1,0 +1,110 @@
+"""Image bytes -> hashes (PDQ with quality and its 8 dihedral variants, pHash, SHA-256, MD5).
+
+Decoding is defensive: the bytes come from strangers. Anything Pillow cannot decode, and
+anything whose pixel count exceeds the cap (decompression bombs), is refused with
+InvalidInput before the pixels are materialised. Nothing here keeps or logs the bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+import imagehash
+import numpy as np
+import pdqhash
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from service.domain import Algorithm, HashValue
+from service.errors import InvalidInput
+
+DEFAULT_MAX_PIXELS = 64_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ImageHashes:
+    """Everything computed from one image.
+
+    `pdq_dihedral` holds the PDQ of the 8 rotations and flips (the original first), so a
+    mirrored or rotated re-upload is matched against the list unchanged.
+    """
+
+    pdq: HashValue
+    pdq_dihedral: tuple[bytes, ...]
+    phash: HashValue
+    sha256: HashValue
+    md5: HashValue
+
+    @property
+    def canonical(self) -> list[HashValue]:
+        """The hashes a victim submits or an operator is shown."""
+        return [self.pdq, self.phash, self.sha256, self.md5]
+
+
+def pack_bits(bits: np.ndarray) -> bytes:
+    """PDQ bit vector -> canonical bytes (bit 0 is the most significant bit of byte 0)."""
+    return np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes()
+
+
+def hash_image_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHashes:
+    """Decode `data` safely and compute every hash. Raises InvalidInput for non-images."""
+    if not data:
+        raise InvalidInput("image is empty")
+    image = decode_image(data, max_pixels)
+    rgb = np.asarray(image)
+    dihedral, quality = pdqhash.compute_dihedral(rgb)
+    variants = tuple(pack_bits(bits) for bits in dihedral)
+    return ImageHashes(
+        pdq=HashValue(Algorithm.PDQ, variants[0], int(quality)),
+        pdq_dihedral=variants,
+        phash=HashValue(Algorithm.PHASH, phash_bytes(image)),
+        sha256=HashValue(Algorithm.SHA256, hashlib.sha256(data).digest()),
+        md5=HashValue(Algorithm.MD5, hashlib.md5(data, usedforsecurity=False).digest()),
+    )
+
+
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode to an upright 8-bit RGB image.
+
+    EXIF orientation is applied. Every mode goes through Pillow's convert("RGB"), which is
+    what python-threatexchange does, so our PDQ hashes equal the ones it publishes
+    (including its 16-bit vectors, where values above 255 saturate).
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width <= 0 or height <= 0:
+                raise InvalidInput("image has no pixels")
+            if width * height > max_pixels:
+                raise InvalidInput(
+                    f"image is {width}x{height} = {width * height:,} pixels; "
+                    f"the limit is {max_pixels:,}"
+                )
+            image.load()
+            image = ImageOps.exif_transpose(image) or image
+            return image.convert("RGB")
+    except InvalidInput:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InvalidInput(f"image refused as a decompression bomb: {exc}") from None
+    except UnidentifiedImageError:
+        raise InvalidInput(
+            "bytes are not an image format the service can decode (JPEG, PNG, WebP, GIF, BMP, TIFF)"
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+        raise InvalidInput(f"image could not be decoded: {exc}") from None
+
+
+def phash_bytes(image: Image.Image) -> bytes:
+    """imagehash's 64-bit pHash as 8 bytes, in the order of its hex string."""
+    return bytes.fromhex(str(imagehash.phash(image)))
+
+
+def hash_file(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHashes:
+    """Hash an image file on disk (used by the offline `hashguard hash` command)."""
+    with open(path, "rb") as handle:
+        return hash_image_bytes(handle.read(), max_pixels)

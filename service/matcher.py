@@ -1,0 +1,86 @@
+"""The in-memory list: one index per algorithm plus each entry's state.
+
+Turns a set of upload hashes into matches. Knows nothing about the store or grpc: the
+app layer loads it at start and keeps it in step with every committed change.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from service.domain import Algorithm, EntryState, HashValue, Match
+from service.index import ExactIndex, HammingIndex
+from service.policy import Thresholds
+from service.store.base import EntryRow
+
+
+class Matcher:
+    def __init__(self, thresholds: Thresholds) -> None:
+        self.thresholds = thresholds
+        self._hamming = {Algorithm.PDQ: HammingIndex(256), Algorithm.PHASH: HammingIndex(64)}
+        self._exact = {Algorithm.SHA256: ExactIndex(), Algorithm.MD5: ExactIndex()}
+        self._states: dict[int, EntryState] = {}
+        self._lock = threading.Lock()
+
+    def size(self, algorithm: Algorithm) -> int:
+        index = self._hamming.get(algorithm) or self._exact[algorithm]
+        return len(index)
+
+    def add(self, entries: Sequence[EntryRow]) -> None:
+        """Make entries matchable (pending or vetted ones; withdrawn ones are ignored)."""
+        live = [e for e in entries if e.state is not EntryState.WITHDRAWN]
+        with self._lock:
+            for e in live:
+                self._states[e.entry_id] = e.state
+            for algorithm in Algorithm:
+                rows = [e for e in live if e.algorithm is algorithm]
+                if not rows:
+                    continue
+                ids = np.fromiter((e.entry_id for e in rows), dtype=np.int64, count=len(rows))
+                if algorithm in self._hamming:
+                    values = np.frombuffer(b"".join(e.value for e in rows), dtype=np.uint8)
+                    self._hamming[algorithm].add(ids, values.reshape(len(rows), -1))
+                else:
+                    self._exact[algorithm].add(ids.tolist(), [e.value for e in rows])
+
+    def remove(self, entries: Iterable[EntryRow]) -> None:
+        with self._lock:
+            for e in entries:
+                index = self._hamming.get(e.algorithm) or self._exact[e.algorithm]
+                index.remove(np.array([e.entry_id], dtype=np.int64))
+                self._states.pop(e.entry_id, None)
+
+    def set_state(self, entry_ids: Iterable[int], state: EntryState) -> None:
+        with self._lock:
+            for entry_id in entry_ids:
+                if entry_id in self._states:
+                    self._states[entry_id] = state
+
+    def match(self, queries: Sequence[HashValue]) -> list[Match]:
+        """Every (entry, upload hash) pair within the algorithm's threshold."""
+        found: list[Match] = []
+        for algorithm, index in self._hamming.items():
+            values = [q.value for q in queries if q.algorithm is algorithm]
+            if not values or len(index) == 0:
+                continue
+            packed = np.frombuffer(b"".join(values), dtype=np.uint8).reshape(len(values), -1)
+            radius = self.thresholds.radius(algorithm)
+            for value, (ids, dists) in zip(values, index.search(packed, radius), strict=True):
+                for entry_id, dist in zip(ids.tolist(), dists.tolist(), strict=True):
+                    self._append(found, entry_id, algorithm, dist, value)
+        for algorithm, exact in self._exact.items():
+            for q in queries:
+                if q.algorithm is algorithm:
+                    for entry_id in exact.lookup(q.value):
+                        self._append(found, entry_id, algorithm, 0, q.value)
+        return found
+
+    def _append(
+        self, found: list[Match], entry_id: int, algorithm: Algorithm, dist: int, value: bytes
+    ) -> None:
+        state = self._states.get(entry_id)
+        if state is not None:  # removed between the index scan and now
+            found.append(Match(entry_id, algorithm, dist, state, value))

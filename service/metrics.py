@@ -1,0 +1,23 @@
+"""Prometheus collectors, defined once for the process (prefix hashguard_)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUESTS = Counter(
+    "hashguard_requests_total", "gRPC calls by method and status code", ["method", "code"]
+)
+LATENCY = Histogram(
+    "hashguard_request_duration_seconds",
+    "gRPC call latency by method",
+    ["method"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DECISIONS = Counter("hashguard_decisions_total", "check decisions by kind", ["decision"])
+INDEX_ENTRIES = Gauge(
+    "hashguard_index_entries", "matchable list entries by algorithm", ["algorithm"]
+)
+PENDING_HITS = Gauge("hashguard_pending_hits", "hits waiting for a moderator")
+LOW_QUALITY_PDQ = Counter(
+    "hashguard_low_quality_pdq_total", "PDQ hashes not matched because their quality was low"
+)

@@ -1,0 +1,49 @@
+"""Matches + entry states -> decision. Pure functions: no I/O, no clock.
+
+The rule that keeps the victims' channel from becoming a censorship tool lives here:
+only an entry a moderator has vetted can BLOCK; an unvetted entry can at most ask for
+REVIEW.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from service.domain import Algorithm, Decision, EntryState, Match
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Largest Hamming distance that counts as a match, per perceptual algorithm."""
+
+    pdq: int = 31
+    phash: int = 10
+
+    def radius(self, algorithm: Algorithm) -> int:
+        if algorithm is Algorithm.PDQ:
+            return self.pdq
+        if algorithm is Algorithm.PHASH:
+            return self.phash
+        return 0
+
+
+def best_per_entry(matches: Iterable[Match]) -> list[Match]:
+    """Keep the closest match for each entry (several upload hashes can hit one entry,
+    e.g. the 8 dihedral PDQ variants), ordered by distance then entry id."""
+    best: dict[int, Match] = {}
+    for match in matches:
+        current = best.get(match.entry_id)
+        if current is None or match.distance < current.distance:
+            best[match.entry_id] = match
+    return sorted(best.values(), key=lambda m: (m.distance, m.entry_id))
+
+
+def decide(matches: Iterable[Match]) -> Decision:
+    """BLOCK on any vetted entry, else REVIEW on any pending entry, else ALLOW."""
+    states = {m.entry_state for m in matches}
+    if EntryState.VETTED in states:
+        return Decision.BLOCK
+    if EntryState.PENDING in states:
+        return Decision.REVIEW
+    return Decision.ALLOW

@@ -1,0 +1,145 @@
+"""The persistence interface. SQLite implements it now; PostgreSQL will too.
+
+Every method is one transaction: when it returns, the change is durable.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from service.domain import (
+    Algorithm,
+    CaseState,
+    CaseStatus,
+    EntryState,
+    HashValue,
+    Hit,
+    HitState,
+    Match,
+    Role,
+    Verdict,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    key_id: str
+    name: str
+    role: Role
+    secret_hash: bytes
+    created_at: float
+    revoked_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseAuth:
+    """What is needed to authorise a case-token call."""
+
+    token_hash: bytes
+    state: CaseState
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    entry_id: int
+    algorithm: Algorithm
+    value: bytes
+    state: EntryState
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    added: int
+    vetted: int  # existing imported entries that this import vetted
+    unchanged: int
+
+
+@dataclass(frozen=True, slots=True)
+class PriorHit:
+    """An earlier hit that paired this entry with this upload hash."""
+
+    hit_id: str
+    state: HitState
+
+
+class Store(ABC):
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # API keys
+    @abstractmethod
+    def add_api_key(self, record: ApiKeyRecord) -> None:
+        """Raises Conflict if the name is taken."""
+
+    @abstractmethod
+    def get_api_key(self, key_id: str) -> ApiKeyRecord | None: ...
+
+    # Cases and entries
+    @abstractmethod
+    def create_case(
+        self,
+        case_id: str,
+        token_hash: bytes,
+        submitted_by: str,
+        hashes: Sequence[HashValue],
+        now: float,
+    ) -> list[int]:
+        """Store the case and one pending entry per hash; returns the entry ids."""
+
+    @abstractmethod
+    def get_case_auth(self, case_id: str) -> CaseAuth | None: ...
+
+    @abstractmethod
+    def case_status(self, case_id: str) -> CaseStatus: ...
+
+    @abstractmethod
+    def withdraw_case(self, case_id: str, now: float) -> list[EntryRow]:
+        """Mark the case withdrawn, erase its hash values (tombstones remain) and close
+        hits that matched only its entries. Returns the entries withdrawn now (their
+        `value` is the erased one, so the caller can drop them from indexes)."""
+
+    @abstractmethod
+    def iter_entries(
+        self, states: Sequence[EntryState], batch_size: int = 100_000
+    ) -> Iterator[list[EntryRow]]:
+        """Entries in the given states, in id order, in batches."""
+
+    @abstractmethod
+    def import_entries(self, hashes: Iterable[HashValue], vetted: bool, now: float) -> ImportResult:
+        """Add list entries with no case, in one transaction. Re-importing a value is a
+        no-op, except that --vetted vets an imported entry still pending."""
+
+    @abstractmethod
+    def count_entries(self) -> dict[tuple[Algorithm, EntryState], int]: ...
+
+    # Hits
+    @abstractmethod
+    def prior_hits(self, pairs: Sequence[tuple[int, bytes]]) -> dict[tuple[int, bytes], PriorHit]:
+        """For (entry id, upload hash) pairs, the latest hit that recorded each pair."""
+
+    @abstractmethod
+    def create_hit(
+        self, hit_id: str, operator: str, content_ref: str, matches: Sequence[Match], now: float
+    ) -> None: ...
+
+    @abstractmethod
+    def get_hit(self, hit_id: str) -> Hit | None: ...
+
+    @abstractmethod
+    def list_hits(
+        self, state: HitState | None, limit: int, before_seq: int | None
+    ) -> list[tuple[int, Hit]]:
+        """Newest first, as (seq, hit) pairs; `before_seq` continues a listing."""
+
+    @abstractmethod
+    def resolve_hit(
+        self, hit_id: str, verdict: Verdict, note: str, resolved_by: str, now: float
+    ) -> tuple[Hit, list[int]]:
+        """Record the verdict; a confirmation vets the hit's pending entries at once.
+        Returns the resolved hit and the ids of the entries it vetted. Raises NotFound,
+        or Conflict when the hit is no longer pending."""
+
+    @abstractmethod
+    def count_hits(self, state: HitState) -> int: ...

@@ -1,0 +1,57 @@
+-- HashGuard schema v1 (SQLite). Hash values are raw canonical bytes. Secrets (API keys,
+-- case tokens) are stored only as SHA-256 digests. Image bytes are never stored.
+CREATE TABLE api_keys (
+    key_id      TEXT PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    role        TEXT NOT NULL,
+    secret_hash BLOB NOT NULL,
+    created_at  REAL NOT NULL,
+    revoked_at  REAL
+);
+
+CREATE TABLE cases (
+    case_id      TEXT PRIMARY KEY,
+    token_hash   BLOB NOT NULL,
+    state        TEXT NOT NULL,
+    submitted_by TEXT NOT NULL,
+    created_at   REAL NOT NULL,
+    withdrawn_at REAL
+);
+
+CREATE TABLE entries (
+    entry_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id      TEXT REFERENCES cases (case_id),  -- NULL for imported entries
+    algorithm    TEXT NOT NULL,
+    value        BLOB,                             -- NULL once withdrawn
+    state        TEXT NOT NULL,
+    created_at   REAL NOT NULL,
+    vetted_at    REAL,
+    withdrawn_at REAL
+);
+CREATE INDEX entries_by_case ON entries (case_id);
+CREATE INDEX entries_by_state ON entries (state);
+-- Re-importing a list is idempotent: one imported entry per (algorithm, value).
+CREATE UNIQUE INDEX entries_imported ON entries (algorithm, value) WHERE case_id IS NULL;
+
+CREATE TABLE hits (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,  -- paging order
+    hit_id      TEXT NOT NULL UNIQUE,
+    operator    TEXT NOT NULL,
+    content_ref TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    created_at  REAL NOT NULL,
+    note        TEXT NOT NULL DEFAULT '',
+    resolved_by TEXT NOT NULL DEFAULT '',
+    resolved_at REAL
+);
+CREATE INDEX hits_by_state ON hits (state, seq);
+
+CREATE TABLE hit_matches (
+    hit_id      TEXT NOT NULL REFERENCES hits (hit_id),
+    entry_id    INTEGER NOT NULL REFERENCES entries (entry_id),
+    algorithm   TEXT NOT NULL,
+    query_value BLOB,      -- the upload's matching hash; NULL once the entry is withdrawn
+    distance    INTEGER NOT NULL,
+    PRIMARY KEY (hit_id, entry_id)
+);
+CREATE INDEX hit_matches_by_entry ON hit_matches (entry_id, query_value);

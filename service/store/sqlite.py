@@ -1,0 +1,447 @@
+"""SQLite store: the embedded default, one file in the data directory.
+
+WAL mode with synchronous=FULL, so a write is on disk when its call returns. Each
+thread has its own connection; writes are serialised by a lock in this process and by
+SQLite's busy timeout across processes (e.g. `hashguard import` beside a server).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from service.domain import (
+    Algorithm,
+    CaseState,
+    CaseStatus,
+    EntryState,
+    HashValue,
+    Hit,
+    HitMatch,
+    HitState,
+    Match,
+    Role,
+    Verdict,
+)
+from service.errors import Conflict, NotFound
+from service.store.base import (
+    ApiKeyRecord,
+    CaseAuth,
+    EntryRow,
+    ImportResult,
+    PriorHit,
+    Store,
+)
+from service.store.migrations import check_not_newer, load_migrations
+
+DB_FILENAME = "hashguard.sqlite3"
+_IMPORT_BATCH = 50_000
+
+
+class SQLiteStore(Store):
+    def __init__(self, data_dir: str | Path) -> None:
+        self.path = Path(data_dir) / DB_FILENAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self._migrate()
+
+    # -- connections and transactions -------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: committed on success, rolled back on any error."""
+        with self._write_lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def _migrate(self) -> None:
+        migrations = load_migrations("sqlite")
+        with self._write() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            current = row[0] if row else 0
+            if row is None:
+                conn.execute("INSERT INTO schema_version (version) VALUES (0)")
+            check_not_newer(current, len(migrations))
+            for version, sql in migrations[current:]:
+                for statement in _split_sql(sql):
+                    conn.execute(statement)
+                conn.execute("UPDATE schema_version SET version = ?", (version,))
+
+    # -- API keys -----------------------------------------------------------------------
+
+    def add_api_key(self, record: ApiKeyRecord) -> None:
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO api_keys (key_id, name, role, secret_hash, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (
+                        record.key_id,
+                        record.name,
+                        record.role.value,
+                        record.secret_hash,
+                        record.created_at,
+                    ),
+                )
+        except sqlite3.IntegrityError:
+            raise Conflict(f"an API key named {record.name!r} already exists") from None
+
+    def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT key_id, name, role, secret_hash, created_at, revoked_at"
+                " FROM api_keys WHERE key_id = ?",
+                (key_id,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return ApiKeyRecord(row[0], row[1], Role(row[2]), bytes(row[3]), row[4], row[5])
+
+    # -- cases and entries --------------------------------------------------------------
+
+    def create_case(
+        self,
+        case_id: str,
+        token_hash: bytes,
+        submitted_by: str,
+        hashes: Sequence[HashValue],
+        now: float,
+    ) -> list[int]:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO cases (case_id, token_hash, state, submitted_by, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (case_id, token_hash, CaseState.ACTIVE.value, submitted_by, now),
+            )
+            ids = []
+            for h in hashes:
+                cursor = conn.execute(
+                    "INSERT INTO entries (case_id, algorithm, value, state, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (case_id, h.algorithm.value, h.value, EntryState.PENDING.value, now),
+                )
+                ids.append(int(cursor.lastrowid or 0))
+            return ids
+
+    def get_case_auth(self, case_id: str) -> CaseAuth | None:
+        row = (
+            self._conn()
+            .execute("SELECT token_hash, state FROM cases WHERE case_id = ?", (case_id,))
+            .fetchone()
+        )
+        return None if row is None else CaseAuth(bytes(row[0]), CaseState(row[1]))
+
+    def case_status(self, case_id: str) -> CaseStatus:
+        conn = self._conn()
+        case = conn.execute(
+            "SELECT state, created_at FROM cases WHERE case_id = ?", (case_id,)
+        ).fetchone()
+        if case is None:
+            raise NotFound(f"no case {case_id!r}")
+        counts = dict(
+            conn.execute(
+                "SELECT state, COUNT(*) FROM entries WHERE case_id = ? GROUP BY state",
+                (case_id,),
+            ).fetchall()
+        )
+        hits = dict(
+            conn.execute(
+                "SELECT h.state, COUNT(DISTINCT h.hit_id) FROM hits h"
+                " JOIN hit_matches m ON m.hit_id = h.hit_id"
+                " JOIN entries e ON e.entry_id = m.entry_id"
+                " WHERE e.case_id = ? GROUP BY h.state",
+                (case_id,),
+            ).fetchall()
+        )
+        return CaseStatus(
+            case_id=case_id,
+            state=CaseState(case[0]),
+            created_at=case[1],
+            entries_pending=counts.get(EntryState.PENDING.value, 0),
+            entries_vetted=counts.get(EntryState.VETTED.value, 0),
+            entries_withdrawn=counts.get(EntryState.WITHDRAWN.value, 0),
+            hits_total=sum(hits.values()),
+            hits_confirmed=hits.get(HitState.CONFIRMED.value, 0),
+        )
+
+    def withdraw_case(self, case_id: str, now: float) -> list[EntryRow]:
+        with self._write() as conn:
+            row = conn.execute("SELECT state FROM cases WHERE case_id = ?", (case_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no case {case_id!r}")
+            entries = [
+                EntryRow(r[0], Algorithm(r[1]), bytes(r[2]), EntryState(r[3]))
+                for r in conn.execute(
+                    "SELECT entry_id, algorithm, value, state FROM entries"
+                    " WHERE case_id = ? AND state != ?",
+                    (case_id, EntryState.WITHDRAWN.value),
+                )
+            ]
+            conn.execute(
+                "UPDATE cases SET state = ?, withdrawn_at = ? WHERE case_id = ?",
+                (CaseState.WITHDRAWN.value, now, case_id),
+            )
+            conn.execute(
+                "UPDATE entries SET state = ?, value = NULL, withdrawn_at = ?"
+                " WHERE case_id = ? AND state != ?",
+                (EntryState.WITHDRAWN.value, now, case_id, EntryState.WITHDRAWN.value),
+            )
+            # The uploads' hashes that matched are near-copies of the victim's: erase them.
+            conn.execute(
+                "UPDATE hit_matches SET query_value = NULL WHERE entry_id IN"
+                " (SELECT entry_id FROM entries WHERE case_id = ?)",
+                (case_id,),
+            )
+            # Pending hits that matched only withdrawn entries need no review any more.
+            conn.execute(
+                "UPDATE hits SET state = ? WHERE state = ? AND hit_id IN"
+                " (SELECT m.hit_id FROM hit_matches m JOIN entries e USING (entry_id)"
+                "  WHERE e.case_id = ?)"
+                " AND NOT EXISTS (SELECT 1 FROM hit_matches m2 JOIN entries e2 USING (entry_id)"
+                "  WHERE m2.hit_id = hits.hit_id AND e2.state != ?)",
+                (
+                    HitState.WITHDRAWN.value,
+                    HitState.PENDING.value,
+                    case_id,
+                    EntryState.WITHDRAWN.value,
+                ),
+            )
+            return entries
+
+    def iter_entries(
+        self, states: Sequence[EntryState], batch_size: int = 100_000
+    ) -> Iterator[list[EntryRow]]:
+        marks = ",".join("?" * len(states))
+        after = -1
+        while True:
+            rows = (
+                self._conn()
+                .execute(
+                    f"SELECT entry_id, algorithm, value, state FROM entries"
+                    f" WHERE entry_id > ? AND state IN ({marks}) ORDER BY entry_id LIMIT ?",
+                    (after, *[s.value for s in states], batch_size),
+                )
+                .fetchall()
+            )
+            if not rows:
+                return
+            yield [EntryRow(r[0], Algorithm(r[1]), bytes(r[2]), EntryState(r[3])) for r in rows]
+            after = rows[-1][0]
+
+    def import_entries(self, hashes: Iterable[HashValue], vetted: bool, now: float) -> ImportResult:
+        state = EntryState.VETTED if vetted else EntryState.PENDING
+        with self._write() as conn:
+            before_total = conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+            before_vetted = conn.total_changes
+            seen = 0
+            batch: list[tuple[str, bytes, str, float, float | None]] = []
+            for h in hashes:
+                seen += 1
+                batch.append(
+                    (h.algorithm.value, h.value, state.value, now, now if vetted else None)
+                )
+                if len(batch) >= _IMPORT_BATCH:
+                    self._insert_imported(conn, batch, vetted)
+                    batch = []
+            self._insert_imported(conn, batch, vetted)
+            added = conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0] - before_total
+            changed = conn.total_changes - before_vetted - added
+        return ImportResult(added=added, vetted=changed, unchanged=seen - added - changed)
+
+    @staticmethod
+    def _insert_imported(
+        conn: sqlite3.Connection,
+        batch: list[tuple[str, bytes, str, float, float | None]],
+        vetted: bool,
+    ) -> None:
+        if not batch:
+            return
+        conn.executemany(
+            "INSERT INTO entries (algorithm, value, state, created_at, vetted_at)"
+            " VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (algorithm, value) WHERE case_id IS NULL DO NOTHING",
+            batch,
+        )
+        if vetted:
+            conn.executemany(
+                "UPDATE entries SET state = 'vetted', vetted_at = ?"
+                " WHERE case_id IS NULL AND algorithm = ? AND value = ? AND state = 'pending'",
+                [(row[3], row[0], row[1]) for row in batch],
+            )
+
+    def count_entries(self) -> dict[tuple[Algorithm, EntryState], int]:
+        rows = (
+            self._conn()
+            .execute("SELECT algorithm, state, COUNT(*) FROM entries GROUP BY algorithm, state")
+            .fetchall()
+        )
+        return {(Algorithm(a), EntryState(s)): n for a, s, n in rows}
+
+    # -- hits -----------------------------------------------------------------------------
+
+    def prior_hits(self, pairs: Sequence[tuple[int, bytes]]) -> dict[tuple[int, bytes], PriorHit]:
+        found: dict[tuple[int, bytes], PriorHit] = {}
+        conn = self._conn()
+        for entry_id, query_value in pairs:
+            row = conn.execute(
+                "SELECT h.hit_id, h.state FROM hit_matches m JOIN hits h USING (hit_id)"
+                " WHERE m.entry_id = ? AND m.query_value = ? ORDER BY h.seq DESC LIMIT 1",
+                (entry_id, query_value),
+            ).fetchone()
+            if row is not None:
+                found[(entry_id, query_value)] = PriorHit(row[0], HitState(row[1]))
+        return found
+
+    def create_hit(
+        self, hit_id: str, operator: str, content_ref: str, matches: Sequence[Match], now: float
+    ) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO hits (hit_id, operator, content_ref, state, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (hit_id, operator, content_ref, HitState.PENDING.value, now),
+            )
+            conn.executemany(
+                "INSERT INTO hit_matches (hit_id, entry_id, algorithm, query_value, distance)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
+                    (hit_id, m.entry_id, m.algorithm.value, m.query_value, m.distance)
+                    for m in matches
+                ],
+            )
+
+    def get_hit(self, hit_id: str) -> Hit | None:
+        row = (
+            self._conn()
+            .execute(f"SELECT {_HIT_COLUMNS} FROM hits WHERE hit_id = ?", (hit_id,))
+            .fetchone()
+        )
+        return None if row is None else self._hit_from_row(row)
+
+    def list_hits(
+        self, state: HitState | None, limit: int, before_seq: int | None
+    ) -> list[tuple[int, Hit]]:
+        where, args = ["1 = 1"], []
+        if state is not None:
+            where.append("state = ?")
+            args.append(state.value)
+        if before_seq is not None:
+            where.append("seq < ?")
+            args.append(before_seq)
+        rows = (
+            self._conn()
+            .execute(
+                f"SELECT {_HIT_COLUMNS} FROM hits WHERE {' AND '.join(where)}"
+                " ORDER BY seq DESC LIMIT ?",
+                (*args, limit),
+            )
+            .fetchall()
+        )
+        return [(row[0], self._hit_from_row(row)) for row in rows]
+
+    def _hit_from_row(self, row: tuple) -> Hit:
+        matches = tuple(
+            HitMatch(m[0], Algorithm(m[1]), m[2], EntryState(m[3]))
+            for m in self._conn().execute(
+                "SELECT m.entry_id, m.algorithm, m.distance, e.state"
+                " FROM hit_matches m JOIN entries e USING (entry_id)"
+                " WHERE m.hit_id = ? ORDER BY m.distance, m.entry_id",
+                (row[1],),
+            )
+        )
+        return Hit(
+            hit_id=row[1],
+            operator=row[2],
+            content_ref=row[3],
+            state=HitState(row[4]),
+            created_at=row[5],
+            note=row[6],
+            resolved_by=row[7],
+            resolved_at=row[8],
+            matches=matches,
+        )
+
+    def resolve_hit(
+        self, hit_id: str, verdict: Verdict, note: str, resolved_by: str, now: float
+    ) -> tuple[Hit, list[int]]:
+        with self._write() as conn:
+            row = conn.execute("SELECT state FROM hits WHERE hit_id = ?", (hit_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no hit {hit_id!r}")
+            if row[0] != HitState.PENDING.value:
+                raise Conflict(f"hit {hit_id} is already {row[0]}; only pending hits resolve")
+            state = HitState.CONFIRMED if verdict is Verdict.CONFIRMED else HitState.REJECTED
+            conn.execute(
+                "UPDATE hits SET state = ?, note = ?, resolved_by = ?, resolved_at = ?"
+                " WHERE hit_id = ?",
+                (state.value, note, resolved_by, now, hit_id),
+            )
+            vetted: list[int] = []
+            if state is HitState.CONFIRMED:
+                vetted = [
+                    r[0]
+                    for r in conn.execute(
+                        "UPDATE entries SET state = ?, vetted_at = ? WHERE state = ? AND"
+                        " entry_id IN (SELECT entry_id FROM hit_matches WHERE hit_id = ?)"
+                        " RETURNING entry_id",
+                        (EntryState.VETTED.value, now, EntryState.PENDING.value, hit_id),
+                    ).fetchall()
+                ]
+            hit = self.get_hit(hit_id)
+        if hit is None:  # unreachable: the row was read inside this transaction
+            raise NotFound(f"no hit {hit_id!r}")
+        return hit, sorted(vetted)
+
+    def count_hits(self, state: HitState) -> int:
+        return int(
+            self._conn()
+            .execute("SELECT COUNT(*) FROM hits WHERE state = ?", (state.value,))
+            .fetchone()[0]
+        )
+
+
+_HIT_COLUMNS = (
+    "seq, hit_id, operator, content_ref, state, created_at, note, resolved_by, resolved_at"
+)
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (our migrations have no ';' inside strings)."""
+    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
