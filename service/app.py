@@ -67,6 +67,15 @@ class NewCase:
     entry_count: int
 
 
+def create_api_key(store: Store, role: Role, name: str | None = None) -> str:
+    """Store a new key's digest and return the key (the only time it is seen)."""
+    key_id, key = new_api_key()
+    store.add_api_key(
+        ApiKeyRecord(key_id, name or f"{role.value}-{key_id}", role, digest(key), time.time())
+    )
+    return key
+
+
 class HashGuard:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
@@ -87,13 +96,6 @@ class HashGuard:
         if not same_secret(api_key, record.secret_hash):
             raise Unauthenticated("unknown or revoked API key")
         return Principal(record.name, record.role)
-
-    def create_api_key(self, role: Role, name: str | None = None) -> str:
-        """Store a new key's digest and return the key (the only time it is seen)."""
-        key_id, key = new_api_key()
-        name = name or f"{role.value}-{key_id}"
-        self.store.add_api_key(ApiKeyRecord(key_id, name, role, digest(key), time.time()))
-        return key
 
     # -- operators --------------------------------------------------------------------------
 

@@ -26,8 +26,12 @@ class Matcher:
         self._lock = threading.Lock()
 
     def size(self, algorithm: Algorithm) -> int:
-        index = self._hamming.get(algorithm) or self._exact[algorithm]
-        return len(index)
+        return len(self._index_for(algorithm))
+
+    def _index_for(self, algorithm: Algorithm) -> HammingIndex | ExactIndex:
+        if algorithm in self._hamming:
+            return self._hamming[algorithm]
+        return self._exact[algorithm]
 
     def add(self, entries: Sequence[EntryRow]) -> None:
         """Make entries matchable (pending or vetted ones; withdrawn ones are ignored)."""
@@ -49,8 +53,7 @@ class Matcher:
     def remove(self, entries: Iterable[EntryRow]) -> None:
         with self._lock:
             for e in entries:
-                index = self._hamming.get(e.algorithm) or self._exact[e.algorithm]
-                index.remove(np.array([e.entry_id], dtype=np.int64))
+                self._index_for(e.algorithm).remove(np.array([e.entry_id], dtype=np.int64))
                 self._states.pop(e.entry_id, None)
 
     def set_state(self, entry_ids: Iterable[int], state: EntryState) -> None:

@@ -442,6 +442,16 @@ _HIT_COLUMNS = (
 
 
 def _split_sql(script: str) -> list[str]:
-    """Split a migration into statements (our migrations have no ';' inside strings)."""
-    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    """Split a migration into statements, letting SQLite judge where each one ends (so
+    a ';' inside a comment or string does not split it)."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in buffer.splitlines()
+    ):
+        raise RuntimeError(f"migration ends with an unterminated statement: {buffer[:80]!r}")
+    return statements

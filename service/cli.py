@@ -1,0 +1,439 @@
+"""The `hashguard` command: serve, keys, hash, submit, check, case, hits, import, export."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import grpc
+from tqdm import tqdm
+
+from service import submission_file
+from service.config import SETTINGS, load_settings
+from service.domain import Algorithm, EntryState, HashValue, Role
+from service.errors import HashGuardError
+from service.hashing import hash_file
+from service.hashlist import FORMATS, detect_format, read_hashes, write_hashes
+
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        return int(args.handler(args) or 0)
+    except HashGuardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except grpc.RpcError as exc:
+        print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hashguard",
+        description="Hash-matching service that stops re-uploads of intimate images "
+        "shared without consent.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the gRPC service")
+    for setting in SETTINGS:
+        serve.add_argument(
+            setting.flag,
+            type=setting.type,
+            default=None,
+            help=f"{setting.help} (env {setting.env}; default {setting.default})",
+        )
+    serve.set_defaults(handler=cmd_serve)
+
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
+        dest="keys_command", required=True, metavar="ACTION"
+    )
+    add = keys.add_parser("add", help="create an API key; prints it once, on the last line")
+    _data_dir(add)
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--name", help="a unique name for the key (default: role-<id>)")
+    add.set_defaults(handler=cmd_keys_add)
+
+    hash_ = commands.add_parser("hash", help="hash photos on this machine (no network)")
+    hash_.add_argument("files", nargs="+", metavar="FILE")
+    hash_.add_argument("--out", help="write the submission file here (default: stdout)")
+    hash_.set_defaults(handler=cmd_hash)
+
+    submit = commands.add_parser("submit", help="send a submission file's hashes")
+    submit.add_argument("submission", metavar="SUBMISSION_JSON")
+    _remote(submit)
+    submit.set_defaults(handler=cmd_submit)
+
+    check = commands.add_parser("check", help="check an image (or hashes) against the list")
+    check.add_argument("file", metavar="FILE")
+    check.add_argument("--content-ref", default="", help="your id for the upload")
+    _remote(check)
+    check.set_defaults(handler=cmd_check)
+
+    case = commands.add_parser("case", help="follow or withdraw a case").add_subparsers(
+        dest="case_command", required=True, metavar="ACTION"
+    )
+    for name, handler, text in (
+        ("status", cmd_case_status, "show a case's status"),
+        ("withdraw", cmd_case_withdraw, "withdraw a case: its hashes stop matching and are erased"),
+    ):
+        sub = case.add_parser(name, help=text)
+        sub.add_argument("case_id")
+        sub.add_argument(
+            "--token",
+            default=os.environ.get("HASHGUARD_CASE_TOKEN"),
+            help="the case token (or env HASHGUARD_CASE_TOKEN)",
+        )
+        sub.add_argument("--target", default="127.0.0.1:50051", help="HOST:PORT of the service")
+        sub.set_defaults(handler=handler)
+
+    hits = commands.add_parser("hits", help="review hits (moderators)").add_subparsers(
+        dest="hits_command", required=True, metavar="ACTION"
+    )
+    list_ = hits.add_parser("list", help="list hits, newest first")
+    list_.add_argument(
+        "--state",
+        choices=["pending", "confirmed", "rejected", "withdrawn", "all"],
+        default="pending",
+    )
+    list_.add_argument("--limit", type=int, default=50)
+    _remote(list_)
+    list_.set_defaults(handler=cmd_hits_list)
+    resolve = hits.add_parser("resolve", help="confirm or reject a hit")
+    resolve.add_argument("hit_id")
+    verdict = resolve.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--confirm", action="store_true", help="it is the listed image")
+    verdict.add_argument("--reject", action="store_true", help="it is not")
+    resolve.add_argument("--note", default="")
+    _remote(resolve)
+    resolve.set_defaults(handler=cmd_hits_resolve)
+
+    import_ = commands.add_parser("import", help="load a hash list into the store")
+    import_.add_argument("file", metavar="FILE")
+    _data_dir(import_)
+    import_.add_argument(
+        "--vetted", action="store_true", help="the list is already vetted: matches BLOCK at once"
+    )
+    import_.add_argument("--format", choices=("auto", *FORMATS), default="auto")
+    import_.set_defaults(handler=cmd_import)
+
+    export = commands.add_parser("export", help="write the list as '<type> <hex>' lines")
+    _data_dir(export)
+    export.add_argument("--out", help="file to write (default: stdout)")
+    export.add_argument(
+        "--state",
+        choices=["vetted", "pending", "all"],
+        default="all",
+        help="which entries (withdrawn ones have no hash and are never written)",
+    )
+    export.add_argument("--format", choices=FORMATS, default="plain")
+    export.set_defaults(handler=cmd_export)
+    return parser
+
+
+def _data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("HASHGUARD_DATA_DIR", "./hashguard-data"),
+        help="the server's data directory (env HASHGUARD_DATA_DIR)",
+    )
+
+
+def _remote(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", default="127.0.0.1:50051", help="HOST:PORT of the service")
+    parser.add_argument(
+        "--key",
+        default=os.environ.get("HASHGUARD_KEY"),
+        help="API key (or env HASHGUARD_KEY, which keeps it out of shell history)",
+    )
+
+
+# -- server-side commands -------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from service.api.server import serve
+    from service.app import HashGuard
+    from service.store.sqlite import SQLiteStore
+
+    settings = load_settings({s.name: getattr(args, s.name) for s in SETTINGS})
+    started = time.perf_counter()
+    app = HashGuard(SQLiteStore(settings.data_path), settings)
+    sizes = ", ".join(f"{a.value} {app.matcher.size(a)}" for a in Algorithm)
+    logging.getLogger("hashguard").info(
+        "loaded the list in %.2fs (%s)", time.perf_counter() - started, sizes
+    )
+    return serve(settings, app)
+
+
+def cmd_keys_add(args: argparse.Namespace) -> int:
+    from service.app import create_api_key
+    from service.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(args.data_dir)
+    try:
+        key = create_api_key(store, Role(args.role), args.name)
+    finally:
+        store.close()
+    print(f"created {args.role} key; it is shown only now, store it safely:", file=sys.stderr)
+    print(key)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from service.store.sqlite import SQLiteStore
+
+    fmt = detect_format(args.file, args.format)
+    store = SQLiteStore(args.data_dir)
+    started = time.perf_counter()
+    try:
+        with _progress_lines(args.file) as lines:
+            result = store.import_entries(read_hashes(lines, fmt), args.vetted, time.time())
+    finally:
+        store.close()
+    print(
+        f"imported {result.added} new entries ({'vetted' if args.vetted else 'pending'}), "
+        f"vetted {result.vetted} existing, {result.unchanged} already present, "
+        f"in {time.perf_counter() - started:.1f}s. A running server picks them up when "
+        "it restarts."
+    )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from service.store.sqlite import SQLiteStore
+
+    states = {
+        "vetted": [EntryState.VETTED],
+        "pending": [EntryState.PENDING],
+        "all": [EntryState.PENDING, EntryState.VETTED],
+    }[args.state]
+    store = SQLiteStore(args.data_dir)
+    try:
+        rows = (
+            HashValue(row.algorithm, row.value)
+            for batch in store.iter_entries(states)
+            for row in batch
+        )
+        with _output(args.out) as out:
+            count = write_hashes(
+                out, tqdm(rows, unit=" hashes", disable=args.out is None), args.format
+            )
+    finally:
+        store.close()
+    print(f"exported {count} hashes", file=sys.stderr)
+    return 0
+
+
+@contextmanager
+def _progress_lines(path: str) -> Iterator[Iterator[str]]:
+    """Lines of a file with a progress bar over its bytes."""
+    total = Path(path).stat().st_size
+    with (
+        open(path, encoding="utf-8", newline="") as handle,
+        tqdm(total=total, unit="B", unit_scale=True, desc="import", file=sys.stderr) as bar,
+    ):
+
+        def lines() -> Iterator[str]:
+            for line in handle:
+                bar.update(len(line))
+                yield line
+
+        yield lines()
+
+
+@contextmanager
+def _output(path: str | None) -> Iterator[IO[str]]:
+    if path is None:
+        yield sys.stdout
+        return
+    tmp = Path(path + ".part")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        yield handle
+    tmp.replace(path)  # a reader never sees a half-written list
+
+
+# -- victim and operator commands -----------------------------------------------------
+
+
+def cmd_hash(args: argparse.Namespace) -> int:
+    """Hash photos locally. Nothing here opens a network connection."""
+    images, failed = [], 0
+    for name in tqdm(args.files, unit=" photos", file=sys.stderr, disable=len(args.files) < 2):
+        try:
+            hashed = hash_file(name)
+        except (HashGuardError, OSError) as exc:
+            failed += 1
+            print(f"skipped {name}: {exc}", file=sys.stderr)
+            continue
+        images.append(submission_file.image_entry(Path(name).name, hashed.canonical))
+    if not images:
+        print("error: no photo could be hashed", file=sys.stderr)
+        return 1
+    text = submission_file.dump(images)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(
+            f"hashed {len(images)} photos into {args.out}; only these hashes are sent "
+            "when you run `hashguard submit`",
+            file=sys.stderr,
+        )
+    else:
+        sys.stdout.write(text)
+    return 1 if failed else 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from hashguard.v1 import hashguard_pb2 as pb
+
+    from service.api.convert import hash_to_pb
+    from service.client import Client
+
+    hashes = submission_file.load(args.submission)
+    with Client(args.target, _key(args)) as client:
+        reply = client.submission.SubmitCase(
+            pb.SubmitCaseRequest(hashes=[hash_to_pb(h) for h in hashes]),
+            metadata=client.metadata,
+            timeout=client.timeout,
+        )
+    print(f"case id:    {reply.case_id}")
+    print(f"case token: {reply.case_token}")
+    print(
+        "Keep the token private and safe: it is shown only now, and it is the only way "
+        "to check on or withdraw this case.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from hashguard.v1 import hashguard_pb2 as pb
+
+    from service.client import Client
+
+    image = Path(args.file).read_bytes()
+    with Client(args.target, _key(args)) as client:
+        reply = client.match.CheckUpload(
+            pb.CheckUploadRequest(image=image, content_ref=args.content_ref),
+            metadata=client.metadata,
+            timeout=client.timeout,
+        )
+    print(f"decision: {pb.Decision.Name(reply.decision).removeprefix('DECISION_')}")
+    for m in reply.matches:
+        print(
+            f"  match entry {m.entry_id} {_name(pb.HashAlgorithm, m.algorithm)} "
+            f"distance {m.distance} ({_name(pb.EntryState, m.entry_state)})"
+        )
+    if reply.hit_id:
+        print(f"hit: {reply.hit_id}")
+    for note in reply.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def cmd_case_status(args: argparse.Namespace) -> int:
+    return _case_call(args, "GetCase")
+
+
+def cmd_case_withdraw(args: argparse.Namespace) -> int:
+    return _case_call(args, "WithdrawCase")
+
+
+def _case_call(args: argparse.Namespace, method: str) -> int:
+    from google.protobuf import json_format
+    from hashguard.v1 import hashguard_pb2 as pb
+
+    from service.client import Client
+
+    if not args.token:
+        raise HashGuardError("--token (or env HASHGUARD_CASE_TOKEN) is required")
+    request_type = pb.GetCaseRequest if method == "GetCase" else pb.WithdrawCaseRequest
+    with Client(args.target) as client:
+        reply = getattr(client.submission, method)(
+            request_type(case_id=args.case_id, case_token=args.token), timeout=client.timeout
+        )
+    print(
+        json_format.MessageToJson(
+            reply, always_print_fields_with_no_presence=True, preserving_proto_field_name=True
+        )
+    )
+    return 0
+
+
+def cmd_hits_list(args: argparse.Namespace) -> int:
+    from hashguard.v1 import hashguard_pb2 as pb
+
+    from service.client import Client
+
+    state = 0 if args.state == "all" else pb.HitState.Value(f"HIT_STATE_{args.state.upper()}")
+    with Client(args.target, _key(args)) as client:
+        reply = client.review.ListHits(
+            pb.ListHitsRequest(state=state, page_size=args.limit),
+            metadata=client.metadata,
+            timeout=client.timeout,
+        )
+    for hit in reply.hits:
+        best = min(hit.matches, key=lambda m: m.distance, default=None)
+        detail = (
+            f"{_name(pb.HashAlgorithm, best.algorithm)} distance {best.distance}" if best else ""
+        )
+        print(
+            f"{hit.hit_id}  {_name(pb.HitState, hit.state):9}  "
+            f"{hit.created_at.ToDatetime():%Y-%m-%d %H:%M:%S}  {hit.operator}  "
+            f"ref={hit.content_ref!r}  {detail}"
+        )
+    if not reply.hits:
+        print(f"no {args.state} hits", file=sys.stderr)
+    return 0
+
+
+def cmd_hits_resolve(args: argparse.Namespace) -> int:
+    from hashguard.v1 import hashguard_pb2 as pb
+
+    from service.client import Client
+
+    verdict = pb.VERDICT_CONFIRMED if args.confirm else pb.VERDICT_REJECTED
+    with Client(args.target, _key(args)) as client:
+        reply = client.review.ResolveHit(
+            pb.ResolveHitRequest(hit_id=args.hit_id, verdict=verdict, note=args.note),
+            metadata=client.metadata,
+            timeout=client.timeout,
+        )
+    print(f"hit {reply.hit.hit_id}: {_name(pb.HitState, reply.hit.state)}")
+    if reply.vetted_entry_ids:
+        print(
+            f"vetted entries: {', '.join(map(str, reply.vetted_entry_ids))} "
+            "(matches on them now BLOCK)"
+        )
+    return 0
+
+
+def _key(args: argparse.Namespace) -> str:
+    if not args.key:
+        raise HashGuardError("--key (or env HASHGUARD_KEY) is required")
+    return str(args.key)
+
+
+def _name(enum: object, value: int) -> str:
+    """`HASH_ALGORITHM_PDQ` -> `PDQ`."""
+    full: str = enum.Name(value)  # type: ignore[attr-defined]
+    return full.split("_", 2)[-1] if full.count("_") >= 2 else full
+
+
+if __name__ == "__main__":
+    sys.exit(main())

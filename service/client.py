@@ -1,0 +1,29 @@
+"""Small helpers the CLI uses to call a HashGuard server."""
+
+from __future__ import annotations
+
+import grpc
+from hashguard.v1 import hashguard_pb2_grpc as pb_grpc
+
+
+class Client:
+    """Stubs for the three services on one channel, with the API key attached."""
+
+    def __init__(self, target: str, key: str | None = None, timeout: float = 30.0) -> None:
+        self.channel = grpc.insecure_channel(
+            target, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]
+        )
+        self.metadata = (("authorization", f"Bearer {key}"),) if key else ()
+        self.timeout = timeout
+        self.match = pb_grpc.MatchServiceStub(self.channel)
+        self.submission = pb_grpc.SubmissionServiceStub(self.channel)
+        self.review = pb_grpc.ReviewServiceStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

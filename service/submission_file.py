@@ -1,0 +1,57 @@
+"""The file `hashguard hash` writes on the victim's machine and `hashguard submit` sends.
+
+It holds hashes only (and the local file names, for the victim's own reference; names
+are never sent). Format, version 1:
+{"format": "hashguard-submission", "version": 1,
+ "images": [{"file": "a.jpg", "hashes": [{"algorithm": "pdq", "hex": "...", "quality": 100}]}]}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from service.domain import Algorithm, HashValue, parse_hex_hash
+from service.errors import InvalidInput
+
+FORMAT = "hashguard-submission"
+VERSION = 1
+
+
+def image_entry(file_name: str, hashes: Sequence[HashValue]) -> dict[str, Any]:
+    return {
+        "file": file_name,
+        "hashes": [
+            {"algorithm": h.algorithm.value, "hex": h.hex}
+            | ({"quality": h.quality} if h.quality is not None else {})
+            for h in hashes
+        ],
+    }
+
+
+def dump(images: list[dict[str, Any]]) -> str:
+    return json.dumps({"format": FORMAT, "version": VERSION, "images": images}, indent=2) + "\n"
+
+
+def load(path: str | Path) -> list[HashValue]:
+    """Read a submission file back into hashes, with errors that say what is wrong."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"cannot read submission file {path}: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise InvalidInput(f"{path} is not a file written by `hashguard hash`")
+    if doc.get("version") != VERSION:
+        raise InvalidInput(f"{path} has version {doc.get('version')}; this tool reads {VERSION}")
+    hashes = []
+    for image in doc.get("images", []):
+        for item in image.get("hashes", []):
+            algorithm = Algorithm.parse(str(item.get("algorithm", "")))
+            value = parse_hex_hash(algorithm, str(item.get("hex", "")))
+            quality = item.get("quality")
+            hashes.append(HashValue(algorithm, value, int(quality) if quality else None))
+    if not hashes:
+        raise InvalidInput(f"{path} holds no hashes")
+    return hashes
