@@ -1,0 +1,224 @@
+"""The `hashguard` command as people use it: each test runs the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+from service.hashing import hash_image_bytes
+from tests.support import ServerProcess, add_key, encode, run_cli
+
+PHOTO = Image.fromarray(skimage.data.astronaut())
+
+
+def test_keys_add_prints_key_last_and_stores_only_its_digest(tmp_path: Path) -> None:
+    out = run_cli(
+        "keys", "add", "--data-dir", str(tmp_path), "--role", "operator", "--name", "forum-a"
+    )
+    key = out.stdout.strip().splitlines()[-1]
+    assert key.startswith("hg_") and len(key) > 40
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert key.encode() not in raw and key.split("_", 2)[2].encode() not in raw
+    again = run_cli(
+        "keys",
+        "add",
+        "--data-dir",
+        str(tmp_path),
+        "--role",
+        "operator",
+        "--name",
+        "forum-a",
+        check=False,
+    )
+    assert again.returncode == 2 and "already exists" in again.stderr
+    bad_role = run_cli("keys", "add", "--data-dir", str(tmp_path), "--role", "root", check=False)
+    assert bad_role.returncode == 2 and "invalid choice" in bad_role.stderr
+
+
+def test_hash_submit_check_review_withdraw(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    PHOTO.save(photos / "a.png")
+    Image.fromarray(skimage.data.chelsea()).save(photos / "b.jpg", quality=95)
+    (photos / "notes.txt").write_text("not a photo")
+    submission = tmp_path / "submission.json"
+    hashed = run_cli(
+        "hash",
+        str(photos / "a.png"),
+        str(photos / "b.jpg"),
+        str(photos / "notes.txt"),
+        "--out",
+        str(submission),
+        check=False,
+    )
+    assert hashed.returncode == 1 and "skipped" in hashed.stderr and "notes.txt" in hashed.stderr
+    doc = json.loads(submission.read_text())
+    assert [img["file"] for img in doc["images"]] == ["a.png", "b.jpg"]
+    expected = hash_image_bytes((photos / "a.png").read_bytes())
+    first = {h["algorithm"]: h for h in doc["images"][0]["hashes"]}
+    assert first["pdq"]["hex"] == expected.pdq.hex and first["pdq"]["quality"] == 100
+    assert set(first) == {"pdq", "phash", "sha256", "md5"}
+
+    data = tmp_path / "data"
+    keys = {r: add_key(data, r, r) for r in ("operator", "moderator", "submitter")}
+    server = ServerProcess(data).start()
+    target = ("--target", server.target)
+    try:
+        submitted = run_cli("submit", str(submission), *target, "--key", keys["submitter"])
+        lines = dict(line.split(":", 1) for line in submitted.stdout.strip().splitlines())
+        case_id, token = lines["case id"].strip(), lines["case token"].strip()
+
+        upload = tmp_path / "upload.jpg"
+        upload.write_bytes(encode(PHOTO, "JPEG", quality=40))
+        checked = run_cli(
+            "check", str(upload), *target, "--key", keys["operator"], "--content-ref", "thread-9"
+        )
+        assert "decision: REVIEW" in checked.stdout and "hit: " in checked.stdout
+        hit_id = checked.stdout.split("hit: ")[1].split()[0]
+
+        listed = run_cli("hits", "list", *target, "--key", keys["moderator"])
+        assert hit_id in listed.stdout and "thread-9" in listed.stdout
+        resolved = run_cli(
+            "hits",
+            "resolve",
+            hit_id,
+            "--confirm",
+            "--note",
+            "same photo",
+            *target,
+            "--key",
+            keys["moderator"],
+        )
+        assert "CONFIRMED" in resolved.stdout
+        assert (
+            "decision: BLOCK"
+            in run_cli("check", str(upload), *target, "--key", keys["operator"]).stdout
+        )
+
+        status = json.loads(run_cli("case", "status", case_id, "--token", token, *target).stdout)
+        assert status["state"] == "CASE_STATE_ACTIVE" and status["entries_vetted"] >= 1
+        withdrawn = json.loads(
+            run_cli("case", "withdraw", case_id, "--token", token, *target).stdout
+        )
+        assert withdrawn["state"] == "CASE_STATE_WITHDRAWN"
+        assert (
+            "decision: ALLOW"
+            in run_cli("check", str(upload), *target, "--key", keys["operator"]).stdout
+        )
+
+        denied = run_cli("check", str(upload), *target, "--key", keys["moderator"], check=False)
+        assert denied.returncode == 1 and "PERMISSION_DENIED" in denied.stderr
+        missing = run_cli("check", str(upload), *target, check=False)
+        assert missing.returncode == 2 and "--key" in missing.stderr
+    finally:
+        assert server.stop() == 0
+
+
+def test_hash_needs_no_server(tmp_path: Path) -> None:
+    """`hashguard hash` computes locally: it works with no service anywhere."""
+    PHOTO.save(tmp_path / "a.png")
+    out = run_cli("hash", str(tmp_path / "a.png"))
+    assert json.loads(out.stdout)["images"][0]["file"] == "a.png"
+
+
+def _random_list(n: int, seed: int = 7) -> list[tuple[str, str]]:
+    rng = np.random.default_rng(seed)
+    sizes = {"pdq": 32, "phash": 8, "sha256": 32, "md5": 16}
+    names = list(sizes)
+    rows = []
+    for i in range(n):
+        name = names[i % 4]
+        rows.append((name, rng.integers(0, 256, sizes[name], dtype=np.uint8).tobytes().hex()))
+    return rows
+
+
+def test_import_export_round_trip_plain_and_csv(tmp_path: Path) -> None:
+    rows = _random_list(2000)
+    plain = tmp_path / "list.txt"
+    plain.write_text("# exported from a partner\n\n" + "".join(f"{a} {h}\n" for a, h in rows))
+    data = tmp_path / "data"
+    out = run_cli("import", str(plain), "--data-dir", str(data))
+    assert "imported 2000 new entries (pending)" in out.stdout
+    # Importing again adds nothing; --vetted vets what is there.
+    again = run_cli("import", str(plain), "--data-dir", str(data), "--vetted")
+    assert "imported 0 new entries" in again.stdout and "vetted 2000 existing" in again.stdout
+
+    exported = tmp_path / "out.txt"
+    run_cli("export", "--data-dir", str(data), "--out", str(exported), "--state", "vetted")
+    assert sorted(exported.read_text().splitlines()) == sorted(f"{a} {h}" for a, h in rows)
+
+    csv_path = tmp_path / "list.csv"
+    extra = _random_list(10, seed=8)
+    csv_path.write_text("signal_type,signal\n" + "".join(f"{a},{h}\n" for a, h in extra))
+    run_cli("import", str(csv_path), "--data-dir", str(data))
+    as_csv = tmp_path / "out.csv"
+    run_cli(
+        "export",
+        "--data-dir",
+        str(data),
+        "--out",
+        str(as_csv),
+        "--format",
+        "csv",
+        "--state",
+        "pending",
+    )
+    lines = as_csv.read_text().splitlines()
+    assert lines[0] == "type,hash" and sorted(lines[1:]) == sorted(f"{a},{h}" for a, h in extra)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("pdq abcd\n", "line 2: pdq hash must be 32 bytes"),
+        ("md5 " + "0" * 32 + "\nsha1 00\n", "line 3: unknown hash type 'sha1'"),
+        ("pdq " + "zz" * 32 + "\n", "line 2: pdq hash"),
+        ("justonefield\n", "line 2: expected '<type> <hex>'"),
+    ],
+)
+def test_import_refuses_bad_lines_and_keeps_nothing(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_text("pdq " + "ab" * 32 + "\n" + content)
+    data = tmp_path / "data"
+    result = run_cli("import", str(path), "--data-dir", str(data), check=False)
+    assert result.returncode == 2
+    assert message in result.stderr
+    with sqlite3.connect(data / "hashguard.sqlite3") as db:
+        assert db.execute("SELECT COUNT(*) FROM entries").fetchone()[0] == 0
+
+
+def test_imported_vetted_list_blocks_after_server_start(tmp_path: Path) -> None:
+    photo_hash = hash_image_bytes(encode(PHOTO, "PNG")).pdq.hex
+    path = tmp_path / "list.txt"
+    path.write_text(f"pdq {photo_hash}\n")
+    data = tmp_path / "data"
+    run_cli("import", str(path), "--data-dir", str(data), "--vetted")
+    operator = add_key(data, "operator", "op")
+    server = ServerProcess(data).start()
+    try:
+        upload = tmp_path / "up.jpg"
+        upload.write_bytes(encode(PHOTO, "JPEG", quality=70))
+        out = run_cli("check", str(upload), "--target", server.target, "--key", operator)
+        assert "decision: BLOCK" in out.stdout
+    finally:
+        server.stop()
+
+
+def test_import_of_a_large_list_is_fast_enough_to_report(tmp_path: Path) -> None:
+    """200k lines import in one go; the timing is printed, not asserted."""
+    rows = _random_list(200_000, seed=3)
+    path = tmp_path / "big.txt"
+    path.write_text("".join(f"{a} {h}\n" for a, h in rows))
+    started = time.perf_counter()
+    out = run_cli("import", str(path), "--data-dir", str(tmp_path / "data"))
+    assert "imported 200000 new entries" in out.stdout
+    print(f"imported 200k hashes in {time.perf_counter() - started:.1f}s")
