@@ -1,0 +1,42 @@
+"""The docs are part of the product: keep the README in step with the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from service import metrics
+from service.config import SETTINGS
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def _shell_blocks(text: str) -> list[str]:
+    return re.findall(r"```sh\n(.*?)```", text, flags=re.S)
+
+
+def test_quick_start_has_two_commands_and_ci_runs_the_second() -> None:
+    quick_start = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    blocks = [b.strip() for b in _shell_blocks(quick_start)]
+    assert len(blocks) == 2 and all("\n" not in b for b in blocks)
+    assert "hashguard serve" in blocks[0]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert blocks[1] in ci.splitlines()
+
+
+def test_every_setting_is_in_the_configuration_table() -> None:
+    for setting in SETTINGS:
+        row = f"| `{setting.flag}` | `{setting.env}` | `{setting.default}` | {setting.help} |"
+        assert row in README, row
+
+
+def test_every_metric_is_documented() -> None:
+    names = [
+        value._name  # type: ignore[attr-defined]
+        for value in vars(metrics).values()
+        if hasattr(value, "_name") and hasattr(value, "collect")
+    ]
+    assert names
+    for name in names:
+        assert name.removesuffix("_total") in README, name
