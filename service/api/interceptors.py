@@ -8,6 +8,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -43,34 +44,33 @@ def _record(method: str, outcome: _Outcome, started: float) -> None:
     metrics.LATENCY.labels(method).observe(time.perf_counter() - started)
 
 
+@contextmanager
+def _guarded(method: str, context: grpc.ServicerContext) -> Iterator[None]:
+    """Map errors raised inside the block and record the call's outcome."""
+    started, outcome = time.perf_counter(), _Outcome()
+    try:
+        yield
+    except Exception as exc:
+        if _is_abort(exc, context):
+            outcome.code = context.code() or grpc.StatusCode.UNKNOWN
+            raise
+        _abort(context, outcome, exc)
+    finally:
+        _record(method, outcome, started)
+
+
 def _wrap_unary_response(method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(request: Any, context: grpc.ServicerContext) -> Any:
-        started, outcome = time.perf_counter(), _Outcome()
-        try:
+        with _guarded(method, context):
             return behavior(request, context)
-        except Exception as exc:
-            if _is_abort(exc, context):
-                outcome.code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
-            _abort(context, outcome, exc)
-        finally:
-            _record(method, outcome, started)
 
     return wrapper
 
 
 def _wrap_stream_response(method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        started, outcome = time.perf_counter(), _Outcome()
-        try:
+        with _guarded(method, context):
             yield from behavior(request, context)
-        except Exception as exc:
-            if _is_abort(exc, context):
-                outcome.code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
-            _abort(context, outcome, exc)
-        finally:
-            _record(method, outcome, started)
 
     return wrapper
 

@@ -41,7 +41,9 @@ class MatchServicer(pb_grpc.MatchServiceServicer):
     def __init__(self, app: HashGuard) -> None:
         self.app = app
 
-    def CheckUpload(self, request: pb.CheckUploadRequest, context: grpc.ServicerContext):
+    def CheckUpload(
+        self, request: pb.CheckUploadRequest, context: grpc.ServicerContext
+    ) -> pb.CheckUploadResponse:
         principal = caller(self.app, context)
         return self._check(principal, request)
 
@@ -62,7 +64,9 @@ class MatchServicer(pb_grpc.MatchServiceServicer):
                     ),
                 )
 
-    def _check(self, principal: Principal, request: pb.CheckUploadRequest):
+    def _check(
+        self, principal: Principal, request: pb.CheckUploadRequest
+    ) -> pb.CheckUploadResponse:
         result = self.app.check_upload(
             principal, request.image or None, hashes_from_pb(request.hashes), request.content_ref
         )
@@ -92,14 +96,18 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
     def __init__(self, app: HashGuard) -> None:
         self.app = app
 
-    def SubmitCase(self, request: pb.SubmitCaseRequest, context: grpc.ServicerContext):
+    def SubmitCase(
+        self, request: pb.SubmitCaseRequest, context: grpc.ServicerContext
+    ) -> pb.SubmitCaseResponse:
         principal = caller(self.app, context)
         case = self.app.submit_case(principal, hashes_from_pb(request.hashes))
         return pb.SubmitCaseResponse(
             case_id=case.case_id, case_token=case.case_token, entry_count=case.entry_count
         )
 
-    def GetCase(self, request: pb.GetCaseRequest, context: grpc.ServicerContext):
+    def GetCase(
+        self, request: pb.GetCaseRequest, context: grpc.ServicerContext
+    ) -> pb.GetCaseResponse:
         status = self.app.get_case(request.case_id, request.case_token)
         return pb.GetCaseResponse(
             case_id=status.case_id,
@@ -112,7 +120,9 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
             hits_confirmed=status.hits_confirmed,
         )
 
-    def WithdrawCase(self, request: pb.WithdrawCaseRequest, context: grpc.ServicerContext):
+    def WithdrawCase(
+        self, request: pb.WithdrawCaseRequest, context: grpc.ServicerContext
+    ) -> pb.WithdrawCaseResponse:
         status, withdrawn = self.app.withdraw_case(request.case_id, request.case_token)
         return pb.WithdrawCaseResponse(
             case_id=status.case_id,
@@ -125,7 +135,9 @@ class ReviewServicer(pb_grpc.ReviewServiceServicer):
     def __init__(self, app: HashGuard) -> None:
         self.app = app
 
-    def ListHits(self, request: pb.ListHitsRequest, context: grpc.ServicerContext):
+    def ListHits(
+        self, request: pb.ListHitsRequest, context: grpc.ServicerContext
+    ) -> pb.ListHitsResponse:
         principal = caller(self.app, context)
         state = None
         if request.state != pb.HIT_STATE_UNSPECIFIED:
@@ -137,7 +149,9 @@ class ReviewServicer(pb_grpc.ReviewServiceServicer):
         )
         return pb.ListHitsResponse(hits=[hit_to_pb(h) for h in hits], next_page_token=next_token)
 
-    def ResolveHit(self, request: pb.ResolveHitRequest, context: grpc.ServicerContext):
+    def ResolveHit(
+        self, request: pb.ResolveHitRequest, context: grpc.ServicerContext
+    ) -> pb.ResolveHitResponse:
         principal = caller(self.app, context)
         verdict = VERDICT_FROM_PB.get(request.verdict)
         if verdict is None:
