@@ -22,8 +22,10 @@ def main() -> None:
     parser.add_argument("--radius", type=int, default=31)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    print(f"{'entries':>10} {'bits':>5} {'median ms/query':>16} {'p95 ms':>8} "
-          f"{'MiB per 1M':>11} {'verified':>9}")
+    print(
+        f"{'entries':>10} {'bits':>5} {'median ms/query':>16} {'p95 ms':>8} "
+        f"{'MiB per 1M':>11} {'verified':>9}"
+    )
     for bits in (256, 64):
         for size in (int(s) for s in args.sizes.split(",")):
             hashes = rng.integers(0, 256, (size, bits // 8), dtype=np.uint8)
@@ -38,10 +40,12 @@ def main() -> None:
                 index.search(q[None, :], args.radius)
                 times.append(time.perf_counter() - started)
             ok = _verify(index, hashes, queries[:5], args.radius)
-            snap = index._snapshot  # noqa: SLF001 - measuring the real arrays
+            snap = index._snapshot  # the real arrays, measured
             mib = (snap.words.nbytes + snap.ids.nbytes) / 2**20 * 1e6 / size
-            print(f"{size:>10,} {bits:>5} {np.median(times) * 1e3:>16.2f} "
-                  f"{np.percentile(times, 95) * 1e3:>8.2f} {mib:>11.1f} {ok!s:>9}")
+            print(
+                f"{size:>10,} {bits:>5} {np.median(times) * 1e3:>16.2f} "
+                f"{np.percentile(times, 95) * 1e3:>8.2f} {mib:>11.1f} {ok!s:>9}"
+            )
 
 
 def _verify(index: HammingIndex, hashes: np.ndarray, queries: np.ndarray, radius: int) -> bool:

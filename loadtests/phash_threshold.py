@@ -20,9 +20,25 @@ from PIL import Image, ImageFilter
 from service.hashing import hash_image_bytes
 
 PHOTOS = (
-    "astronaut", "camera", "coffee", "chelsea", "rocket", "coins", "moon", "page", "text",
-    "clock", "brick", "grass", "gravel", "hubble_deep_field", "immunohistochemistry",
-    "retina", "colorwheel", "cell", "microaneurysms",
+    "astronaut",
+    "camera",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "coins",
+    "moon",
+    "page",
+    "text",
+    "clock",
+    "brick",
+    "grass",
+    "gravel",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "colorwheel",
+    "cell",
+    "microaneurysms",
 )
 
 
@@ -65,8 +81,11 @@ def _png(image: Image.Image) -> bytes:
 
 
 def _distance(a: bytes, b: bytes) -> int:
-    return int(np.unpackbits(np.frombuffer(bytes(x ^ y for x, y in zip(a, b, strict=True)),
-                                           dtype=np.uint8)).sum())
+    return int(
+        np.unpackbits(
+            np.frombuffer(bytes(x ^ y for x, y in zip(a, b, strict=True)), dtype=np.uint8)
+        ).sum()
+    )
 
 
 def main() -> None:
@@ -87,17 +106,23 @@ def main() -> None:
             edited = hash_image_bytes(_png(edit(image)))
             ph.append(_distance(edited.phash.value, hashes[name].phash.value))
             pdq.append(_distance(edited.pdq.value, hashes[name].pdq.value))
-        print(f"{edit_name:<14} {np.median(ph):>12.1f} {max(ph):>9} "
-              f"{np.median(pdq):>10.1f} {max(pdq):>7}")
+        print(
+            f"{edit_name:<14} {np.median(ph):>12.1f} {max(ph):>9} "
+            f"{np.median(pdq):>10.1f} {max(pdq):>7}"
+        )
 
     pairs = list(itertools.combinations(hashes, 2))
     ph_pairs = sorted(_distance(hashes[a].phash.value, hashes[b].phash.value) for a, b in pairs)
     pdq_pairs = sorted(_distance(hashes[a].pdq.value, hashes[b].pdq.value) for a, b in pairs)
     print(f"\ndistinct pairs: {len(pairs)}")
-    print(f"pHash distance: min {ph_pairs[0]}, 1st percentile {np.percentile(ph_pairs, 1):.0f}, "
-          f"median {np.median(ph_pairs):.0f}")
-    print(f"PDQ distance:   min {pdq_pairs[0]}, 1st percentile {np.percentile(pdq_pairs, 1):.0f}, "
-          f"median {np.median(pdq_pairs):.0f}")
+    print(
+        f"pHash distance: min {ph_pairs[0]}, 1st percentile {np.percentile(ph_pairs, 1):.0f}, "
+        f"median {np.median(ph_pairs):.0f}"
+    )
+    print(
+        f"PDQ distance:   min {pdq_pairs[0]}, 1st percentile {np.percentile(pdq_pairs, 1):.0f}, "
+        f"median {np.median(pdq_pairs):.0f}"
+    )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ from service.domain import Algorithm, HashValue
 from service.errors import InvalidInput
 
 DEFAULT_MAX_PIXELS = 64_000_000
+# Only formats uploads really use (JPEG covers MPO). Pillow could open more (EPS would
+# run Ghostscript), and every extra decoder is attack surface for bytes from strangers.
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +78,7 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Ima
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
             width, height = image.size
             if width <= 0 or height <= 0:
                 raise InvalidInput("image has no pixels")

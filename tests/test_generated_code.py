@@ -14,12 +14,15 @@ def test_generated_code_matches_proto(tmp_path: Path) -> None:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     subprocess.run(
         ["bash", str(ROOT / "scripts" / "gen_proto.sh"), str(tmp_path)],
-        check=True, env=env, capture_output=True,
+        check=True,
+        env=env,
+        capture_output=True,
     )
     committed = ROOT / "service" / "_generated"
     fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
     assert fresh == sorted(
-        p.relative_to(committed) for p in committed.rglob("*")
+        p.relative_to(committed)
+        for p in committed.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     )
     for relative in fresh:

@@ -292,6 +292,9 @@ def test_exif_orientation_is_applied(name: str, tag: int, stored_as: Image.Trans
     with_tag = encode(sideways, "JPEG", quality=95, exif=exif)
     without_tag = encode(sideways, "JPEG", quality=95)
 
+    with Image.open(io.BytesIO(with_tag)) as stored:
+        assert stored.getexif()[ORIENTATION_TAG] == tag
+        assert stored.size == sideways.size
     assert decode_image(with_tag).size == upright.size
     assert distance(hash_image_bytes(with_tag).pdq.value, upright_pdq) <= 4
     # The same pixels without the tag hash as a different picture, so the tag mattered.
@@ -354,19 +357,27 @@ def test_every_pixel_mode_hashes_like_its_rgb_pixels(
     assert distance(hashes.pdq.value, rgb_reference(reference)) <= max_bits
 
 
-def test_16_bit_vector_saturates_like_python_threatexchange() -> None:
-    """Documented choice: convert("RGB") clips 16-bit values, exactly as pytx does."""
-    hashes = hash_file(str(FIXTURES / "pytx-resources" / "I16.png"))
-    with Image.open(FIXTURES / "pytx-resources" / "I16.png") as image:
-        assert image.mode == "I;16"
-    assert hashes.pdq.quality == 36
+def test_16_bit_values_saturate_like_python_threatexchange() -> None:
+    """Documented choice: convert("RGB") clips 16-bit values at 255, as pytx does, so a
+    wide-range 16-bit image hashes exactly as its clipped 8-bit version."""
+    wide = skimage.data.camera().astype(np.uint16) * 64  # values up to 16320
+    sixteen_bit = hash_image_bytes(encode(Image.fromarray(wide)))
+    clipped = hash_image_bytes(encode(Image.fromarray(np.minimum(wide, 255).astype(np.uint8))))
+    assert sixteen_bit.pdq == clipped.pdq
+    assert sixteen_bit.phash == clipped.phash
 
 
 # --- Refusals ------------------------------------------------------------------------
 
 
+@cache
+def whole_file(fmt: str) -> bytes:
+    return encode(photo("astronaut"), fmt)
+
+
 def truncated(fmt: str, fraction: float) -> bytes:
-    data = encode(photo("astronaut"), fmt)
+    """The first `fraction` of a file, as an interrupted upload delivers it."""
+    data = whole_file(fmt)
     return data[: int(len(data) * fraction)]
 
 
@@ -391,17 +402,17 @@ def test_non_images_and_truncated_images_are_refused(data: bytes) -> None:
         hash_image_bytes(data)
 
 
-def test_truncation_is_detected_not_hashed_as_grey() -> None:
-    """Control for the truncation cases: the untruncated files do hash."""
+def test_untruncated_files_hash() -> None:
+    """Control for the truncation cases: the whole files they were cut from do hash."""
     for fmt in ("PNG", "JPEG"):
-        assert hash_image_bytes(truncated(fmt, 1.0)).pdq.quality == 100
+        assert hash_image_bytes(whole_file(fmt)).pdq.quality == 100
 
 
 def test_pixel_cap_is_enforced_at_the_boundary() -> None:
     """max_pixels is a hard cap: equal to it is accepted, one row more is refused."""
     at_cap = encode(photo("chelsea").resize((40, 25)))  # 1000 pixels
     over_cap = encode(photo("chelsea").resize((40, 26)))  # 1040 pixels
-    assert hash_image_bytes(at_cap, max_pixels=1000).pdq.value
+    assert len(hash_image_bytes(at_cap, max_pixels=1000).pdq.value) == 32
     with pytest.raises(InvalidInput, match="limit"):
         hash_image_bytes(over_cap, max_pixels=1000)
     with pytest.raises(InvalidInput):
@@ -409,18 +420,19 @@ def test_pixel_cap_is_enforced_at_the_boundary() -> None:
 
 
 @pytest.mark.parametrize(
-    ("width", "height"),
+    ("width", "height", "reason"),
     [
-        (9_000, 9_000),  # over our 64 M default, under Pillow's own warning level
-        (10_000, 10_000),  # over Pillow's warning level (~89 M pixels)
-        (100_000, 100_000),  # over Pillow's hard error level
+        (9_000, 9_000, "the limit is 64,000,000"),  # our default cap, below Pillow's
+        (10_000, 10_000, "decompression bomb"),  # Pillow's warning level (~89 M pixels)
+        (100_000, 100_000, "decompression bomb"),  # Pillow's hard error level
     ],
 )
-def test_decompression_bombs_are_refused_before_decoding(width: int, height: int) -> None:
-    """A few hundred bytes declaring billions of pixels must not be materialised."""
+def test_decompression_bombs_are_refused_by_size(width: int, height: int, reason: str) -> None:
+    """A few hundred bytes declaring billions of pixels are refused for their size (the
+    message says so), not by running out of data half way through allocating them."""
     data = png_header_only(width, height)
     assert len(data) < 200
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput, match=reason):
         hash_image_bytes(data)
 
 
@@ -429,3 +441,12 @@ def test_crafted_png_is_well_formed() -> None:
     hashes = hash_image_bytes(png_header_only(4, 4))
     assert hashes.pdq.quality == 0  # all black
     assert decode_image(png_header_only(4, 4)).size == (4, 4)
+
+
+@pytest.mark.parametrize("fmt", ["PPM", "TGA", "ICO"])
+def test_formats_outside_the_upload_allow_list_are_refused(fmt: str) -> None:
+    """Pillow decodes these, but uploads never need them: fewer decoders, less surface."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(buffer, format=fmt)
+    with pytest.raises(InvalidInput, match="not an image format"):
+        hash_image_bytes(buffer.getvalue())

@@ -32,7 +32,8 @@ def test_writes_are_durable_across_reopen(tmp_path: Path) -> None:
     reopened = SQLiteStore(tmp_path)
     rows = [row for batch in reopened.iter_entries([EntryState.PENDING]) for row in batch]
     assert [(r.entry_id, r.algorithm, r.value) for r in rows] == [
-        (ids[0], Algorithm.PDQ, PDQ.value), (ids[1], Algorithm.MD5, MD5.value)
+        (ids[0], Algorithm.PDQ, PDQ.value),
+        (ids[1], Algorithm.MD5, MD5.value),
     ]
     with sqlite3.connect(tmp_path / DB_FILENAME) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -72,9 +73,13 @@ def test_list_hits_pages_newest_first_without_gaps(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path)
     (entry,) = store.create_case("c", b"t" * 32, "sub", [PDQ], 1.0)
     for i in range(7):
-        store.create_hit(f"h{i}", "op", f"r{i}",
-                         [Match(entry, Algorithm.PDQ, i, EntryState.PENDING, bytes([i]) * 32)],
-                         float(i))
+        store.create_hit(
+            f"h{i}",
+            "op",
+            f"r{i}",
+            [Match(entry, Algorithm.PDQ, i, EntryState.PENDING, bytes([i]) * 32)],
+            float(i),
+        )
     seen, before = [], None
     while True:
         page = store.list_hits(HitState.PENDING, 3, before)
@@ -84,7 +89,8 @@ def test_list_hits_pages_newest_first_without_gaps(tmp_path: Path) -> None:
         before = page[-1][0]
     assert seen == [f"h{i}" for i in reversed(range(7))]
     prior = store.prior_hits([(entry, bytes([2]) * 32), (entry, b"x" * 32)])
-    assert list(prior) == [(entry, bytes([2]) * 32)] and prior[(entry, bytes([2]) * 32)].hit_id == "h2"
+    key = (entry, bytes([2]) * 32)
+    assert list(prior) == [key] and prior[key].hit_id == "h2"
 
 
 def test_import_is_one_transaction(tmp_path: Path) -> None:
@@ -100,5 +106,7 @@ def test_import_is_one_transaction(tmp_path: Path) -> None:
     assert store.count_entries() == {}
     result = store.import_entries([PDQ, MD5, PDQ], vetted=True, now=1.0)
     assert (result.added, result.vetted, result.unchanged) == (2, 0, 1)
-    assert store.count_entries() == {(Algorithm.PDQ, EntryState.VETTED): 1,
-                                     (Algorithm.MD5, EntryState.VETTED): 1}
+    assert store.count_entries() == {
+        (Algorithm.PDQ, EntryState.VETTED): 1,
+        (Algorithm.MD5, EntryState.VETTED): 1,
+    }

@@ -67,6 +67,8 @@ class FlatHammingIndex:
             return
         if len(np.unique(ids)) != len(ids):
             raise ValueError("ids must be unique within one add")
+        if ids.min() < 0:
+            raise ValueError("ids must not be negative (the index uses -1 for removed rows)")
         with self._lock:
             self._remove_locked(ids)
             snap = self._snapshot
@@ -77,15 +79,14 @@ class FlatHammingIndex:
             snap.ids[start:end] = ids
             self._rows.update(zip(ids.tolist(), range(start, end), strict=True))
             self._snapshot = _Snapshot(snap.words, snap.ids, end)
+            self._compact_if_sparse()
 
     def remove(self, ids: np.ndarray) -> int:
         """Remove entries by id; unknown ids are ignored. Returns how many were removed."""
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         with self._lock:
             removed = self._remove_locked(ids)
-            snap = self._snapshot
-            if snap.size > 1024 and len(self._rows) < snap.size // 2:
-                self._compact()
+            self._compact_if_sparse()
             return removed
 
     def search(self, queries: np.ndarray, radius: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -136,6 +137,11 @@ class FlatHammingIndex:
         words[:, : snap.size] = snap.words[:, : snap.size]
         ids[: snap.size] = snap.ids[: snap.size]
         return _Snapshot(words, ids, snap.size)
+
+    def _compact_if_sparse(self) -> None:
+        """Removals and re-adds leave dead rows; rebuild once they are half the scan."""
+        if self._snapshot.size > 1024 and len(self._rows) < self._snapshot.size // 2:
+            self._compact()
 
     def _compact(self) -> None:
         """Drop removed rows into fresh arrays, so readers of the old ones are unaffected."""
