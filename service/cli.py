@@ -242,7 +242,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 @contextmanager
 def _progress_lines(path: str) -> Iterator[Iterator[str]]:
-    """Lines of a file with a progress bar over its bytes."""
+    """Lines of a file with a progress bar over its bytes (updated every 10k lines)."""
     total = Path(path).stat().st_size
     with (
         open(path, encoding="utf-8", newline="") as handle,
@@ -250,9 +250,14 @@ def _progress_lines(path: str) -> Iterator[Iterator[str]]:
     ):
 
         def lines() -> Iterator[str]:
-            for line in handle:
-                bar.update(len(line))
+            done = 0
+            for number, line in enumerate(handle, 1):
+                done += len(line)
+                if number % 10_000 == 0:
+                    bar.update(done)
+                    done = 0
                 yield line
+            bar.update(done)
 
         yield lines()
 

@@ -29,13 +29,11 @@ class Algorithm(enum.StrEnum):
     @classmethod
     def parse(cls, name: str) -> Algorithm:
         """Accept our names and the aliases ThreatExchange/HMA files use."""
-        key = name.strip().lower()
-        key = _ALIASES.get(key, key)
-        try:
-            return cls(key)
-        except ValueError:
+        found = _BY_NAME.get(name) or _BY_NAME.get(name.strip().lower())
+        if found is None:
             known = ", ".join(a.value for a in cls)
-            raise InvalidInput(f"unknown hash type {name!r}; expected one of {known}") from None
+            raise InvalidInput(f"unknown hash type {name!r}; expected one of {known}")
+        return found
 
 
 _SIZES = {Algorithm.PDQ: 32, Algorithm.PHASH: 8, Algorithm.SHA256: 32, Algorithm.MD5: 16}
@@ -49,6 +47,7 @@ _ALIASES = {
     "sha-256": "sha256",
     "sha256_hash": "sha256",
 }
+_BY_NAME = {a.value: a for a in Algorithm} | {k: Algorithm(v) for k, v in _ALIASES.items()}
 
 
 def validate_hash(algorithm: Algorithm, value: bytes) -> bytes:

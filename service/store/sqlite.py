@@ -248,62 +248,60 @@ class SQLiteStore(Store):
         self, states: Sequence[EntryState], batch_size: int = 100_000
     ) -> Iterator[list[EntryRow]]:
         marks = ",".join("?" * len(states))
+        wanted = [s.value for s in states]
         after = -1
         while True:
+            # `+state` keeps SQLite on the rowid order instead of the state index, which
+            # would need a sort per batch (2x slower on a million entries).
             rows = (
                 self._conn()
                 .execute(
                     f"SELECT entry_id, algorithm, value, state FROM entries"
-                    f" WHERE entry_id > ? AND state IN ({marks}) ORDER BY entry_id LIMIT ?",
-                    (after, *[s.value for s in states], batch_size),
+                    f" WHERE entry_id > ? AND +state IN ({marks}) ORDER BY entry_id LIMIT ?",
+                    (after, *wanted, batch_size),
                 )
                 .fetchall()
             )
             if not rows:
                 return
-            yield [EntryRow(r[0], Algorithm(r[1]), bytes(r[2]), EntryState(r[3])) for r in rows]
+            yield [
+                EntryRow(r[0], _ALGORITHMS[r[1]], bytes(r[2]), _ENTRY_STATES[r[3]]) for r in rows
+            ]
             after = rows[-1][0]
 
     def import_entries(self, hashes: Iterable[HashValue], vetted: bool, now: float) -> ImportResult:
         state = EntryState.VETTED if vetted else EntryState.PENDING
+        # An imported value already present is left alone, except that --vetted vets it
+        # if it is still pending: one upsert statement does both.
+        on_conflict = (
+            "DO UPDATE SET state = 'vetted', vetted_at = excluded.vetted_at"
+            " WHERE entries.state = 'pending'"
+            if vetted
+            else "DO NOTHING"
+        )
+        sql = (
+            "INSERT INTO entries (algorithm, value, state, created_at, vetted_at)"
+            " VALUES (?, ?, ?, ?, ?)"
+            f" ON CONFLICT (algorithm, value) WHERE case_id IS NULL {on_conflict}"
+        )
+        vetted_at = now if vetted else None
         with self._write() as conn:
-            before_total = conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
-            before_vetted = conn.total_changes
+            conn.execute("PRAGMA cache_size = -262144")  # 256 MiB for the index B-trees
+            before_rows = conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+            before_changes = conn.total_changes
             seen = 0
             batch: list[tuple[str, bytes, str, float, float | None]] = []
             for h in hashes:
                 seen += 1
-                batch.append(
-                    (h.algorithm.value, h.value, state.value, now, now if vetted else None)
-                )
+                batch.append((h.algorithm.value, h.value, state.value, now, vetted_at))
                 if len(batch) >= _IMPORT_BATCH:
-                    self._insert_imported(conn, batch, vetted)
+                    conn.executemany(sql, batch)
                     batch = []
-            self._insert_imported(conn, batch, vetted)
-            added = conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0] - before_total
-            changed = conn.total_changes - before_vetted - added
+            conn.executemany(sql, batch)
+            added = conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0] - before_rows
+            changed = conn.total_changes - before_changes - added
+            conn.execute("PRAGMA cache_size = -2000")
         return ImportResult(added=added, vetted=changed, unchanged=seen - added - changed)
-
-    @staticmethod
-    def _insert_imported(
-        conn: sqlite3.Connection,
-        batch: list[tuple[str, bytes, str, float, float | None]],
-        vetted: bool,
-    ) -> None:
-        if not batch:
-            return
-        conn.executemany(
-            "INSERT INTO entries (algorithm, value, state, created_at, vetted_at)"
-            " VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (algorithm, value) WHERE case_id IS NULL DO NOTHING",
-            batch,
-        )
-        if vetted:
-            conn.executemany(
-                "UPDATE entries SET state = 'vetted', vetted_at = ?"
-                " WHERE case_id IS NULL AND algorithm = ? AND value = ? AND state = 'pending'",
-                [(row[3], row[0], row[1]) for row in batch],
-            )
 
     def count_entries(self) -> dict[tuple[Algorithm, EntryState], int]:
         rows = (
@@ -436,6 +434,8 @@ class SQLiteStore(Store):
         )
 
 
+_ALGORITHMS = {a.value: a for a in Algorithm}
+_ENTRY_STATES = {s.value: s for s in EntryState}
 _HIT_COLUMNS = (
     "seq, hit_id, operator, content_ref, state, created_at, note, resolved_by, resolved_at"
 )

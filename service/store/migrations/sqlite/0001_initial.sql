@@ -28,8 +28,7 @@ CREATE TABLE entries (
     vetted_at    REAL,
     withdrawn_at REAL
 );
-CREATE INDEX entries_by_case ON entries (case_id);
-CREATE INDEX entries_by_state ON entries (state);
+CREATE INDEX entries_by_case ON entries (case_id) WHERE case_id IS NOT NULL;
 -- Re-importing a list is idempotent: one imported entry per (algorithm, value).
 CREATE UNIQUE INDEX entries_imported ON entries (algorithm, value) WHERE case_id IS NULL;
 
