@@ -130,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--vetted", action="store_true", help="the list is already vetted: matches BLOCK at once"
     )
     import_.add_argument("--format", choices=("auto", *FORMATS), default="auto")
+    import_.add_argument(
+        "--type",
+        choices=[a.value for a in Algorithm],
+        help="hash type of plain lines that hold only the hex (e.g. pdq)",
+    )
     import_.set_defaults(handler=cmd_import)
 
     export = commands.add_parser("export", help="write the list as '<type> <hex>' lines")
@@ -203,7 +208,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         with _progress_lines(args.file) as lines:
-            result = store.import_entries(read_hashes(lines, fmt), args.vetted, time.time())
+            default_type = Algorithm(args.type) if args.type else None
+            hashes = read_hashes(lines, fmt, default_type)
+            result = store.import_entries(hashes, args.vetted, time.time())
     finally:
         store.close()
     print(

@@ -42,7 +42,6 @@ _ALIASES = {
     "photo_pdq": "pdq",
     "p_hash": "phash",
     "photo_md5": "md5",
-    "video_md5": "md5",
     "md5_hash": "md5",
     "sha-256": "sha256",
     "sha256_hash": "sha256",

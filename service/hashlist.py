@@ -1,8 +1,12 @@
 """Hash-list files in the plain formats Meta's HMA and ThreatExchange tools exchange.
 
-Plain text: one `<type> <hex>` per line (`pdq 3f0a...`), blank lines and `#` comments
-ignored. CSV: a header row naming a type column (type, signal_type, algorithm) and a
-hash column (hash, signal, value), or no header with type first and hash second.
+Plain text: one `<type> <hex>` per line (`pdq 3f0a...`), as python-threatexchange's
+`threatexchange dataset -P -S` prints it; a leading quoted collaboration name (its `-P`
+without `-S`) and trailing fields are skipped; with `default_type` a line may be the hex
+alone (its output filtered to one signal type). Blank lines and `#` comments are ignored.
+CSV: a header row naming a type column (type, signal_type, algorithm) and a hash column
+(hash, signal_str, signal, value) as in `threatexchange dataset -P --csv`, or no header
+with type first and hash second.
 Both are read and written as streams, so lists of millions never sit in memory.
 """
 
@@ -17,7 +21,7 @@ from service.errors import InvalidInput
 
 FORMATS = ("plain", "csv")
 _TYPE_COLUMNS = ("type", "signal_type", "algorithm", "hash_type")
-_HASH_COLUMNS = ("hash", "signal", "value", "signal_value", "hex")
+_HASH_COLUMNS = ("hash", "signal_str", "signal", "value", "signal_value", "hex")
 
 
 def detect_format(path: str, requested: str = "auto") -> str:
@@ -26,23 +30,30 @@ def detect_format(path: str, requested: str = "auto") -> str:
     return "csv" if path.lower().endswith(".csv") else "plain"
 
 
-def read_hashes(lines: Iterable[str], fmt: str) -> Iterator[HashValue]:
+def read_hashes(
+    lines: Iterable[str], fmt: str, default_type: Algorithm | None = None
+) -> Iterator[HashValue]:
     """Parse a list; a bad line raises InvalidInput naming its line number."""
     if fmt == "csv":
         yield from _read_csv(lines)
     else:
-        yield from _read_plain(lines)
+        yield from _read_plain(lines, default_type)
 
 
-def _read_plain(lines: Iterable[str]) -> Iterator[HashValue]:
+def _read_plain(lines: Iterable[str], default_type: Algorithm | None) -> Iterator[HashValue]:
     for number, line in enumerate(lines, 1):
         text = line.strip()
         if not text or text.startswith("#"):
             continue
+        if text[0] in "'\"":  # a collaboration name, quoted by threatexchange's CLI
+            text = text[text.find(text[0], 1) + 1 :].strip()
         parts = text.split()
-        if len(parts) < 2:
+        if len(parts) == 1 and default_type is not None:
+            yield _parse(number, default_type.value, parts[0])
+        elif len(parts) >= 2:
+            yield _parse(number, parts[0], parts[1])
+        else:
             raise InvalidInput(f"line {number}: expected '<type> <hex>', got {text[:80]!r}")
-        yield _parse(number, parts[0], parts[1])
 
 
 def _read_csv(lines: Iterable[str]) -> Iterator[HashValue]:
