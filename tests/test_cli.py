@@ -121,11 +121,22 @@ def test_hash_submit_check_review_withdraw(tmp_path: Path) -> None:
         assert server.stop() == 0
 
 
-def test_hash_needs_no_server(tmp_path: Path) -> None:
-    """`hashguard hash` computes locally: it works with no service anywhere."""
+def test_hash_opens_no_network_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`hashguard hash` computes locally: with every socket refused, it still works."""
+    import socket
+
+    from service.cli import main
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("hashguard hash tried to open a socket")
+
     PHOTO.save(tmp_path / "a.png")
-    out = run_cli("hash", str(tmp_path / "a.png"))
-    assert json.loads(out.stdout)["images"][0]["file"] == "a.png"
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    assert main(["hash", str(tmp_path / "a.png")]) == 0
+    assert json.loads(capsys.readouterr().out)["images"][0]["file"] == "a.png"
 
 
 def _random_list(n: int, seed: int = 7) -> list[tuple[str, str]]:

@@ -95,3 +95,93 @@ def test_sigterm_lets_in_flight_stream_finish(tmp_path) -> None:
     assert not errors
     assert [r.content_ref for r in replies] == ["r0", "r1", "r2", "r3"]
     assert "hashguard stopped" in server.log()
+
+
+def test_acknowledged_writes_survive_a_hard_kill(tmp_path) -> None:
+    """SIGKILL right after the server answers: nothing it acknowledged is lost."""
+    keys = {r: add_key(tmp_path, r, r) for r in ("operator", "moderator", "submitter")}
+    hashed = hash_image_bytes(encode(PHOTO, "PNG"))
+    upload = encode(PHOTO, "JPEG", quality=50)
+    server = ServerProcess(tmp_path).start()
+    with server.channel() as channel:
+        stubs = Stubs(channel)
+        case = stubs.submission.SubmitCase(
+            pb.SubmitCaseRequest(
+                hashes=[pb.Hash(algorithm=pb.HASH_ALGORITHM_PDQ, value=hashed.pdq.value)]
+            ),
+            metadata=bearer(keys["submitter"]),
+        )
+        hit_id = stubs.match.CheckUpload(
+            pb.CheckUploadRequest(image=upload, content_ref="x"), metadata=bearer(keys["operator"])
+        ).hit_id
+    assert server.process is not None
+    server.process.kill()
+    server.process.wait(30)
+
+    again = ServerProcess(tmp_path).start()
+    try:
+        with again.channel() as channel:
+            stubs = Stubs(channel)
+            hits = stubs.review.ListHits(pb.ListHitsRequest(), metadata=bearer(keys["moderator"]))
+            assert [h.hit_id for h in hits.hits] == [hit_id]
+            status = stubs.submission.GetCase(
+                pb.GetCaseRequest(case_id=case.case_id, case_token=case.case_token)
+            )
+            assert status.entries_pending == 1
+            reply = stubs.match.CheckUpload(
+                pb.CheckUploadRequest(image=upload), metadata=bearer(keys["operator"])
+            )
+            assert reply.decision == pb.DECISION_REVIEW and reply.hit_id == hit_id
+    finally:
+        assert again.stop() == 0
+
+
+def test_concurrent_checks_while_cases_come_and_go(tmp_path) -> None:
+    """Checks on 8 threads while another submits and withdraws cases: no errors, and a
+    photo whose case stays listed is never missed."""
+    keys = {r: add_key(tmp_path, r, r) for r in ("operator", "submitter")}
+    server = ServerProcess(tmp_path, extra_args=["--workers", "12"]).start()
+    stable = hash_image_bytes(encode(PHOTO, "PNG"))
+    churn = hash_image_bytes(encode(Image.fromarray(skimage.data.coffee()), "PNG"))
+    upload = encode(PHOTO, "JPEG", quality=70)
+    errors: list[BaseException] = []
+    decisions: list[int] = []
+    stop = threading.Event()
+
+    def pdq(h) -> pb.SubmitCaseRequest:
+        return pb.SubmitCaseRequest(
+            hashes=[pb.Hash(algorithm=pb.HASH_ALGORITHM_PDQ, value=h.pdq.value)]
+        )
+
+    try:
+        with server.channel() as channel:
+            stubs = Stubs(channel)
+            stubs.submission.SubmitCase(pdq(stable), metadata=bearer(keys["submitter"]))
+
+            def checker() -> None:
+                try:
+                    while not stop.is_set():
+                        reply = stubs.match.CheckUpload(
+                            pb.CheckUploadRequest(image=upload),
+                            metadata=bearer(keys["operator"]),
+                        )
+                        decisions.append(reply.decision)
+                except BaseException as exc:  # surfaced below
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=checker) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for _ in range(15):
+                case = stubs.submission.SubmitCase(pdq(churn), metadata=bearer(keys["submitter"]))
+                stubs.submission.WithdrawCase(
+                    pb.WithdrawCaseRequest(case_id=case.case_id, case_token=case.case_token)
+                )
+            stop.set()
+            for thread in threads:
+                thread.join(30)
+    finally:
+        stop.set()
+        assert server.stop() == 0
+    assert not errors, errors[:3]
+    assert decisions and set(decisions) == {pb.DECISION_REVIEW}
