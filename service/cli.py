@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except grpc.RpcError as exc:
-        print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
+        print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -392,7 +392,7 @@ def cmd_hits_list(args: argparse.Namespace) -> int:
 
     from service.client import Client
 
-    state = 0 if args.state == "all" else pb.HitState.Value(f"HIT_STATE_{args.state.upper()}")
+    state = "HIT_STATE_UNSPECIFIED" if args.state == "all" else f"HIT_STATE_{args.state.upper()}"
     with Client(args.target, _key(args)) as client:
         reply = client.review.ListHits(
             pb.ListHitsRequest(state=state, page_size=args.limit),

@@ -88,8 +88,8 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Ima
                     f"the limit is {max_pixels:,}"
                 )
             image.load()
-            image = ImageOps.exif_transpose(image) or image
-            return image.convert("RGB")
+            upright = ImageOps.exif_transpose(image) or image
+            return upright.convert("RGB")
     except InvalidInput:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

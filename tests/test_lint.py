@@ -16,3 +16,9 @@ RUFF = Path(sys.executable).parent / "ruff"
 def test_ruff(args: list[str]) -> None:
     result = subprocess.run([str(RUFF), *args], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict() -> None:
+    mypy = Path(sys.executable).parent / "mypy"
+    result = subprocess.run([str(mypy)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

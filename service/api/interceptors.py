@@ -52,7 +52,7 @@ def _guarded(method: str, context: grpc.ServicerContext) -> Iterator[None]:
         yield
     except Exception as exc:
         if _is_abort(exc, context):
-            outcome.code = context.code() or grpc.StatusCode.UNKNOWN
+            outcome.code = _code(context) or grpc.StatusCode.UNKNOWN
             raise
         _abort(context, outcome, exc)
     finally:
@@ -76,16 +76,22 @@ def _wrap_stream_response(method: str, behavior: Callable[..., Any]) -> Callable
 
 
 def _is_abort(exc: Exception, context: grpc.ServicerContext) -> bool:
-    """context.abort() raises a bare Exception after setting the code: let it through."""
-    return type(exc) is Exception and context.code() not in (None, grpc.StatusCode.OK)
+    """context.abort() (e.g. in the health servicer) raises a bare Exception after setting
+    the code: let it through unchanged."""
+    return type(exc) is Exception and _code(context) not in (None, grpc.StatusCode.OK)
+
+
+def _code(context: grpc.ServicerContext) -> grpc.StatusCode | None:
+    code: grpc.StatusCode | None = context.code()  # type: ignore[attr-defined]  # grpc>=1.38
+    return code
 
 
 class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
     def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = continuation(handler_call_details)
         if handler is None:
             return None
@@ -106,6 +112,8 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
             return grpc.unary_stream_rpc_method_handler(
                 _wrap_stream_response(method, handler.unary_stream), **common
             )
-        return grpc.stream_stream_rpc_method_handler(
-            _wrap_stream_response(method, handler.stream_stream), **common
-        )
+        if handler.stream_stream:
+            return grpc.stream_stream_rpc_method_handler(
+                _wrap_stream_response(method, handler.stream_stream), **common
+            )
+        return handler

@@ -30,6 +30,8 @@ def caller(app: HashGuard, context: grpc.ServicerContext) -> Principal:
     """The principal behind the call's `authorization: Bearer <key>` metadata."""
     for key, value in context.invocation_metadata():
         if key == "authorization":
+            if not isinstance(value, str):
+                raise Unauthenticated("authorization metadata must be text: 'Bearer <key>'")
             scheme, _, token = value.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthenticated("authorization metadata must be 'Bearer <key>'")

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from service.domain import (
     Algorithm,
@@ -355,7 +356,8 @@ class SQLiteStore(Store):
     def list_hits(
         self, state: HitState | None, limit: int, before_seq: int | None
     ) -> list[tuple[int, Hit]]:
-        where, args = ["1 = 1"], []
+        where: list[str] = ["1 = 1"]
+        args: list[str | int] = []
         if state is not None:
             where.append("state = ?")
             args.append(state.value)
@@ -373,7 +375,7 @@ class SQLiteStore(Store):
         )
         return [(row[0], self._hit_from_row(row)) for row in rows]
 
-    def _hit_from_row(self, row: tuple) -> Hit:
+    def _hit_from_row(self, row: tuple[Any, ...]) -> Hit:
         matches = tuple(
             HitMatch(m[0], Algorithm(m[1]), m[2], EntryState(m[3]))
             for m in self._conn().execute(
