@@ -15,27 +15,33 @@ from service.hashing import hash_image_bytes
 from tests.support import ServerProcess, Stubs, add_key, bearer, encode
 
 PHOTO = Image.fromarray(skimage.data.astronaut())
+UPLOAD = encode(PHOTO, "JPEG", quality=50)
+
+
+def pdq_case(photo: Image.Image) -> pb.SubmitCaseRequest:
+    """The PDQ hash a victim would submit for `photo`."""
+    value = hash_image_bytes(encode(photo, "PNG")).pdq.value
+    return pb.SubmitCaseRequest(hashes=[pb.Hash(algorithm=pb.HASH_ALGORITHM_PDQ, value=value)])
+
+
+def submit_and_check(server: ServerProcess, keys: dict[str, str]) -> tuple[str, str, str]:
+    """Submit PHOTO's case and check UPLOAD once: returns (case id, case token, hit id)."""
+    with server.channel() as channel:
+        stubs = Stubs(channel)
+        case = stubs.submission.SubmitCase(pdq_case(PHOTO), metadata=bearer(keys["submitter"]))
+        hit_id = stubs.match.CheckUpload(
+            pb.CheckUploadRequest(image=UPLOAD, content_ref="x"), metadata=bearer(keys["operator"])
+        ).hit_id
+    return case.case_id, case.case_token, hit_id
 
 
 def test_vetted_state_and_hits_survive_restart(tmp_path) -> None:
     keys = {r: add_key(tmp_path, r, r) for r in ("operator", "moderator", "submitter")}
-    hashed = hash_image_bytes(encode(PHOTO, "PNG"))
-    upload = encode(PHOTO, "JPEG", quality=50)
-
     first = ServerProcess(tmp_path).start()
+    case_id, case_token, hit_id = submit_and_check(first, keys)
     with first.channel() as channel:
-        stubs = Stubs(channel)
-        case = stubs.submission.SubmitCase(
-            pb.SubmitCaseRequest(
-                hashes=[pb.Hash(algorithm=pb.HASH_ALGORITHM_PDQ, value=hashed.pdq.value)]
-            ),
-            metadata=bearer(keys["submitter"]),
-        )
-        hit = stubs.match.CheckUpload(
-            pb.CheckUploadRequest(image=upload), metadata=bearer(keys["operator"])
-        ).hit_id
-        stubs.review.ResolveHit(
-            pb.ResolveHitRequest(hit_id=hit, verdict=pb.VERDICT_CONFIRMED),
+        Stubs(channel).review.ResolveHit(
+            pb.ResolveHitRequest(hit_id=hit_id, verdict=pb.VERDICT_CONFIRMED),
             metadata=bearer(keys["moderator"]),
         )
     assert first.stop() == 0
@@ -45,13 +51,13 @@ def test_vetted_state_and_hits_survive_restart(tmp_path) -> None:
         with second.channel() as channel:
             stubs = Stubs(channel)
             reply = stubs.match.CheckUpload(
-                pb.CheckUploadRequest(image=upload), metadata=bearer(keys["operator"])
+                pb.CheckUploadRequest(image=UPLOAD), metadata=bearer(keys["operator"])
             )
             assert reply.decision == pb.DECISION_BLOCK
             hits = stubs.review.ListHits(pb.ListHitsRequest(), metadata=bearer(keys["moderator"]))
             assert [h.state for h in hits.hits] == [pb.HIT_STATE_CONFIRMED]
             status = stubs.submission.GetCase(
-                pb.GetCaseRequest(case_id=case.case_id, case_token=case.case_token)
+                pb.GetCaseRequest(case_id=case_id, case_token=case_token)
             )
             assert status.entries_vetted == 1
     finally:
@@ -100,20 +106,8 @@ def test_sigterm_lets_in_flight_stream_finish(tmp_path) -> None:
 def test_acknowledged_writes_survive_a_hard_kill(tmp_path) -> None:
     """SIGKILL right after the server answers: nothing it acknowledged is lost."""
     keys = {r: add_key(tmp_path, r, r) for r in ("operator", "moderator", "submitter")}
-    hashed = hash_image_bytes(encode(PHOTO, "PNG"))
-    upload = encode(PHOTO, "JPEG", quality=50)
     server = ServerProcess(tmp_path).start()
-    with server.channel() as channel:
-        stubs = Stubs(channel)
-        case = stubs.submission.SubmitCase(
-            pb.SubmitCaseRequest(
-                hashes=[pb.Hash(algorithm=pb.HASH_ALGORITHM_PDQ, value=hashed.pdq.value)]
-            ),
-            metadata=bearer(keys["submitter"]),
-        )
-        hit_id = stubs.match.CheckUpload(
-            pb.CheckUploadRequest(image=upload, content_ref="x"), metadata=bearer(keys["operator"])
-        ).hit_id
+    case_id, case_token, hit_id = submit_and_check(server, keys)
     assert server.process is not None
     server.process.kill()
     server.process.wait(30)
@@ -125,11 +119,11 @@ def test_acknowledged_writes_survive_a_hard_kill(tmp_path) -> None:
             hits = stubs.review.ListHits(pb.ListHitsRequest(), metadata=bearer(keys["moderator"]))
             assert [h.hit_id for h in hits.hits] == [hit_id]
             status = stubs.submission.GetCase(
-                pb.GetCaseRequest(case_id=case.case_id, case_token=case.case_token)
+                pb.GetCaseRequest(case_id=case_id, case_token=case_token)
             )
             assert status.entries_pending == 1
             reply = stubs.match.CheckUpload(
-                pb.CheckUploadRequest(image=upload), metadata=bearer(keys["operator"])
+                pb.CheckUploadRequest(image=UPLOAD), metadata=bearer(keys["operator"])
             )
             assert reply.decision == pb.DECISION_REVIEW and reply.hit_id == hit_id
     finally:
@@ -141,28 +135,21 @@ def test_concurrent_checks_while_cases_come_and_go(tmp_path) -> None:
     photo whose case stays listed is never missed."""
     keys = {r: add_key(tmp_path, r, r) for r in ("operator", "submitter")}
     server = ServerProcess(tmp_path, extra_args=["--workers", "12"]).start()
-    stable = hash_image_bytes(encode(PHOTO, "PNG"))
-    churn = hash_image_bytes(encode(Image.fromarray(skimage.data.coffee()), "PNG"))
-    upload = encode(PHOTO, "JPEG", quality=70)
+    churn = pdq_case(Image.fromarray(skimage.data.coffee()))
     errors: list[BaseException] = []
     decisions: list[int] = []
     stop = threading.Event()
 
-    def pdq(h) -> pb.SubmitCaseRequest:
-        return pb.SubmitCaseRequest(
-            hashes=[pb.Hash(algorithm=pb.HASH_ALGORITHM_PDQ, value=h.pdq.value)]
-        )
-
     try:
         with server.channel() as channel:
             stubs = Stubs(channel)
-            stubs.submission.SubmitCase(pdq(stable), metadata=bearer(keys["submitter"]))
+            stubs.submission.SubmitCase(pdq_case(PHOTO), metadata=bearer(keys["submitter"]))
 
             def checker() -> None:
                 try:
                     while not stop.is_set():
                         reply = stubs.match.CheckUpload(
-                            pb.CheckUploadRequest(image=upload),
+                            pb.CheckUploadRequest(image=UPLOAD),
                             metadata=bearer(keys["operator"]),
                         )
                         decisions.append(reply.decision)
@@ -173,7 +160,7 @@ def test_concurrent_checks_while_cases_come_and_go(tmp_path) -> None:
             for thread in threads:
                 thread.start()
             for _ in range(15):
-                case = stubs.submission.SubmitCase(pdq(churn), metadata=bearer(keys["submitter"]))
+                case = stubs.submission.SubmitCase(churn, metadata=bearer(keys["submitter"]))
                 stubs.submission.WithdrawCase(
                     pb.WithdrawCaseRequest(case_id=case.case_id, case_token=case.case_token)
                 )

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from google.protobuf.timestamp_pb2 import Timestamp
 from hashguard.v1 import hashguard_pb2 as pb
 
+from service.app import CheckResult
 from service.domain import (
     Algorithm,
     CaseState,
@@ -14,7 +15,9 @@ from service.domain import (
     EntryState,
     HashValue,
     Hit,
+    HitMatch,
     HitState,
+    Match,
     Verdict,
 )
 from service.errors import InvalidInput
@@ -86,16 +89,28 @@ def hit_to_pb(hit: Hit) -> pb.Hit:
         operator=hit.operator,
         content_ref=hit.content_ref,
         created_at=timestamp(hit.created_at),
-        matches=[
-            pb.HitMatch(
-                entry_id=m.entry_id,
-                algorithm=ALGORITHM_TO_PB[m.algorithm],
-                distance=m.distance,
-                entry_state=ENTRY_STATE_TO_PB[m.entry_state],
-            )
-            for m in hit.matches
-        ],
+        matches=[match_to_pb(m) for m in hit.matches],
         note=hit.note,
         resolved_by=hit.resolved_by,
         resolved_at=timestamp(hit.resolved_at),
+    )
+
+
+def match_to_pb(match: Match | HitMatch) -> pb.Match:
+    return pb.Match(
+        entry_id=match.entry_id,
+        algorithm=ALGORITHM_TO_PB[match.algorithm],
+        distance=match.distance,
+        entry_state=ENTRY_STATE_TO_PB[match.entry_state],
+    )
+
+
+def check_response_to_pb(result: CheckResult, content_ref: str) -> pb.CheckUploadResponse:
+    return pb.CheckUploadResponse(
+        decision=DECISION_TO_PB[result.decision],
+        matches=[match_to_pb(m) for m in result.matches],
+        computed_hashes=[hash_to_pb(h) for h in result.computed],
+        hit_id=result.hit_id,
+        content_ref=content_ref,
+        notes=result.notes,
     )

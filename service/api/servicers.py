@@ -10,18 +10,15 @@ from hashguard.v1 import hashguard_pb2 as pb
 from hashguard.v1 import hashguard_pb2_grpc as pb_grpc
 
 from service.api.convert import (
-    ALGORITHM_TO_PB,
     CASE_STATE_TO_PB,
-    DECISION_TO_PB,
-    ENTRY_STATE_TO_PB,
     HIT_STATE_FROM_PB,
     VERDICT_FROM_PB,
-    hash_to_pb,
+    check_response_to_pb,
     hashes_from_pb,
     hit_to_pb,
     timestamp,
 )
-from service.app import CheckResult, HashGuard
+from service.app import HashGuard
 from service.domain import Principal
 from service.errors import InvalidInput, Unauthenticated
 
@@ -72,26 +69,7 @@ class MatchServicer(pb_grpc.MatchServiceServicer):
         result = self.app.check_upload(
             principal, request.image or None, hashes_from_pb(request.hashes), request.content_ref
         )
-        return check_response(result, request.content_ref)
-
-
-def check_response(result: CheckResult, content_ref: str) -> pb.CheckUploadResponse:
-    return pb.CheckUploadResponse(
-        decision=DECISION_TO_PB[result.decision],
-        matches=[
-            pb.Match(
-                entry_id=m.entry_id,
-                algorithm=ALGORITHM_TO_PB[m.algorithm],
-                distance=m.distance,
-                entry_state=ENTRY_STATE_TO_PB[m.entry_state],
-            )
-            for m in result.matches
-        ],
-        computed_hashes=[hash_to_pb(h) for h in result.computed],
-        hit_id=result.hit_id,
-        content_ref=content_ref,
-        notes=result.notes,
-    )
+        return check_response_to_pb(result, request.content_ref)
 
 
 class SubmissionServicer(pb_grpc.SubmissionServiceServicer):

@@ -196,18 +196,6 @@ class WithdrawCaseResponse(_message.Message):
     entries_withdrawn: int
     def __init__(self, case_id: _Optional[str] = ..., state: _Optional[_Union[CaseState, str]] = ..., entries_withdrawn: _Optional[int] = ...) -> None: ...
 
-class HitMatch(_message.Message):
-    __slots__ = ("entry_id", "algorithm", "distance", "entry_state")
-    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
-    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
-    DISTANCE_FIELD_NUMBER: _ClassVar[int]
-    ENTRY_STATE_FIELD_NUMBER: _ClassVar[int]
-    entry_id: int
-    algorithm: HashAlgorithm
-    distance: int
-    entry_state: EntryState
-    def __init__(self, entry_id: _Optional[int] = ..., algorithm: _Optional[_Union[HashAlgorithm, str]] = ..., distance: _Optional[int] = ..., entry_state: _Optional[_Union[EntryState, str]] = ...) -> None: ...
-
 class Hit(_message.Message):
     __slots__ = ("hit_id", "state", "operator", "content_ref", "created_at", "matches", "note", "resolved_by", "resolved_at")
     HIT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -224,11 +212,11 @@ class Hit(_message.Message):
     operator: str
     content_ref: str
     created_at: _timestamp_pb2.Timestamp
-    matches: _containers.RepeatedCompositeFieldContainer[HitMatch]
+    matches: _containers.RepeatedCompositeFieldContainer[Match]
     note: str
     resolved_by: str
     resolved_at: _timestamp_pb2.Timestamp
-    def __init__(self, hit_id: _Optional[str] = ..., state: _Optional[_Union[HitState, str]] = ..., operator: _Optional[str] = ..., content_ref: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., matches: _Optional[_Iterable[_Union[HitMatch, _Mapping]]] = ..., note: _Optional[str] = ..., resolved_by: _Optional[str] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, hit_id: _Optional[str] = ..., state: _Optional[_Union[HitState, str]] = ..., operator: _Optional[str] = ..., content_ref: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., matches: _Optional[_Iterable[_Union[Match, _Mapping]]] = ..., note: _Optional[str] = ..., resolved_by: _Optional[str] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListHitsRequest(_message.Message):
     __slots__ = ("state", "page_size", "page_token")
