@@ -123,7 +123,7 @@ def bearer(key: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {key}"),)
 
 
-def encode(image: Image.Image | np.ndarray, fmt: str = "JPEG", **options: object) -> bytes:
+def encode(image: Image.Image | np.ndarray, fmt: str = "PNG", **options: object) -> bytes:
     """Encode pixels to file bytes, as an uploader's browser or app would."""
     if isinstance(image, np.ndarray):
         image = Image.fromarray(image)

@@ -26,6 +26,7 @@ from PIL import Image
 from service.domain import Algorithm
 from service.errors import InvalidInput
 from service.hashing import ImageHashes, decode_image, hash_file, hash_image_bytes
+from tests.support import encode
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pdq"
 PDQ_THRESHOLD = 31  # the service's default PDQ match radius
@@ -60,15 +61,6 @@ def distance(a: bytes, b: bytes) -> int:
     """Hamming distance, computed independently of the index code under test."""
     assert len(a) == len(b)
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()
-
-
-def encode(image: Image.Image | np.ndarray, fmt: str = "PNG", **options: object) -> bytes:
-    """File bytes as an uploader would send them."""
-    if isinstance(image, np.ndarray):
-        image = Image.fromarray(image)
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
 
 
 @cache
