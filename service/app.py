@@ -199,7 +199,10 @@ class HashGuard:
         case_id, token = str(uuid.uuid4()), new_case_token()
         ids = self.store.create_case(case_id, digest(token), principal.name, values, time.time())
         self.matcher.add(
-            [_entry_row(i, h, EntryState.PENDING) for i, h in zip(ids, values, strict=True)]
+            [
+                EntryRow(i, h.algorithm, h.value, EntryState.PENDING)
+                for i, h in zip(ids, values, strict=True)
+            ]
         )
         self._refresh_gauges()
         return NewCase(case_id, token, len(ids))
@@ -266,10 +269,6 @@ class HashGuard:
 def _state(prior: dict[tuple[int, bytes], PriorHit], match: Match) -> HitState | None:
     found = prior.get((match.entry_id, match.query_value))
     return None if found is None else found.state
-
-
-def _entry_row(entry_id: int, h: HashValue, state: EntryState) -> EntryRow:
-    return EntryRow(entry_id, h.algorithm, h.value, state)
 
 
 def _encode_page_token(seq: int) -> str:
