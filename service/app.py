@@ -48,6 +48,7 @@ MAX_CONTENT_REF = 1024
 MAX_NOTE = 4096
 MAX_HASHES_PER_CHECK = 64
 DEFAULT_PAGE_SIZE = 50
+_NO_SUCH_TOKEN = digest("")  # compared against when the case id is unknown
 MAX_PAGE_SIZE = 500
 
 
@@ -224,8 +225,10 @@ class HashGuard:
         if not case_id or not case_token:
             raise InvalidInput("case_id and case_token are both required")
         auth = self.store.get_case_auth(case_id)
-        # One message for both failures, so ids cannot be probed without their token.
-        if auth is None or not same_secret(case_token, auth.token_hash):
+        # One message and the same work for both failures, so case ids cannot be probed
+        # without their token.
+        stored = auth.token_hash if auth is not None else _NO_SUCH_TOKEN
+        if not same_secret(case_token, stored) or auth is None:
             raise NotFound("no case with that id and token")
 
     # -- moderators ---------------------------------------------------------------------
