@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     _remote(submit)
     submit.set_defaults(handler=cmd_submit)
 
-    check = commands.add_parser("check", help="check an image (or hashes) against the list")
+    check = commands.add_parser("check", help="check an image against the list")
     check.add_argument("file", metavar="FILE")
     check.add_argument("--content-ref", default="", help="your id for the upload")
     _remote(check)
@@ -180,9 +180,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     app = HashGuard(SQLiteStore(settings.data_path), settings)
     sizes = ", ".join(f"{a.value} {app.matcher.size(a)}" for a in Algorithm)
-    logging.getLogger("hashguard").info(
-        "loaded the list in %.2fs (%s)", time.perf_counter() - started, sizes
-    )
+    log = logging.getLogger("hashguard")
+    log.info("loaded the list in %.2fs (%s)", time.perf_counter() - started, sizes)
+    if app.store.count_api_keys() == 0:
+        log.warning(
+            "no API keys yet: every call but GetCase/WithdrawCase will be refused; create "
+            "one with: hashguard keys add --data-dir %s --role operator",
+            settings.data_dir,
+        )
     return serve(settings, app)
 
 

@@ -12,7 +12,7 @@ from hashguard.v1 import hashguard_pb2 as pb
 from PIL import Image
 
 from service.hashing import hash_image_bytes
-from tests.support import ServerProcess, Stubs, add_key, bearer, encode
+from tests.support import ServerProcess, Stubs, add_key, bearer, encode, run_cli
 
 PHOTO = Image.fromarray(skimage.data.astronaut())
 UPLOAD = encode(PHOTO, "JPEG", quality=50)
@@ -172,3 +172,36 @@ def test_concurrent_checks_while_cases_come_and_go(tmp_path) -> None:
         assert server.stop() == 0
     assert not errors, errors[:3]
     assert decisions and set(decisions) == {pb.DECISION_REVIEW}
+
+
+def test_clear_errors_when_ports_are_taken_and_hint_without_keys(tmp_path) -> None:
+    first = ServerProcess(tmp_path).start()
+    try:
+        assert "no API keys yet" in first.log()
+        taken_grpc = run_cli(
+            "serve",
+            "--data-dir",
+            str(tmp_path),
+            "--port",
+            str(first.port),
+            "--metrics-port",
+            "0",
+            check=False,
+        )
+        assert taken_grpc.returncode == 1
+        assert f"cannot listen for gRPC on 127.0.0.1:{first.port}" in taken_grpc.stderr
+        taken_metrics = run_cli(
+            "serve",
+            "--data-dir",
+            str(tmp_path),
+            "--port",
+            "0",
+            "--metrics-port",
+            str(first.metrics_port),
+            check=False,
+        )
+        assert taken_metrics.returncode == 1
+        assert f"cannot serve metrics on 127.0.0.1:{first.metrics_port}" in taken_metrics.stderr
+        assert "Traceback" not in taken_grpc.stderr + taken_metrics.stderr
+    finally:
+        assert first.stop() == 0

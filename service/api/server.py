@@ -57,9 +57,13 @@ def create_server(app: HashGuard, settings: Settings) -> RunningServer:
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(f"{_host(settings.host)}:{settings.port}")
+    address = f"{_host(settings.host)}:{settings.port}"
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:  # grpc's way of saying the bind failed
+        port = 0
     if port == 0:
-        raise OSError(f"could not listen on {settings.host}:{settings.port}")
+        raise OSError(f"cannot listen for gRPC on {address}: the port is in use or not allowed")
     server.start()
     for name in ("", *SERVICE_NAMES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -73,8 +77,17 @@ def _host(host: str) -> str:
 def serve(settings: Settings, app: HashGuard) -> int:
     """Run until SIGTERM or SIGINT: then report NOT_SERVING, stop taking calls, let
     in-flight ones finish within the grace period, close the store and return 0."""
-    metrics_server, _ = start_http_server(settings.metrics_port, addr=settings.host)
-    running = create_server(app, settings)
+    try:
+        metrics_server, _ = start_http_server(settings.metrics_port, addr=settings.host)
+    except OSError as exc:
+        raise OSError(
+            f"cannot serve metrics on {settings.host}:{settings.metrics_port}: {exc.strerror}"
+        ) from None
+    try:
+        running = create_server(app, settings)
+    except OSError:
+        metrics_server.shutdown()
+        raise
     metrics_port = metrics_server.server_port
     print(
         f"hashguard listening on {settings.host}:{running.port} (gRPC) and "

@@ -78,6 +78,9 @@ class Store(ABC):
     @abstractmethod
     def get_api_key(self, key_id: str) -> ApiKeyRecord | None: ...
 
+    @abstractmethod
+    def count_api_keys(self) -> int: ...
+
     # Cases and entries
     @abstractmethod
     def create_case(

@@ -134,6 +134,13 @@ class SQLiteStore(Store):
             return None
         return ApiKeyRecord(row[0], row[1], Role(row[2]), bytes(row[3]), row[4], row[5])
 
+    def count_api_keys(self) -> int:
+        return int(
+            self._conn()
+            .execute("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL")
+            .fetchone()[0]
+        )
+
     # -- cases and entries --------------------------------------------------------------
 
     def create_case(
