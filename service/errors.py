@@ -28,7 +28,3 @@ class Conflict(HashGuardError):
     """The request is valid but the object is in a state that forbids it."""
 
     status = "FAILED_PRECONDITION"
-
-
-class ResourceExhausted(HashGuardError):
-    status = "RESOURCE_EXHAUSTED"
