@@ -51,10 +51,15 @@ class Matcher:
                     self._exact[algorithm].add(ids.tolist(), [e.value for e in rows])
 
     def remove(self, entries: Iterable[EntryRow]) -> None:
+        """Stop matching entries: one index call per algorithm, not per entry."""
+        by_algorithm: dict[Algorithm, list[int]] = {}
+        for e in entries:
+            by_algorithm.setdefault(e.algorithm, []).append(e.entry_id)
         with self._lock:
-            for e in entries:
-                self._index_for(e.algorithm).remove(np.array([e.entry_id], dtype=np.int64))
-                self._states.pop(e.entry_id, None)
+            for algorithm, ids in by_algorithm.items():
+                self._index_for(algorithm).remove(np.array(ids, dtype=np.int64))
+                for entry_id in ids:
+                    self._states.pop(entry_id, None)
 
     def set_state(self, entry_ids: Iterable[int], state: EntryState) -> None:
         with self._lock:

@@ -282,25 +282,14 @@ def replay(bits: int, ops: History) -> tuple[HammingIndex, dict[int, bytes]]:
     return index, model
 
 
+@pytest.mark.parametrize("bits", [64, 256])
 @settings(max_examples=50, deadline=None)
-@given(history=index_histories(64), radius=st.integers(0, 64))
-def test_property_64_bit_index_equals_brute_force(
-    history: tuple[History, np.ndarray], radius: int
-) -> None:
+@given(data=st.data())
+def test_property_index_equals_brute_force(bits: int, data: st.DataObject) -> None:
     """Any add/remove/re-add history leaves an index that answers like brute force."""
-    ops, queries = history
-    index, model = replay(64, ops)
-    check_against_oracle(index, model, queries, radius)
-
-
-@settings(max_examples=50, deadline=None)
-@given(history=index_histories(256), radius=st.integers(0, 256))
-def test_property_256_bit_index_equals_brute_force(
-    history: tuple[History, np.ndarray], radius: int
-) -> None:
-    """Any add/remove/re-add history leaves an index that answers like brute force."""
-    ops, queries = history
-    index, model = replay(256, ops)
+    ops, queries = data.draw(index_histories(bits))
+    radius = data.draw(st.integers(0, bits))
+    index, model = replay(bits, ops)
     check_against_oracle(index, model, queries, radius)
 
 

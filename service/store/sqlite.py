@@ -358,7 +358,7 @@ class SQLiteStore(Store):
             .execute(f"SELECT {_HIT_COLUMNS} FROM hits WHERE hit_id = ?", (hit_id,))
             .fetchone()
         )
-        return None if row is None else self._hit_from_row(row)
+        return None if row is None else self._hits_from_rows([row])[0]
 
     def list_hits(
         self, state: HitState | None, limit: int, before_seq: int | None
@@ -380,29 +380,36 @@ class SQLiteStore(Store):
             )
             .fetchall()
         )
-        return [(row[0], self._hit_from_row(row)) for row in rows]
+        return list(zip([row[0] for row in rows], self._hits_from_rows(rows), strict=True))
 
-    def _hit_from_row(self, row: tuple[Any, ...]) -> Hit:
-        matches = tuple(
-            HitMatch(m[0], Algorithm(m[1]), m[2], EntryState(m[3]))
-            for m in self._conn().execute(
-                "SELECT m.entry_id, m.algorithm, m.distance, e.state"
-                " FROM hit_matches m JOIN entries e USING (entry_id)"
-                " WHERE m.hit_id = ? ORDER BY m.distance, m.entry_id",
-                (row[1],),
+    def _hits_from_rows(self, rows: Sequence[tuple[Any, ...]]) -> list[Hit]:
+        """Build hits with their matches, fetched in one query for the whole page."""
+        if not rows:
+            return []
+        hit_ids = [row[1] for row in rows]
+        matches: dict[str, list[HitMatch]] = {hit_id: [] for hit_id in hit_ids}
+        for m in self._conn().execute(
+            "SELECT m.hit_id, m.entry_id, m.algorithm, m.distance, e.state"
+            " FROM hit_matches m JOIN entries e USING (entry_id)"
+            f" WHERE m.hit_id IN ({','.join('?' * len(hit_ids))})"
+            " ORDER BY m.distance, m.entry_id",
+            hit_ids,
+        ):
+            matches[m[0]].append(HitMatch(m[1], _ALGORITHMS[m[2]], m[3], _ENTRY_STATES[m[4]]))
+        return [
+            Hit(
+                hit_id=row[1],
+                operator=row[2],
+                content_ref=row[3],
+                state=HitState(row[4]),
+                created_at=row[5],
+                note=row[6],
+                resolved_by=row[7],
+                resolved_at=row[8],
+                matches=tuple(matches[row[1]]),
             )
-        )
-        return Hit(
-            hit_id=row[1],
-            operator=row[2],
-            content_ref=row[3],
-            state=HitState(row[4]),
-            created_at=row[5],
-            note=row[6],
-            resolved_by=row[7],
-            resolved_at=row[8],
-            matches=matches,
-        )
+            for row in rows
+        ]
 
     def resolve_hit(
         self, hit_id: str, verdict: Verdict, note: str, resolved_by: str, now: float
