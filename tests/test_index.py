@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,20 @@ from hypothesis import strategies as st
 
 from service.index import ExactIndex, HammingIndex
 
-COMPACTION_MIN_ROWS = 1024  # compaction needs more rows than this, under half of them live
+# Every behaviour test runs against both ways the index answers: as the service builds it
+# ("auto": small lists are scanned), and forced through the multi-index tables with merges
+# every few dozen rows, so the tables, the buffers and the merges all meet the oracle.
+CONFIGS = {
+    "auto": {},
+    "multi_index": {"strategy": "multi_index", "merge_rows": 64},
+}
+
+
+def make_index(bits: int, config: str) -> HammingIndex:
+    return HammingIndex(bits, **CONFIGS[config])  # type: ignore[arg-type]
+
+
+both_configs = pytest.mark.parametrize("config", list(CONFIGS))
 
 
 def popcount_distance(a: bytes, b: bytes) -> int:
@@ -78,9 +92,10 @@ def check_against_oracle(
 
 
 @pytest.mark.parametrize("bits", [64, 256])
-def test_empty_index_finds_nothing(bits: int) -> None:
+@both_configs
+def test_empty_index_finds_nothing(bits: int, config: str) -> None:
     """Searching before anything was added is normal at start-up and must not fail."""
-    index = HammingIndex(bits)
+    index = make_index(bits, config)
     queries = random_hashes(np.random.default_rng(0), 3, bits)
     results = index.search(queries, bits)  # even the widest radius
     assert [len(ids) for ids, _ in results] == [0, 0, 0]
@@ -112,12 +127,13 @@ def test_wrong_shapes_are_refused(bits: int) -> None:
 
 
 @pytest.mark.parametrize("bits", [64, 256])
-def test_random_data_matches_brute_force(bits: int) -> None:
+@both_configs
+def test_random_data_matches_brute_force(bits: int, config: str) -> None:
     """Random entries, random and stored queries, radii from 0 to all bits."""
     rng = np.random.default_rng(1234)
     hashes = random_hashes(rng, 3000, bits)
     ids = rng.choice(10**12, size=3000, replace=False).astype(np.int64)
-    index = HammingIndex(bits)
+    index = make_index(bits, config)
     index.add(ids, hashes)
     entries = {int(i): h.tobytes() for i, h in zip(ids, hashes, strict=True)}
     queries = np.concatenate([random_hashes(rng, 5, bits), hashes[:5]])
@@ -129,7 +145,8 @@ def test_random_data_matches_brute_force(bits: int) -> None:
 @pytest.mark.parametrize(
     ("bits", "radius"), [(64, 0), (64, 1), (64, 10), (256, 0), (256, 1), (256, 31), (256, 100)]
 )
-def test_planted_hashes_at_exactly_radius_and_one_more(bits: int, radius: int) -> None:
+@both_configs
+def test_planted_hashes_at_exactly_radius_and_one_more(bits: int, radius: int, config: str) -> None:
     """The boundary is inclusive: distance r matches at radius r, r + 1 does not."""
     rng = np.random.default_rng(radius * 1000 + bits)
     query = random_hashes(rng, 1, bits)[0]
@@ -138,7 +155,7 @@ def test_planted_hashes_at_exactly_radius_and_one_more(bits: int, radius: int) -
     assert popcount_distance(at_r.tobytes(), query.tobytes()) == radius
     assert popcount_distance(beyond.tobytes(), query.tobytes()) == radius + 1
 
-    index = HammingIndex(bits)
+    index = make_index(bits, config)
     background = random_hashes(rng, 500, bits)
     index.add(np.arange(500, dtype=np.int64), background)
     index.add(np.array([7_000_000, 9_000_000_000], dtype=np.int64), np.stack([at_r, beyond]))
@@ -154,11 +171,12 @@ def test_planted_hashes_at_exactly_radius_and_one_more(bits: int, radius: int) -
 
 
 @pytest.mark.parametrize("bits", [64, 256])
-def test_duplicate_values_under_different_ids_are_all_found(bits: int) -> None:
+@both_configs
+def test_duplicate_values_under_different_ids_are_all_found(bits: int, config: str) -> None:
     """Two victims can submit the same photo; both entries must match."""
     rng = np.random.default_rng(5)
     value = random_hashes(rng, 1, bits)
-    index = HammingIndex(bits)
+    index = make_index(bits, config)
     index.add(np.array([10, 20, 30], dtype=np.int64), np.repeat(value, 3, axis=0))
     assert as_dict(index.search(value, 0)[0]) == {10: 0, 20: 0, 30: 0}
     assert index.remove(np.array([20])) == 1
@@ -166,11 +184,12 @@ def test_duplicate_values_under_different_ids_are_all_found(bits: int) -> None:
 
 
 @pytest.mark.parametrize("bits", [64, 256])
-def test_re_adding_an_id_replaces_its_hash(bits: int) -> None:
+@both_configs
+def test_re_adding_an_id_replaces_its_hash(bits: int, config: str) -> None:
     """An updated entry must match by its new value only, and still count once."""
     rng = np.random.default_rng(6)
     old, new, other = random_hashes(rng, 3, bits)
-    index = HammingIndex(bits)
+    index = make_index(bits, config)
     index.add(np.array([1, 2], dtype=np.int64), np.stack([old, other]))
     index.add(np.array([1], dtype=np.int64), new[None, :])
     assert len(index) == 2
@@ -180,11 +199,12 @@ def test_re_adding_an_id_replaces_its_hash(bits: int) -> None:
 
 
 @pytest.mark.parametrize("bits", [64, 256])
-def test_removal_then_search(bits: int) -> None:
+@both_configs
+def test_removal_then_search(bits: int, config: str) -> None:
     """A withdrawn entry must stop matching at once; unknown ids are ignored."""
     rng = np.random.default_rng(7)
     hashes = random_hashes(rng, 50, bits)
-    index = HammingIndex(bits)
+    index = make_index(bits, config)
     index.add(np.arange(50, dtype=np.int64), hashes)
     assert index.remove(np.array([3, 4, 999, 3], dtype=np.int64)) == 2
     assert index.remove(np.array([3], dtype=np.int64)) == 0
@@ -199,15 +219,14 @@ def test_removal_then_search(bits: int) -> None:
 
 
 @pytest.mark.parametrize("bits", [64, 256])
-def test_interleaved_adds_and_removes_through_compaction(bits: int) -> None:
-    """Growth, tombstones, re-adds and compaction must never lose or invent an entry."""
+@both_configs
+def test_interleaved_adds_and_removes_through_merges(bits: int, config: str) -> None:
+    """Growth, removals, re-adds and merges must never lose or invent an entry."""
     rng = np.random.default_rng(8)
-    index = HammingIndex(bits)
+    index = make_index(bits, config)
     entries: dict[int, bytes] = {}
     next_id = 0
     probes = random_hashes(rng, 4, bits)
-    compacting_rounds = 0
-    rows = 0  # rows the index has written since it last compacted, by the documented rule
     for step in range(30):
         n_add = int(rng.integers(200, 900))
         new_ids = np.arange(next_id, next_id + n_add, dtype=np.int64)
@@ -221,7 +240,6 @@ def test_interleaved_adds_and_removes_through_compaction(bits: int) -> None:
         hashes[:4] = [flip_bits(p, rng.choice(bits, size=step % 6, replace=False)) for p in probes]
         index.add(ids, hashes)
         entries.update({int(i): h.tobytes() for i, h in zip(ids, hashes, strict=True)})
-        rows += ids.size
 
         live = np.fromiter(entries, dtype=np.int64, count=len(entries))
         doomed = rng.choice(live, size=int(live.size * 0.7), replace=False)
@@ -229,44 +247,72 @@ def test_interleaved_adds_and_removes_through_compaction(bits: int) -> None:
         assert index.remove(np.concatenate([doomed, unknown])) == doomed.size
         for entry_id in doomed.tolist():
             del entries[entry_id]
-        if rows > COMPACTION_MIN_ROWS and len(entries) < rows // 2:
-            compacting_rounds += 1
-            rows = len(entries)
 
         check_against_oracle(index, entries, probes, 5)
         if step % 5 == 0:
             check_against_oracle(index, entries, probes, bits // 2)
-    assert compacting_rounds >= 5  # the workload really went through compaction
+    index.flush()
+    check_against_oracle(index, entries, probes, 5)
+    stats = index.stats()
+    if config == "multi_index":
+        assert stats["merges"] >= 10  # the workload really went through merges
+        assert stats["multi_index"] > 0
+    assert stats["indexed_rows"] == len(entries)  # removed rows are merged away
+    assert stats["buffered_rows"] == 0
 
 
 # --- HammingIndex: properties --------------------------------------------------------
 
 
-ENTRY_IDS = st.integers(0, 40)
+ENTRY_IDS = st.integers(-5, 40)
 
 
 History = list[tuple[str, dict[int, bytes]]]
 
 
+def flipped(value: bytes, positions: list[int]) -> bytes:
+    as_int = int.from_bytes(value, "big")
+    for bit in set(positions):
+        as_int ^= 1 << bit
+    return as_int.to_bytes(len(value), "big")
+
+
 @st.composite
-def index_histories(draw: st.DrawFn, bits: int) -> tuple[History, np.ndarray]:
+def hash_values(draw: st.DrawFn, bits: int, pool: list[bytes], radius: int) -> bytes:
+    """Random, duplicate, clustered (r or r + 1 bits from a pool value, or a few bits),
+    and low-entropy values (a few bits set: huge buckets for the multi-index)."""
+    width = bits // 8
+    kind = draw(st.sampled_from(["random", "duplicate", "at_r", "beyond_r", "near", "sparse"]))
+    if kind == "random":
+        return draw(st.binary(min_size=width, max_size=width))
+    if kind == "sparse":
+        return flipped(bytes(width), draw(st.lists(st.integers(0, bits - 1), max_size=6)))
+    base = draw(st.sampled_from(pool))
+    if kind == "duplicate":
+        return base
+    flips = {"at_r": radius, "beyond_r": radius + 1}.get(kind) or draw(st.integers(1, 4))
+    positions = draw(st.permutations(range(bits)))[: min(flips, bits)]
+    return flipped(base, positions)
+
+
+@st.composite
+def index_histories(draw: st.DrawFn, bits: int, radius: int) -> tuple[History, np.ndarray]:
     """A random sequence of add/remove operations over a small id space, plus queries."""
     width = bits // 8
     pool = draw(st.lists(st.binary(min_size=width, max_size=width), min_size=1, max_size=6))
-    # Drawing values from a shared pool gives exact duplicates under different ids.
-    values = st.one_of(st.binary(min_size=width, max_size=width), st.sampled_from(pool))
+    values = hash_values(bits, pool, radius)
     ops = []
     for _ in range(draw(st.integers(1, 8))):
         chosen = draw(st.dictionaries(ENTRY_IDS, values, max_size=12))
         ops.append((draw(st.sampled_from(["add", "remove"])), chosen))
     extra = draw(st.binary(min_size=width, max_size=width))
-    queries = np.frombuffer(b"".join([*pool, extra]), dtype=np.uint8).reshape(-1, width)
-    return ops, queries
+    queries = np.frombuffer(b"".join([*pool, extra, bytes(width)]), dtype=np.uint8)
+    return ops, queries.reshape(-1, width)
 
 
-def replay(bits: int, ops: History) -> tuple[HammingIndex, dict[int, bytes]]:
+def replay(index: HammingIndex, ops: History) -> dict[int, bytes]:
     """Apply the operations to both the index and a plain dict model."""
-    index = HammingIndex(bits)
+    bits = index.bits
     model: dict[int, bytes] = {}
     for op, chosen in ops:
         if op == "add":
@@ -279,39 +325,63 @@ def replay(bits: int, ops: History) -> tuple[HammingIndex, dict[int, bytes]]:
             assert removed == expected
             for entry_id in chosen:
                 model.pop(entry_id, None)
-    return index, model
+    return model
 
 
-@pytest.mark.parametrize("bits", [64, 256])
-@settings(max_examples=50, deadline=None)
+@pytest.mark.parametrize(("bits", "radius"), [(64, 8), (256, 31)])
+@settings(max_examples=60, deadline=None)
 @given(data=st.data())
-def test_property_index_equals_brute_force(bits: int, data: st.DataObject) -> None:
-    """Any add/remove/re-add history leaves an index that answers like brute force."""
-    ops, queries = data.draw(index_histories(bits))
-    radius = data.draw(st.integers(0, bits))
-    index, model = replay(bits, ops)
+def test_property_multi_index_equals_brute_force(
+    bits: int, radius: int, data: st.DataObject
+) -> None:
+    """Through the tables, with a merge every few rows: any history, any data."""
+    radius = data.draw(st.sampled_from([0, 1, radius - 1, radius]))
+    ops, queries = data.draw(index_histories(bits, radius))
+    index = HammingIndex(bits, strategy="multi_index", merge_rows=4)
+    model = replay(index, ops)
+    check_against_oracle(index, model, queries, radius)
+    index.flush()
     check_against_oracle(index, model, queries, radius)
 
 
 @pytest.mark.parametrize("bits", [64, 256])
-def test_negative_ids_are_refused(bits: int) -> None:
-    """-1 marks removed rows inside the index, so negative ids are refused, not lost."""
-    value = np.zeros((1, bits // 8), dtype=np.uint8)
-    index = HammingIndex(bits)
-    with pytest.raises(ValueError, match="must not be negative"):
-        index.add(np.array([-1], dtype=np.int64), value)
-    assert len(index) == 0
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_property_index_equals_brute_force_at_any_radius(bits: int, data: st.DataObject) -> None:
+    """As the service builds it, at every radius up to all bits (scan fallback included)."""
+    radius = data.draw(st.integers(0, bits))
+    ops, queries = data.draw(index_histories(bits, min(radius, bits - 1)))
+    index = HammingIndex(bits, merge_rows=3)
+    model = replay(index, ops)
+    check_against_oracle(index, model, queries, radius)
+
+
+@pytest.mark.parametrize("bits", [64, 256])
+@both_configs
+def test_any_int64_id_works(bits: int, config: str) -> None:
+    """Removal is a live flag, not a reserved id: negative and extreme ids are entries."""
+    rng = np.random.default_rng(4)
+    values = random_hashes(rng, 3, bits)
+    ids = np.array([-1, np.iinfo(np.int64).min, np.iinfo(np.int64).max], dtype=np.int64)
+    index = make_index(bits, config)
+    index.add(ids, values)
+    index.flush()
+    assert as_dict(index.search(values[:1], 0)[0]) == {-1: 0}
+    assert index.remove(ids[1:2]) == 1
+    assert as_dict(index.search(values[1:2], 0)[0]) == {}
+    assert as_dict(index.search(values[2:3], 0)[0]) == {int(ids[2]): 0}
 
 
 @pytest.mark.parametrize("bits", [64, 256])
 def test_re_adding_the_same_ids_does_not_grow_forever(bits: int) -> None:
     rng = np.random.default_rng(5)
-    index = HammingIndex(bits)
+    index = HammingIndex(bits, merge_rows=1000)
     ids = np.arange(2000, dtype=np.int64)
     for _ in range(10):
         index.add(ids, rng.integers(0, 256, (2000, bits // 8), dtype=np.uint8))
     assert len(index) == 2000
-    assert index._snapshot.size <= 4000  # dead rows compacted away
+    index.flush()
+    assert index.stats()["indexed_rows"] == 2000  # replaced rows merged away
 
 
 # --- HammingIndex: concurrency -------------------------------------------------------
@@ -348,7 +418,8 @@ def test_searches_during_writes_always_find_untouched_entries() -> None:
     # move them while readers hold earlier snapshots.
     stable_slices = np.array_split(np.arange(n_stable), rounds * add_chunks)
 
-    index = HammingIndex(bits)
+    # Merges every few hundred rows run in the background while the readers search.
+    index = HammingIndex(bits, strategy="multi_index", merge_rows=300)
     errors: list[BaseException] = []
     published = [0]  # stable ids below this have had add() return
     writer_done = threading.Event()
@@ -404,7 +475,64 @@ def test_searches_during_writes_always_find_untouched_entries() -> None:
     assert published[0] == n_stable
     assert min(searches) >= 20
     assert len(index) == n_stable
+    assert index.stats()["merges"] >= 10
     check_against_oracle(index, dict(enumerate(map(bytes, stable))), queries, radius)
+
+
+# --- HammingIndex: planning, snapshots -------------------------------------------------
+
+
+def test_planner_probes_random_lists_and_scans_degenerate_ones() -> None:
+    """Uniform hashes are answered through the tables; a list where every hash is nearly
+    all zeros would make every row a candidate, so the planner scans instead, and both
+    choices are counted where the service's metrics read them."""
+    rng = np.random.default_rng(11)
+    uniform = HammingIndex(256)
+    uniform.add(np.arange(20_000, dtype=np.int64), random_hashes(rng, 20_000, 256))
+    uniform.search(random_hashes(rng, 10, 256), 31)
+    assert uniform.stats()["multi_index"] == 10
+    assert uniform.stats()["scan"] == 0
+
+    sparse_bits = rng.random((20_000, 256)) < 0.02
+    degenerate = HammingIndex(256)
+    hashes = np.packbits(sparse_bits, axis=1)
+    degenerate.add(np.arange(20_000, dtype=np.int64), hashes)
+    entries = {i: h.tobytes() for i, h in enumerate(hashes)}
+    check_against_oracle(degenerate, entries, np.zeros((2, 32), dtype=np.uint8), 31)
+    assert degenerate.stats()["scan"] == 2
+
+
+@pytest.mark.parametrize("mmap", [True, False])
+def test_snapshot_round_trip_keeps_removals_and_buffered_rows(tmp_path: Path, mmap: bool) -> None:
+    """A saved index loads back answering exactly as before, removals included, and
+    keeps taking additions and removals (a memory-mapped snapshot is never written)."""
+    rng = np.random.default_rng(12)
+    hashes = random_hashes(rng, 6000, 256)
+    index = HammingIndex(256)
+    index.add(np.arange(6000, dtype=np.int64), hashes)
+    index.remove(np.arange(0, 6000, 7, dtype=np.int64))
+    entries = {i: h.tobytes() for i, h in enumerate(hashes) if i % 7}
+    index.save(tmp_path / "pdq")
+    loaded = HammingIndex.load(tmp_path / "pdq", mmap=mmap)
+    queries = hashes[:40]
+    check_against_oracle(loaded, entries, queries, 31)
+
+    loaded.add(np.array([7], dtype=np.int64), hashes[8:9])  # replace: 7 now equals 8
+    loaded.remove(np.array([8], dtype=np.int64))
+    entries[7] = hashes[8].tobytes()
+    del entries[8]
+    check_against_oracle(loaded, entries, queries, 31)
+    loaded.save(tmp_path / "pdq")  # over the snapshot it was loaded from
+    check_against_oracle(HammingIndex.load(tmp_path / "pdq"), entries, queries, 31)
+
+
+def test_snapshot_of_the_wrong_format_is_refused(tmp_path: Path) -> None:
+    index = HammingIndex(64)
+    index.add(np.array([1], dtype=np.int64), np.ones((1, 8), dtype=np.uint8))
+    index.save(tmp_path / "phash")
+    (tmp_path / "phash" / "meta.json").write_text('{"format": 99, "bits": 64}')
+    with pytest.raises(ValueError, match="unknown index snapshot format"):
+        HammingIndex.load(tmp_path / "phash")
 
 
 # --- ExactIndex ----------------------------------------------------------------------

@@ -1,12 +1,10 @@
 """Hamming and exact-match indexes behind one small interface.
 
-`HammingIndex(bits)` is the public entry point (benchmarks use it directly); a
-sub-linear multi-index variant will implement the same interface.
+`HammingIndex(bits)` is the public entry point (the service and the benchmarks use it):
+exact radius search over 64- or 256-bit hashes, sub-linear through multi-index hashing.
 """
 
 from service.index.exact import ExactIndex
-from service.index.flat import FlatHammingIndex
+from service.index.hamming import HammingIndex
 
-HammingIndex = FlatHammingIndex
-
-__all__ = ["ExactIndex", "FlatHammingIndex", "HammingIndex"]
+__all__ = ["ExactIndex", "HammingIndex"]

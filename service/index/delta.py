@@ -1,0 +1,85 @@
+"""The append buffer: recent additions, scanned linearly until merged into a segment.
+
+Writers (serialised by the owning index's lock) fill rows past the published length,
+then publish a new immutable `_Rows`; a reader searches the `_Rows` it took, so it never
+sees a half-written row. Growing copies into new arrays, leaving old readers' untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.index.words import EMPTY_DISTANCES, EMPTY_IDS, scan
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    ids: np.ndarray  # (capacity,) int64
+    words: np.ndarray  # (capacity, w) uint64
+    alive: np.ndarray  # (capacity,) bool
+    size: int  # rows in use, removed ones included
+
+
+class DeltaBuffer:
+    def __init__(self, n_words: int) -> None:
+        self._rows = _Rows(
+            EMPTY_IDS, np.empty((0, n_words), dtype=np.uint64), np.empty(0, dtype=bool), 0
+        )
+        self._row_of: dict[int, int] = {}  # live id -> row
+
+    def __len__(self) -> int:
+        return len(self._row_of)
+
+    @property
+    def size(self) -> int:
+        return self._rows.size
+
+    def append(self, ids: np.ndarray, words: np.ndarray) -> None:
+        """Add rows whose ids are not live here (the caller removed them first)."""
+        rows = self._rows
+        start, end = rows.size, rows.size + len(ids)
+        if end > len(rows.ids):
+            rows = _grow(rows, end)
+        rows.ids[start:end] = ids
+        rows.words[start:end] = words
+        rows.alive[start:end] = True
+        self._row_of.update(zip(ids.tolist(), range(start, end), strict=True))
+        self._rows = _Rows(rows.ids, rows.words, rows.alive, end)
+
+    def remove(self, ids: np.ndarray) -> int:
+        removed = 0
+        for entry_id in ids.tolist():
+            row = self._row_of.pop(entry_id, None)
+            if row is not None:
+                self._rows.alive[row] = False
+                removed += 1
+        return removed
+
+    def live_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        rows = self._rows
+        alive = rows.alive[: rows.size]
+        return rows.ids[: rows.size][alive], rows.words[: rows.size][alive]
+
+    def search(self, qwords: np.ndarray, radius: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        rows = self._rows
+        if rows.size == 0 or radius < 0:
+            return [(EMPTY_IDS, EMPTY_DISTANCES)] * len(qwords)
+        words, alive = rows.words[: rows.size], rows.alive[: rows.size]
+        results = []
+        for qword in qwords:
+            found, distances = scan(words, alive, qword, radius)
+            results.append((rows.ids[found], distances))
+        return results
+
+
+def _grow(rows: _Rows, needed: int) -> _Rows:
+    capacity = max(needed, 2 * len(rows.ids), 1024)
+    ids = np.zeros(capacity, dtype=np.int64)
+    words = np.zeros((capacity, rows.words.shape[1]), dtype=np.uint64)
+    alive = np.zeros(capacity, dtype=bool)
+    ids[: rows.size] = rows.ids[: rows.size]
+    words[: rows.size] = rows.words[: rows.size]
+    alive[: rows.size] = rows.alive[: rows.size]
+    return _Rows(ids, words, alive, rows.size)

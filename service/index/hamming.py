@@ -1,0 +1,264 @@
+"""The public Hamming index: a multi-index segment plus an append buffer, merged in the
+background, so additions and removals are visible to the very next query.
+
+Shape (a small log-structured merge):
+- `base`, an immutable MultiIndexSegment built for its own size (sub-linear search);
+- `pending`, append buffers being merged into a new base right now (still searched);
+- `delta`, the buffer taking new additions (scanned; kept small by merging).
+Removal clears a row's live flag wherever the id is. A merge builds the new base outside
+the lock from the old base's live rows and the pending buffers, then publishes it under
+the lock after replaying the removals that happened meanwhile.
+
+Readers take no lock: they read the published `_View` once and search its parts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from service.index.delta import DeltaBuffer
+from service.index.mih import MultiIndexSegment, Strategy
+from service.index.words import (
+    EMPTY_DISTANCES,
+    EMPTY_IDS,
+    check_bits,
+    hashes_to_words,
+    words_to_hashes,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MERGE_ROWS = 16_384  # buffer rows that trigger a merge (~0.1 ms of scanning)
+SNAPSHOT_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    base: MultiIndexSegment
+    pending: tuple[DeltaBuffer, ...]
+    delta: DeltaBuffer
+
+
+class HammingIndex:
+    """Every entry within `radius` bits of a query, nothing missed.
+
+    `add(ids, hashes)` replaces an id already present; `remove(ids)` ignores unknown ids.
+    """
+
+    def __init__(
+        self, bits: int, *, merge_rows: int = DEFAULT_MERGE_ROWS, strategy: Strategy = "auto"
+    ) -> None:
+        check_bits(bits)
+        if merge_rows < 1:
+            raise ValueError("merge_rows must be at least 1")
+        self.bits = bits
+        self.strategy: Strategy = strategy
+        self._n_words = bits // 64
+        self._merge_rows = merge_rows
+        self._merges = 0
+        self._lock = threading.Lock()  # writers only
+        empty = MultiIndexSegment.build(EMPTY_IDS, np.empty((0, self._n_words), np.uint64))
+        self._view = _View(empty, (), DeltaBuffer(self._n_words))
+        self._merging: threading.Thread | None = None
+        self._removed_while_merging: list[np.ndarray] = []
+        self._plan_counts: dict[str, int] = {"multi_index": 0, "scan": 0}
+        self._counts_lock = threading.Lock()
+
+    def __len__(self) -> int:
+        view = self._view
+        return len(view.base) + sum(len(p) for p in view.pending) + len(view.delta)
+
+    # --- writes --------------------------------------------------------------------
+
+    def add(self, ids: np.ndarray, hashes: np.ndarray) -> None:
+        """Add entries; an id already present is replaced. Bulk adds merge at once."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        words = hashes_to_words(hashes, self.bits)
+        if len(ids) != len(words):
+            raise ValueError("ids and hashes differ in length")
+        if len(ids) == 0:
+            return
+        if len(np.unique(ids)) != len(ids):
+            raise ValueError("ids must be unique within one add")
+        with self._lock:
+            self._remove_locked(ids)
+            self._view.delta.append(ids, words)
+        if len(ids) >= self._merge_rows:
+            self.flush()  # a bulk load: pay the build now, not in slow scans later
+        else:
+            self._merge_if_due()
+
+    def remove(self, ids: np.ndarray) -> int:
+        """Remove entries by id; returns how many were present."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        with self._lock:
+            removed = self._remove_locked(ids)
+        self._merge_if_due()
+        return removed
+
+    def _remove_locked(self, ids: np.ndarray) -> int:
+        view = self._view
+        positions = view.base.positions_of(ids)
+        view.base.remove_positions(positions)
+        removed = len(positions)
+        removed += sum(part.remove(ids) for part in (*view.pending, view.delta))
+        if self._merging is not None:
+            self._removed_while_merging.append(ids)
+        return removed
+
+    # --- merging -------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Merge everything buffered into the base now (waits for a running merge)."""
+        running = self._merging
+        if running is not None:
+            running.join()
+        view = self._view
+        if view.delta.size or view.pending or view.base.live < view.base.size:
+            self._merge(wait=True)
+
+    def _merge_if_due(self) -> None:
+        view = self._view
+        dead = view.base.size - view.base.live
+        if view.delta.size >= self._merge_rows or dead > max(self._merge_rows, view.base.size // 8):
+            self._merge(wait=False)
+
+    def _merge(self, wait: bool) -> None:
+        with self._lock:
+            running = self._merging
+            if running is None:
+                view = self._view
+                self._view = _View(
+                    view.base, (*view.pending, view.delta), DeltaBuffer(self._n_words)
+                )
+                self._removed_while_merging = []
+                running = threading.Thread(
+                    target=self._build_and_publish, name="hamming-merge", daemon=True
+                )
+                self._merging = running
+                running.start()
+        if wait:
+            running.join()
+
+    def _build_and_publish(self) -> None:
+        view = self._view
+        try:
+            parts = [view.base.live_rows(), *(p.live_rows() for p in view.pending)]
+            new_base = MultiIndexSegment.build(
+                np.concatenate([ids for ids, _ in parts]),
+                np.concatenate([words for _, words in parts]),
+            )
+        except Exception:  # keep serving from the buffers; the next merge retries
+            log.exception("merging the Hamming index failed; still serving from buffers")
+            with self._lock:
+                self._merging = None
+            return
+        with self._lock:
+            for ids in self._removed_while_merging:
+                new_base.remove_positions(new_base.positions_of(ids))
+            self._removed_while_merging = []
+            self._view = _View(new_base, (), self._view.delta)
+            self._merging = None
+            self._merges += 1
+
+    # --- reads ---------------------------------------------------------------------
+
+    def search(self, queries: np.ndarray, radius: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each query row, the (ids, distances) of every entry within `radius`."""
+        qwords = hashes_to_words(queries, self.bits)
+        view = self._view
+        counts: dict[str, int] = {}
+        parts = [view.base.search(qwords, radius, self.strategy, counts)]
+        parts.extend(p.search(qwords, radius) for p in (*view.pending, view.delta))
+        with self._counts_lock:
+            for plan, count in counts.items():
+                self._plan_counts[plan] += count
+        return [_combine([part[q] for part in parts]) for q in range(len(qwords))]
+
+    def stats(self) -> dict[str, int]:
+        """Sizes, merges, and how many queries the base answered by probing its tables
+        (`multi_index`) or by scanning (`scan`): what the service exports as metrics."""
+        view = self._view
+        with self._counts_lock:
+            plans = dict(self._plan_counts)
+        return {
+            "entries": len(self),
+            "indexed_rows": view.base.size,
+            "buffered_rows": sum(b.size for b in (*view.pending, view.delta)),
+            "merges": self._merges,
+            **plans,
+        }
+
+    def nbytes(self) -> int:
+        """Bytes held by the index arrays (the buffers' Python dicts not included)."""
+        view = self._view
+        buffers = (*view.pending, view.delta)
+        return view.base.nbytes() + sum(b.size * (8 * self._n_words + 9) for b in buffers)
+
+    # --- snapshots -----------------------------------------------------------------
+
+    def save(self, directory: Path) -> None:
+        """Write a snapshot that `load` reads back; replaces `directory` atomically."""
+        self.flush()
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".index-", dir=directory.parent))
+        try:
+            with self._lock:  # one consistent moment: removals change `alive` in place
+                view = self._view
+                alive = view.base.alive.copy()
+                ids, words = view.delta.live_rows()
+            view.base.save(staging, alive)
+            np.save(staging / "delta_ids.npy", ids)
+            np.save(staging / "delta_hashes.npy", words_to_hashes(words))
+            meta = {"format": SNAPSHOT_FORMAT, "bits": self.bits}
+            (staging / "meta.json").write_text(json.dumps(meta))
+            for path in staging.iterdir():
+                with path.open("rb") as f:
+                    os.fsync(f.fileno())
+            if directory.exists():
+                shutil.rmtree(directory)
+            staging.rename(directory)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    @classmethod
+    def load(cls, directory: Path, *, mmap: bool = True) -> HammingIndex:
+        """Open a snapshot; with `mmap` the arrays are paged in as queries touch them."""
+        directory = Path(directory)
+        meta = json.loads((directory / "meta.json").read_text())
+        if meta.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"{directory}: unknown index snapshot format {meta.get('format')}")
+        index = cls(int(meta["bits"]))
+        base = MultiIndexSegment.load(directory, mmap=mmap)
+        if base.words.shape[1] != index._n_words:
+            raise ValueError(f"{directory}: snapshot rows do not hold {index.bits}-bit hashes")
+        index._view = _View(base, (), DeltaBuffer(index._n_words))
+        delta_ids = np.load(directory / "delta_ids.npy")
+        if len(delta_ids):
+            index.add(delta_ids, np.load(directory / "delta_hashes.npy"))
+        return index
+
+
+def _combine(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """One query's results from every part; an id found twice (a replace racing the
+    search) is reported once, with its newest distance."""
+    found = [p for p in parts if len(p[0])]
+    if not found:
+        return EMPTY_IDS, EMPTY_DISTANCES
+    if len(found) == 1:
+        return found[0]
+    found.reverse()  # newest part first
+    ids = np.concatenate([p[0] for p in found])
+    distances = np.concatenate([p[1] for p in found])
+    _, first = np.unique(ids, return_index=True)
+    return ids[first], distances[first]

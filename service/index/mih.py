@@ -1,0 +1,320 @@
+"""An immutable multi-index-hashing segment: exact radius search without a full scan.
+
+Each hash is cut into m disjoint chunks of about log2(n) bits. If a hash is within r
+bits of the query and chunk j is allowed s_j differing bits with sum(s_j + 1) >= r + 1,
+then by pigeonhole at least one chunk differs by at most s_j bits. So probing, in every
+chunk's table, all keys within s_j bits of the query's chunk (precomputed flip masks)
+finds every match; each candidate is then verified on the full hash, so the answer is
+exact. With chunks near log2(n) bits a bucket holds about one row.
+
+The split of r over the chunks is chosen per query from the bucket sizes (cheapest
+levels first), and a query whose candidate estimate is larger than a plain scan would
+cost is answered by a blocked scan instead: skewed lists with huge buckets fall back
+gracefully instead of collapsing.
+
+Tables are CSR: for chunk j, offsets[key]..offsets[key + 1] index `rows`, the segment
+rows whose chunk j equals key, sorted by key. All chunks' offsets and rows are stored
+concatenated, so one numpy gather serves every chunk and every query of a batch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from service.index.words import EMPTY_DISTANCES, EMPTY_IDS, chunk_keys, row_distances, scan
+
+MIN_CHUNK_BITS = 8
+MAX_CHUNK_BITS = 24  # offsets of 2**24 uint32 = 64 MiB per table: the memory cap
+MAX_LEVEL = 2  # flip masks precomputed up to this many bits per chunk
+# A verified candidate (random gather of one row) costs about this many rows of a
+# sequential scan; measured by loadtests/bench_index.py --calibrate.
+CANDIDATE_COST_IN_SCAN_ROWS = 12
+MIN_INDEXED_ROWS = 4096  # below this a scan is always cheaper than planning probes
+QUERY_BATCH = 128  # queries planned together: bounds the (queries x probes) temporaries
+
+Strategy = Literal["auto", "multi_index", "scan"]
+
+
+def choose_chunk_widths(bits: int, rows: int) -> tuple[int, ...]:
+    """About log2(rows) bits per chunk (clamped), the bits shared out evenly."""
+    target = min(MAX_CHUNK_BITS, max(MIN_CHUNK_BITS, round(math.log2(max(rows, 2)))))
+    count = max(1, round(bits / target))
+    while math.ceil(bits / count) > MAX_CHUNK_BITS:
+        count += 1
+    base, extra = divmod(bits, count)
+    return tuple(base + 1 if j < extra else base for j in range(count))
+
+
+@dataclass(frozen=True, slots=True)
+class _Probes:
+    """Every flip mask of every chunk up to MAX_LEVEL, ordered by (chunk, level)."""
+
+    chunk: np.ndarray  # (P,) chunk of each probe
+    mask: np.ndarray  # (P,) uint32 flip mask
+    table_base: np.ndarray  # (P,) int64 where the chunk's offsets start
+    group: np.ndarray  # (P,) chunk * (MAX_LEVEL + 1) + level
+    group_starts: np.ndarray  # first probe of each (chunk, level) group
+
+    @classmethod
+    def build(cls, widths: tuple[int, ...], table_bases: np.ndarray) -> _Probes:
+        chunk, mask, group = [], [], []
+        for j, width in enumerate(widths):
+            for level in range(MAX_LEVEL + 1):
+                for flips in combinations(range(width), level):
+                    chunk.append(j)
+                    mask.append(sum(1 << b for b in flips))
+                    group.append(j * (MAX_LEVEL + 1) + level)
+        chunk_arr = np.array(chunk, dtype=np.intp)
+        group_arr = np.array(group, dtype=np.intp)
+        starts = np.flatnonzero(np.r_[True, group_arr[1:] != group_arr[:-1]])
+        return cls(
+            chunk_arr,
+            np.array(mask, dtype=np.uint32),
+            table_bases[chunk_arr],
+            group_arr,
+            starts,
+        )
+
+
+class MultiIndexSegment:
+    """Rows sorted by id, their words, a live mask, and one CSR table per chunk.
+
+    Immutable except for `alive`, which removal clears in place (a reader may or may
+    not see a removal that races with its query, never a torn row).
+    """
+
+    def __init__(
+        self,
+        ids: np.ndarray,
+        words: np.ndarray,
+        widths: tuple[int, ...],
+        offsets: np.ndarray,
+        rows: np.ndarray,
+        alive: np.ndarray | None = None,
+    ) -> None:
+        self.ids = ids  # (n,) int64, ascending
+        self.words = words  # (n, w) uint64
+        self.widths = widths
+        self.offsets = offsets  # concatenated per-chunk offsets, uint32
+        self.rows = rows  # concatenated per-chunk row lists, uint32
+        self.alive = np.ones(len(ids), dtype=bool) if alive is None else alive
+        self.live = int(np.count_nonzero(self.alive))
+        self.starts = np.cumsum((0, *widths[:-1]))
+        sizes = np.array([(1 << w) + 1 for w in widths], dtype=np.int64)
+        table_bases = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        self._probes = _Probes.build(widths, table_bases)
+
+    # --- building ----------------------------------------------------------------
+
+    @classmethod
+    def build(cls, ids: np.ndarray, words: np.ndarray) -> MultiIndexSegment:
+        """Index rows with unique ids; chunk widths follow the row count."""
+        order = np.argsort(ids, kind="stable")  # timsort: cheap on pre-sorted runs
+        ids, words = ids[order], np.ascontiguousarray(words[order])
+        widths = choose_chunk_widths(words.shape[1] * 64, len(ids))
+        starts = np.cumsum((0, *widths[:-1])).tolist()
+        # numpy's sort releases the GIL, so the tables build in parallel.
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            tables = list(
+                pool.map(
+                    lambda chunk: _build_table(chunk_keys(words, *chunk), chunk[1]),
+                    zip(starts, widths, strict=True),
+                )
+            )
+        offsets = np.concatenate([t[0] for t in tables])
+        rows = np.concatenate([t[1] for t in tables])
+        return cls(ids, words, widths, offsets, rows)
+
+    def __len__(self) -> int:
+        return self.live
+
+    @property
+    def size(self) -> int:
+        """Rows held, removed ones included."""
+        return len(self.ids)
+
+    def nbytes(self) -> int:
+        arrays = (self.ids, self.words, self.offsets, self.rows, self.alive)
+        return sum(a.nbytes for a in arrays)
+
+    # --- removal -------------------------------------------------------------------
+
+    def positions_of(self, ids: np.ndarray) -> np.ndarray:
+        """Row positions of the given ids that are present and live."""
+        if self.size == 0 or len(ids) == 0:
+            return np.empty(0, dtype=np.intp)
+        pos = np.searchsorted(self.ids, ids)
+        pos = pos[pos < self.size]
+        pos = pos[np.isin(self.ids[pos], ids)]
+        return np.unique(pos[self.alive[pos]])
+
+    def remove_positions(self, positions: np.ndarray) -> None:
+        self.alive[positions] = False
+        self.live -= len(positions)
+
+    def live_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, words) of the live rows, in id order."""
+        if self.live == self.size:
+            return self.ids, self.words
+        return self.ids[self.alive], self.words[self.alive]
+
+    # --- search --------------------------------------------------------------------
+
+    def search(
+        self, qwords: np.ndarray, radius: int, strategy: Strategy, plan_counts: dict[str, int]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(ids, distances) per query; `plan_counts` gains one count per query's plan.
+
+        `strategy` "auto" picks per query; "multi_index" probes whenever the radius
+        allows it and "scan" never probes (both for tests and benchmarks).
+        """
+        results: list[tuple[np.ndarray, np.ndarray]] = []
+        for first in range(0, len(qwords), QUERY_BATCH):
+            batch = qwords[first : first + QUERY_BATCH]
+            results.extend(self._search_batch(batch, radius, strategy, plan_counts))
+        return results
+
+    def _search_batch(
+        self, qwords: np.ndarray, radius: int, strategy: Strategy, plan_counts: dict[str, int]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        n_queries = len(qwords)
+        if self.size == 0 or radius < 0:
+            return [(EMPTY_IDS, EMPTY_DISTANCES)] * n_queries
+        plan = None
+        if strategy == "multi_index" or (strategy == "auto" and self.size >= MIN_INDEXED_ROWS):
+            plan = self._plan(qwords, radius)
+        results: list[tuple[np.ndarray, np.ndarray]] = [(EMPTY_IDS, EMPTY_DISTANCES)] * n_queries
+        if plan is not None:
+            use_index, starts, ends, selected = plan
+            if strategy == "multi_index":
+                use_index[:] = True
+            for q, found in self._probe(qwords, radius, use_index, starts, ends, selected):
+                results[q] = found
+            scan = np.flatnonzero(~use_index)
+        else:
+            scan = np.arange(n_queries)
+        for q in scan.tolist():
+            results[q] = self._scan(qwords[q], radius)
+        plan_counts["scan"] = plan_counts.get("scan", 0) + len(scan)
+        plan_counts["multi_index"] = plan_counts.get("multi_index", 0) + n_queries - len(scan)
+        return results
+
+    def _plan(
+        self, qwords: np.ndarray, radius: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """Per query: probe the index or scan; the probe ranges and the chosen levels.
+
+        Returns None when the radius is too large for the precomputed levels.
+        """
+        levels = MAX_LEVEL + 1
+        needed = radius + 1  # sum over chunks of (allowed bits + 1)
+        if needed > levels * len(self.widths):
+            return None
+        probes = self._probes
+        qkeys = np.stack(
+            [
+                chunk_keys(qwords, start, width)
+                for start, width in zip(self.starts.tolist(), self.widths, strict=True)
+            ],
+            axis=1,
+        )
+        slots = (qkeys[:, probes.chunk] ^ probes.mask).astype(np.int64) + probes.table_base
+        starts = self.offsets[slots].astype(np.int64)
+        ends = self.offsets[slots + 1].astype(np.int64)
+        group_sizes = np.add.reduceat(ends - starts, probes.group_starts, axis=1)
+        group_sizes = group_sizes.reshape(len(qwords), len(self.widths), levels)
+        # Cheapest levels first. Making each chunk's costs non-decreasing (plus the level
+        # as a tie-break) means the `needed` smallest always take a chunk's levels in
+        # order 0, 1, 2, which is what the pigeonhole bound requires.
+        ranked = np.maximum.accumulate(group_sizes, axis=2) * levels + np.arange(levels)
+        ranked = ranked.reshape(len(qwords), -1)
+        chosen = np.argpartition(ranked, needed - 1, axis=1)[:, :needed]
+        selected = np.zeros_like(ranked, dtype=bool)
+        np.put_along_axis(selected, chosen, True, axis=1)
+        candidates = (group_sizes.reshape(len(qwords), -1) * selected).sum(axis=1)
+        use_index = candidates * CANDIDATE_COST_IN_SCAN_ROWS < self.size
+        return use_index, starts, ends, selected
+
+    def _probe(
+        self,
+        qwords: np.ndarray,
+        radius: int,
+        use_index: np.ndarray,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        selected: np.ndarray,
+    ) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
+        """Gather the chosen buckets' rows, verify them, and yield each query's matches."""
+        probes = self._probes
+        wanted = selected[:, probes.group] & use_index[:, None]
+        wanted &= ends > starts
+        query_of, probe_of = np.nonzero(wanted)
+        if len(query_of) == 0:
+            return
+        first = starts[query_of, probe_of] + probes.chunk[probe_of] * self.size
+        lengths = ends[query_of, probe_of] - starts[query_of, probe_of]
+        total = int(lengths.sum())
+        run_starts = np.cumsum(lengths) - lengths
+        positions = np.repeat(first - run_starts, lengths) + np.arange(total)
+        cand_rows = self.rows[positions].astype(np.intp)
+        cand_queries = np.repeat(query_of, lengths)
+        distances = row_distances(self.words[cand_rows], qwords[cand_queries])
+        hit = distances <= radius
+        cand_rows, cand_queries, distances = cand_rows[hit], cand_queries[hit], distances[hit]
+        hit = self.alive[cand_rows]
+        cand_rows, cand_queries, distances = cand_rows[hit], cand_queries[hit], distances[hit]
+        # A match can be found through several chunks: keep one per (query, row).
+        _, unique = np.unique(cand_queries * self.size + cand_rows, return_index=True)
+        cand_rows, cand_queries = cand_rows[unique], cand_queries[unique]
+        distances = distances[unique].astype(np.int32)
+        bounds = np.searchsorted(cand_queries, np.arange(len(qwords) + 1))
+        for q in np.flatnonzero(np.diff(bounds)).tolist():
+            lo, hi = bounds[q], bounds[q + 1]
+            yield q, (self.ids[cand_rows[lo:hi]], distances[lo:hi])
+
+    def _scan(self, qword: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+        """The exact answer by a linear scan, for when probing would cost more."""
+        rows, distances = scan(self.words, self.alive, qword, radius)
+        return self.ids[rows], distances
+
+    # --- snapshots -------------------------------------------------------------------
+
+    def save(self, directory: Path, alive: np.ndarray) -> None:
+        """Write the arrays as .npy files that `load` can memory-map; `alive` is the
+        live mask as of the snapshot's moment (the segment's own keeps changing)."""
+        for name in ("ids", "words", "offsets", "rows"):
+            np.save(directory / f"{name}.npy", getattr(self, name))
+        np.save(directory / "alive.npy", alive)
+        np.save(directory / "widths.npy", np.array(self.widths, dtype=np.int64))
+
+    @classmethod
+    def load(cls, directory: Path, mmap: bool) -> MultiIndexSegment:
+        """Read a saved segment; with `mmap` the big arrays are paged in on demand."""
+
+        def read(name: str) -> np.ndarray:
+            array: np.ndarray = np.load(directory / f"{name}.npy", mmap_mode="r" if mmap else None)
+            return array
+
+        widths = tuple(int(w) for w in np.load(directory / "widths.npy"))
+        alive = np.array(read("alive"), dtype=bool)  # removal writes it: always a copy
+        return cls(read("ids"), read("words"), widths, read("offsets"), read("rows"), alive)
+
+
+def _build_table(keys: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR table of one chunk: offsets (2**width + 1) and rows sorted by key."""
+    counts = np.bincount(keys, minlength=1 << width)
+    offsets = np.zeros((1 << width) + 1, dtype=np.uint32)
+    np.cumsum(counts, out=offsets[1:])
+    # Sorting (key << 32 | row) as plain integers is faster than argsort on the keys.
+    packed = (keys.astype(np.uint64) << np.uint64(32)) | np.arange(len(keys), dtype=np.uint64)
+    packed.sort()
+    return offsets, (packed & np.uint64(0xFFFFFFFF)).astype(np.uint32)
