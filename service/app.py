@@ -1,18 +1,22 @@
 """The use cases: check an upload, submit/follow/withdraw a case, review hits.
 
 The one place that combines hashing, matcher, policy and store. Order of work for every
-change: commit to the store first, then update the in-memory matcher, so nothing the
-caller was told is done can be lost by a crash.
+change: commit to the store first (with its change-log row), then apply it to this
+replica's matcher at once, so nothing the caller was told is done can be lost by a
+crash and the caller reads its own write. Other replicas apply it through their
+change-log follower (service/replica), which applies it here again, harmlessly.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from service import metrics
 from service.auth import (
@@ -42,7 +46,12 @@ from service.errors import InvalidInput, NotFound, Unauthenticated
 from service.hashing import hash_image_bytes
 from service.matcher import Matcher
 from service.policy import Thresholds, best_per_entry, decide
+from service.replica.follower import Follower
+from service.replica.snapshot import SnapshotWriter
+from service.replica.startup import load_matcher
 from service.store.base import ApiKeyRecord, EntryRow, PriorHit, Store
+
+log = logging.getLogger("hashguard.app")
 
 MAX_CONTENT_REF = 1024
 MAX_NOTE = 4096
@@ -78,13 +87,36 @@ def create_api_key(store: Store, role: Role, name: str | None = None) -> str:
 
 
 class HashGuard:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, snapshots: Path | None = None) -> None:
+        """Load the list (from the index snapshot in `snapshots` when one checks out,
+        else from the store) and catch up with the change log. `start_background` then
+        keeps the list current in the background."""
         self.store = store
         self.settings = settings
         self.matcher = Matcher(Thresholds(settings.pdq_threshold, settings.phash_threshold))
-        for batch in store.iter_entries([EntryState.PENDING, EntryState.VETTED]):
-            self.matcher.add(batch)
+        seq, self.loaded_from = load_matcher(store, self.matcher, snapshots)
+        self.follower = Follower(
+            store, self.matcher, seq, settings.follow_interval, on_change=self._refresh_gauges
+        )
+        self.snapshots: SnapshotWriter | None = None
+        if snapshots is not None and settings.snapshot_interval > 0:
+            on_disk = seq if self.loaded_from == "snapshot" else -1
+            self.snapshots = SnapshotWriter(store, snapshots, settings.snapshot_interval, on_disk)
+        self.follower.catch_up()
         self._refresh_gauges()
+        self._pending_hits = 0.0
+        metrics.PENDING_HITS.set_function(self.count_pending_hits)
+
+    def start_background(self) -> None:
+        """Follow the change log and keep the index snapshot fresh, in threads."""
+        self.follower.start()
+        if self.snapshots is not None:
+            self.snapshots.start()
+
+    def stop_background(self) -> None:
+        self.follower.stop()
+        if self.snapshots is not None:
+            self.snapshots.stop()
 
     # -- authentication -------------------------------------------------------------------
 
@@ -173,7 +205,6 @@ class HashGuard:
         if new:
             hit_id = str(uuid.uuid4())
             self.store.create_hit(hit_id, principal.name, content_ref, new, time.time())
-            self._refresh_pending_hits()
             return Decision.REVIEW, hit_id
         if waiting:
             return Decision.REVIEW, prior[(waiting[0].entry_id, waiting[0].query_value)].hit_id
@@ -199,13 +230,12 @@ class HashGuard:
         values = list(unique.values())
         case_id, token = str(uuid.uuid4()), new_case_token()
         ids = self.store.create_case(case_id, digest(token), principal.name, values, time.time())
-        self.matcher.add(
+        self.follower.apply_local(
             [
                 EntryRow(i, h.algorithm, h.value, EntryState.PENDING)
                 for i, h in zip(ids, values, strict=True)
             ]
         )
-        self._refresh_gauges()
         return NewCase(case_id, token, len(ids))
 
     def get_case(self, case_id: str, case_token: str) -> CaseStatus:
@@ -217,8 +247,7 @@ class HashGuard:
         Withdrawing twice is harmless and withdraws nothing more."""
         self._authorise_case(case_id, case_token)
         withdrawn = self.store.withdraw_case(case_id, time.time())
-        self.matcher.remove(withdrawn)
-        self._refresh_gauges()
+        self.follower.apply_local([e._replace(state=EntryState.WITHDRAWN) for e in withdrawn])
         return self.store.case_status(case_id), len(withdrawn)
 
     def _authorise_case(self, case_id: str, case_token: str) -> None:
@@ -254,8 +283,7 @@ class HashGuard:
         if len(note) > MAX_NOTE:
             raise InvalidInput(f"note is longer than {MAX_NOTE} characters")
         hit, vetted = self.store.resolve_hit(hit_id, verdict, note, principal.name, time.time())
-        self.matcher.set_state(vetted, EntryState.VETTED)
-        self._refresh_pending_hits()
+        self.follower.vet_local(vetted)
         return hit, vetted
 
     # -- gauges -------------------------------------------------------------------------
@@ -263,10 +291,15 @@ class HashGuard:
     def _refresh_gauges(self) -> None:
         for algorithm in Algorithm:
             metrics.INDEX_ENTRIES.labels(algorithm.value).set(self.matcher.size(algorithm))
-        self._refresh_pending_hits()
 
-    def _refresh_pending_hits(self) -> None:
-        metrics.PENDING_HITS.set(self.store.count_hits(HitState.PENDING))
+    def count_pending_hits(self) -> float:
+        """Pending hits in the shared store (every replica's), counted at each scrape;
+        the last count while the store cannot be reached."""
+        try:
+            self._pending_hits = float(self.store.count_hits(HitState.PENDING))
+        except Exception as exc:  # a scrape must not fail because the database is down
+            log.warning("cannot count pending hits: %s", exc)
+        return self._pending_hits
 
 
 def _state(prior: dict[tuple[int, bytes], PriorHit], match: Match) -> HitState | None:

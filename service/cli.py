@@ -21,6 +21,7 @@ from service.domain import Algorithm, EntryState, HashValue, Role
 from service.errors import HashGuardError
 from service.hashing import hash_file
 from service.hashlist import FORMATS, detect_format, read_hashes, write_hashes
+from service.store.base import Store
 
 EXIT_USAGE = 2
 
@@ -157,6 +158,17 @@ def _data_dir(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("HASHGUARD_DATA_DIR", "./hashguard-data"),
         help="the server's data directory (env HASHGUARD_DATA_DIR)",
     )
+    parser.add_argument(
+        "--store",
+        default=os.environ.get("HASHGUARD_STORE", "sqlite"),
+        help="'sqlite' (in --data-dir) or the servers' postgresql:// URL (env HASHGUARD_STORE)",
+    )
+
+
+def _open_store(args: argparse.Namespace) -> Store:
+    from service.store.factory import open_store
+
+    return open_store(args.store, args.data_dir, pool_size=2)
 
 
 def _remote(parser: argparse.ArgumentParser) -> None:
@@ -174,14 +186,26 @@ def _remote(parser: argparse.ArgumentParser) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from service.api.server import serve
     from service.app import HashGuard
-    from service.store.sqlite import SQLiteStore
+    from service.replica.snapshot import snapshot_dir
+    from service.store.factory import open_store
 
     settings = load_settings({s.name: getattr(args, s.name) for s in SETTINGS})
     started = time.perf_counter()
-    app = HashGuard(SQLiteStore(settings.data_path), settings)
+    store = open_store(settings.store, settings.data_path, settings.pool_size)
+    try:
+        app = HashGuard(store, settings, snapshot_dir(settings.data_path))
+    except BaseException:
+        store.close()
+        raise
     sizes = ", ".join(f"{a.value} {app.matcher.size(a)}" for a in Algorithm)
     log = logging.getLogger("hashguard")
-    log.info("loaded the list in %.2fs (%s)", time.perf_counter() - started, sizes)
+    log.info(
+        "loaded the list in %.2fs from the %s (%s); applied changes up to %d",
+        time.perf_counter() - started,
+        app.loaded_from,
+        sizes,
+        app.follower.applied_seq,
+    )
     if app.store.count_api_keys() == 0:
         log.warning(
             "no API keys yet: every call but GetCase/WithdrawCase will be refused; create "
@@ -193,9 +217,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_keys_add(args: argparse.Namespace) -> int:
     from service.app import create_api_key
-    from service.store.sqlite import SQLiteStore
 
-    store = SQLiteStore(args.data_dir)
+    store = _open_store(args)
     try:
         key = create_api_key(store, Role(args.role), args.name)
     finally:
@@ -206,10 +229,8 @@ def cmd_keys_add(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from service.store.sqlite import SQLiteStore
-
     fmt = detect_format(args.file, args.format)
-    store = SQLiteStore(args.data_dir)
+    store = _open_store(args)
     started = time.perf_counter()
     try:
         with _progress_lines(args.file) as lines:
@@ -221,21 +242,19 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(
         f"imported {result.added} new entries ({'vetted' if args.vetted else 'pending'}), "
         f"vetted {result.vetted} existing, {result.unchanged} already present, "
-        f"in {time.perf_counter() - started:.1f}s. A running server picks them up when "
-        "it restarts."
+        f"in {time.perf_counter() - started:.1f}s. Running servers on this store match "
+        "them within a second."
     )
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from service.store.sqlite import SQLiteStore
-
     states = {
         "vetted": [EntryState.VETTED],
         "pending": [EntryState.PENDING],
         "all": [EntryState.PENDING, EntryState.VETTED],
     }[args.state]
-    store = SQLiteStore(args.data_dir)
+    store = _open_store(args)
     try:
         rows = (
             HashValue(row.algorithm, row.value)

@@ -28,6 +28,10 @@ class Setting:
 @dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: str = "./hashguard-data"
+    store: str = "sqlite"
+    pool_size: int = 8
+    follow_interval: float = 0.5
+    snapshot_interval: float = 300.0
     host: str = "127.0.0.1"
     port: int = 50051
     metrics_port: int = 9095
@@ -57,6 +61,13 @@ class Settings:
             (self.max_hashes_per_case >= 1, "max_hashes_per_case must be positive"),
             (self.workers >= 1, "workers must be at least 1"),
             (self.grace_seconds >= 0, "grace_seconds must not be negative"),
+            (
+                self.store == "sqlite" or self.store.startswith(("postgresql://", "postgres://")),
+                "store must be 'sqlite' or a postgresql:// URL",
+            ),
+            (self.pool_size >= 1, "pool_size must be at least 1"),
+            (0.01 <= self.follow_interval <= 60, "follow_interval must be 0.01..60 seconds"),
+            (self.snapshot_interval >= 0, "snapshot_interval must not be negative"),
         ]
         problems = [message for ok, message in checks if not ok]
         if problems:
@@ -65,7 +76,11 @@ class Settings:
 
 
 _HELP = {
-    "data_dir": "directory for the SQLite database",
+    "data_dir": "directory for the SQLite database and the index snapshot",
+    "store": "`sqlite` (a file in the data directory) or a `postgresql://` URL shared by replicas",
+    "pool_size": "most PostgreSQL connections one replica opens for calls",
+    "follow_interval": "seconds between change-log catch-ups (PostgreSQL also wakes on NOTIFY)",
+    "snapshot_interval": "seconds between index snapshots when the list changed (0: none)",
     "host": "address to listen on (0.0.0.0 for all interfaces)",
     "port": "gRPC port (0 picks a free one)",
     "metrics_port": "Prometheus /metrics port (0 picks a free one)",

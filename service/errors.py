@@ -28,3 +28,9 @@ class Conflict(HashGuardError):
     """The request is valid but the object is in a state that forbids it."""
 
     status = "FAILED_PRECONDITION"
+
+
+class Unavailable(HashGuardError):
+    """The store cannot be reached right now; the caller may retry."""
+
+    status = "UNAVAILABLE"

@@ -1,7 +1,8 @@
 """The in-memory list: one index per algorithm plus each entry's state.
 
-Turns a set of upload hashes into matches. Knows nothing about the store or grpc: the
-app layer loads it at start and keeps it in step with every committed change.
+Turns a set of upload hashes into matches. Knows nothing about the store or grpc: it is
+loaded at start (from the store or an index snapshot) and kept in step with the store's
+change log by service.replica.follower, through `apply`, which is idempotent.
 """
 
 from __future__ import annotations
@@ -60,6 +61,36 @@ class Matcher:
                 self._index_for(algorithm).remove(np.array(ids, dtype=np.int64))
                 for entry_id in ids:
                     self._states.pop(entry_id, None)
+
+    def apply(self, rows: Sequence[EntryRow]) -> None:
+        """Bring entries to the state the store holds for them: add new live ones,
+        update the state of known ones, remove withdrawn ones. Applying the same rows
+        twice changes nothing, which is what lets a replica apply its own writes at once
+        and again when its change-log follower reaches them."""
+        withdrawn = [e for e in rows if e.state is EntryState.WITHDRAWN]
+        live = [e for e in rows if e.state is not EntryState.WITHDRAWN]
+        known = [e for e in live if e.entry_id in self._states]
+        new = [e for e in live if e.entry_id not in self._states]
+        self.remove([e for e in withdrawn if e.entry_id in self._states])
+        with self._lock:
+            for e in known:
+                self._states[e.entry_id] = e.state
+        self.add(new)
+
+    def load_arrays(
+        self, algorithm: Algorithm, ids: np.ndarray, values: np.ndarray, vetted: np.ndarray
+    ) -> None:
+        """Bulk-load one algorithm's entries (an index snapshot): one index call.
+        `values` is (n, size) uint8, `vetted` a boolean per entry."""
+        states = (EntryState.PENDING, EntryState.VETTED)
+        with self._lock:
+            self._states.update(
+                zip(ids.tolist(), [states[v] for v in vetted.astype(bool).tolist()], strict=True)
+            )
+            if algorithm in self._hamming:
+                self._hamming[algorithm].add(np.ascontiguousarray(ids), np.asarray(values))
+            else:
+                self._exact[algorithm].add(ids.tolist(), [bytes(v) for v in values])
 
     def set_state(self, entry_ids: Iterable[int], state: EntryState) -> None:
         with self._lock:

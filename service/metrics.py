@@ -21,3 +21,18 @@ PENDING_HITS = Gauge("hashguard_pending_hits", "hits waiting for a moderator")
 LOW_QUALITY_PDQ = Counter(
     "hashguard_low_quality_pdq_total", "PDQ hashes not matched because their quality was low"
 )
+REPLICA_LAG_SECONDS = Gauge(
+    "hashguard_replica_lag_seconds",
+    "how long this replica may have been missing changes: age of the oldest change it "
+    "has not applied, or time since its last catch-up while the store cannot be reached",
+)
+REPLICA_LAG_CHANGES = Gauge(
+    "hashguard_replica_lag_changes",
+    "sequence numbers of the store's change log this replica has not applied yet",
+)
+REPLICA_APPLIED_SEQ = Gauge(
+    "hashguard_replica_applied_seq", "the last change-log sequence number this replica applied"
+)
+SNAPSHOT_SEQ = Gauge(
+    "hashguard_snapshot_seq", "the change-log sequence number the newest index snapshot covers"
+)

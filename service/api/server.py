@@ -89,6 +89,7 @@ def serve(settings: Settings, app: HashGuard) -> int:
         metrics_server.shutdown()
         raise
     metrics_port = metrics_server.server_port
+    app.start_background()
     print(
         f"hashguard listening on {settings.host}:{running.port} (gRPC) and "
         f"http://{settings.host}:{metrics_port}/metrics; data in {settings.data_path}",
@@ -102,6 +103,7 @@ def serve(settings: Settings, app: HashGuard) -> int:
     running.health.enter_graceful_shutdown()
     running.server.stop(settings.grace_seconds).wait()
     metrics_server.shutdown()
+    app.stop_background()
     app.store.close()
     print("hashguard stopped", flush=True)
     return 0

@@ -1,6 +1,8 @@
-"""The persistence interface. SQLite implements it now; PostgreSQL will too.
+"""The persistence interface, implemented by the SQLite and PostgreSQL stores.
 
-Every method is one transaction: when it returns, the change is durable.
+Every method is one transaction: when it returns, the change is durable. Every change to
+the list (entries added, vetted, withdrawn) also appends to the change log in that same
+transaction, which is how every replica's in-memory list follows the store.
 """
 
 from __future__ import annotations
@@ -56,6 +58,13 @@ class ImportResult:
     added: int
     vetted: int  # existing imported entries that this import vetted
     unchanged: int
+
+
+class ChangeHead(NamedTuple):
+    """Where the change log stands, as seen by a replica that has applied `after`."""
+
+    seq: int  # the newest committed change (0: none yet)
+    oldest_unapplied_at: float | None  # commit time of the first change after `after`
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,3 +157,29 @@ class Store(ABC):
 
     @abstractmethod
     def count_hits(self, state: HitState) -> int: ...
+
+    # The change log (docs/DEPLOY.md, "How replicas converge")
+    @abstractmethod
+    def store_id(self) -> str:
+        """A random id made when the database was created: names it for snapshots."""
+
+    @abstractmethod
+    def change_head(self, after: int) -> ChangeHead:
+        """The newest committed change. Every change up to it is committed too."""
+
+    @abstractmethod
+    def changed_entries(
+        self, after: int, upto: int, batch_size: int = 100_000
+    ) -> Iterator[list[EntryRow]]:
+        """Entries whose last change lies in (after, upto], in their current state
+        (withdrawn ones with an empty value), in batches. An entry changed again while
+        this runs moves past `upto` and shows up in the next call instead."""
+
+    @abstractmethod
+    def withdrawn_since(self, after: int) -> bool:
+        """Whether a case was withdrawn after change `after` (snapshots then rewrite)."""
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """Block until a change may have been committed or `timeout` passes. Returns
+        False at once when this store cannot signal changes (the caller then polls)."""
+        return False

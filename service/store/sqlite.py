@@ -31,6 +31,7 @@ from service.errors import Conflict, NotFound
 from service.store.base import (
     ApiKeyRecord,
     CaseAuth,
+    ChangeHead,
     EntryRow,
     ImportResult,
     PriorHit,
@@ -157,12 +158,13 @@ class SQLiteStore(Store):
                 " VALUES (?, ?, ?, ?, ?)",
                 (case_id, token_hash, CaseState.ACTIVE.value, submitted_by, now),
             )
+            seq = _record_change(conn, "added", len(hashes), now)
             ids = []
             for h in hashes:
                 cursor = conn.execute(
-                    "INSERT INTO entries (case_id, algorithm, value, state, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (case_id, h.algorithm.value, h.value, EntryState.PENDING.value, now),
+                    "INSERT INTO entries (case_id, algorithm, value, state, created_at,"
+                    " changed_seq) VALUES (?, ?, ?, ?, ?, ?)",
+                    (case_id, h.algorithm.value, h.value, EntryState.PENDING.value, now, seq),
                 )
                 ids.append(int(cursor.lastrowid or 0))
             return ids
@@ -225,10 +227,11 @@ class SQLiteStore(Store):
                 "UPDATE cases SET state = ?, withdrawn_at = ? WHERE case_id = ?",
                 (CaseState.WITHDRAWN.value, now, case_id),
             )
+            seq = _record_change(conn, "withdrawn", len(entries), now) if entries else 0
             conn.execute(
-                "UPDATE entries SET state = ?, value = NULL, withdrawn_at = ?"
+                "UPDATE entries SET state = ?, value = NULL, withdrawn_at = ?, changed_seq = ?"
                 " WHERE case_id = ? AND state != ?",
-                (EntryState.WITHDRAWN.value, now, case_id, EntryState.WITHDRAWN.value),
+                (EntryState.WITHDRAWN.value, now, seq, case_id, EntryState.WITHDRAWN.value),
             )
             # The uploads' hashes that matched are near-copies of the victim's: erase them.
             conn.execute(
@@ -281,27 +284,31 @@ class SQLiteStore(Store):
         state = EntryState.VETTED if vetted else EntryState.PENDING
         # An imported value already present is left alone, except that --vetted vets it
         # if it is still pending: one upsert statement does both.
-        on_conflict = (
-            "DO UPDATE SET state = 'vetted', vetted_at = excluded.vetted_at"
-            " WHERE entries.state = 'pending'"
-            if vetted
-            else "DO NOTHING"
-        )
-        sql = (
-            "INSERT INTO entries (algorithm, value, state, created_at, vetted_at)"
-            " VALUES (?, ?, ?, ?, ?)"
-            f" ON CONFLICT (algorithm, value) WHERE case_id IS NULL {on_conflict}"
-        )
         vetted_at = now if vetted else None
         with self._write() as conn:
+            # One change for the new entries and one for the pending ones this vets; the
+            # counts are filled in at the end and an empty change is dropped again.
+            added_seq = _record_change(conn, "added", 0, now)
+            vetted_seq = _record_change(conn, "vetted", 0, now) if vetted else 0
+            on_conflict = (
+                "DO UPDATE SET state = 'vetted', vetted_at = excluded.vetted_at,"
+                f" changed_seq = {vetted_seq} WHERE entries.state = 'pending'"
+                if vetted
+                else "DO NOTHING"
+            )
+            sql = (
+                "INSERT INTO entries (algorithm, value, state, created_at, vetted_at,"
+                " changed_seq) VALUES (?, ?, ?, ?, ?, ?)"
+                f" ON CONFLICT (algorithm, value) WHERE case_id IS NULL {on_conflict}"
+            )
             conn.execute("PRAGMA cache_size = -262144")  # 256 MiB for the index B-trees
             before_rows = conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
             before_changes = conn.total_changes
             seen = 0
-            batch: list[tuple[str, bytes, str, float, float | None]] = []
+            batch: list[tuple[str, bytes, str, float, float | None, int]] = []
             for h in hashes:
                 seen += 1
-                batch.append((h.algorithm.value, h.value, state.value, now, vetted_at))
+                batch.append((h.algorithm.value, h.value, state.value, now, vetted_at, added_seq))
                 if len(batch) >= _IMPORT_BATCH:
                     conn.executemany(sql, batch)
                     batch = []
@@ -309,6 +316,11 @@ class SQLiteStore(Store):
             added = conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0] - before_rows
             changed = conn.total_changes - before_changes - added
             conn.execute("PRAGMA cache_size = -2000")
+            for seq, count in ((added_seq, added), (vetted_seq, changed)):
+                if seq and count:
+                    conn.execute("UPDATE changes SET entries = ? WHERE seq = ?", (count, seq))
+                elif seq:
+                    conn.execute("DELETE FROM changes WHERE seq = ?", (seq,))
         return ImportResult(added=added, vetted=changed, unchanged=seen - added - changed)
 
     def count_entries(self) -> dict[tuple[Algorithm, EntryState], int]:
@@ -431,12 +443,18 @@ class SQLiteStore(Store):
                 vetted = [
                     r[0]
                     for r in conn.execute(
-                        "UPDATE entries SET state = ?, vetted_at = ? WHERE state = ? AND"
-                        " entry_id IN (SELECT entry_id FROM hit_matches WHERE hit_id = ?)"
-                        " RETURNING entry_id",
-                        (EntryState.VETTED.value, now, EntryState.PENDING.value, hit_id),
-                    ).fetchall()
+                        "SELECT entry_id FROM entries WHERE state = ? AND"
+                        " entry_id IN (SELECT entry_id FROM hit_matches WHERE hit_id = ?)",
+                        (EntryState.PENDING.value, hit_id),
+                    )
                 ]
+            if vetted:
+                seq = _record_change(conn, "vetted", len(vetted), now)
+                conn.execute(
+                    "UPDATE entries SET state = ?, vetted_at = ?, changed_seq = ?"
+                    f" WHERE entry_id IN ({','.join('?' * len(vetted))})",
+                    (EntryState.VETTED.value, now, seq, *vetted),
+                )
             hit = self.get_hit(hit_id)
         if hit is None:  # unreachable: the row was read inside this transaction
             raise NotFound(f"no hit {hit_id!r}")
@@ -449,8 +467,69 @@ class SQLiteStore(Store):
             .fetchone()[0]
         )
 
+    # -- the change log ---------------------------------------------------------------------
+
+    def store_id(self) -> str:
+        return str(self._conn().execute("SELECT store_id FROM store_identity").fetchone()[0])
+
+    def change_head(self, after: int) -> ChangeHead:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT (SELECT COALESCE(MAX(seq), 0) FROM changes),"
+                " (SELECT created_at FROM changes WHERE seq > ? ORDER BY seq LIMIT 1)",
+                (after,),
+            )
+            .fetchone()
+        )
+        return ChangeHead(int(row[0]), row[1])
+
+    def withdrawn_since(self, after: int) -> bool:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT EXISTS (SELECT 1 FROM changes WHERE seq > ? AND kind = 'withdrawn')",
+                (after,),
+            )
+            .fetchone()
+        )
+        return bool(row[0])
+
+    def changed_entries(
+        self, after: int, upto: int, batch_size: int = 100_000
+    ) -> Iterator[list[EntryRow]]:
+        last_seq, last_id = after, _PAST_EVERY_ID  # nothing of change `after` itself
+        while True:
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT entry_id, algorithm, value, state, changed_seq FROM entries"
+                    " WHERE (changed_seq, entry_id) > (?, ?) AND changed_seq <= ?"
+                    " ORDER BY changed_seq, entry_id LIMIT ?",
+                    (last_seq, last_id, upto, batch_size),
+                )
+                .fetchall()
+            )
+            if not rows:
+                return
+            yield [
+                EntryRow(r[0], _ALGORITHMS[r[1]], bytes(r[2] or b""), _ENTRY_STATES[r[3]])
+                for r in rows
+            ]
+            last_seq, last_id = rows[-1][4], rows[-1][0]
+
+
+def _record_change(conn: sqlite3.Connection, kind: str, entries: int, now: float) -> int:
+    """Append to the change log inside the caller's write transaction; returns the seq.
+    SQLite runs one writer at a time, so seqs commit in order."""
+    cursor = conn.execute(
+        "INSERT INTO changes (kind, entries, created_at) VALUES (?, ?, ?)", (kind, entries, now)
+    )
+    return int(cursor.lastrowid or 0)
+
 
 _ALGORITHMS = {a.value: a for a in Algorithm}
+_PAST_EVERY_ID = 2**63 - 1
 _ENTRY_STATES = {s.value: s for s in EntryState}
 _HIT_COLUMNS = (
     "seq, hit_id, operator, content_ref, state, created_at, note, resolved_by, resolved_at"

@@ -1,0 +1,130 @@
+"""Follow the store's change log, so this replica's in-memory list converges with every
+other replica's (docs/DEPLOY.md, "How replicas converge").
+
+Catch-up by sequence number is the truth: every round reads the entries changed after
+the last applied seq and applies their current state. PostgreSQL's LISTEN/NOTIFY only
+wakes the loop early; SQLite is polled. A missed notification, a dropped connection or
+a restarted database therefore only delays a change until the next round.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from service import metrics
+from service.domain import EntryState
+from service.matcher import Matcher
+from service.store.base import EntryRow, Store
+
+log = logging.getLogger("hashguard.follower")
+_MAX_BACKOFF = 5.0
+
+
+class Follower:
+    def __init__(
+        self,
+        store: Store,
+        matcher: Matcher,
+        applied_seq: int,
+        interval: float,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.matcher = matcher
+        self.applied_seq = applied_seq
+        self.interval = interval
+        self._on_change = on_change
+        # Held while reading a page of changes and applying it, and while applying this
+        # replica's own writes, so a page read before a local write is never applied
+        # after it (which could bring back an entry just withdrawn here).
+        self._lock = threading.Lock()
+        self._behind_since: float | None = None
+        self._last_current = time.time()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        metrics.REPLICA_LAG_SECONDS.set_function(self.lag_seconds)
+        metrics.REPLICA_APPLIED_SEQ.set(applied_seq)
+
+    def lag_seconds(self) -> float:
+        behind_since = self._behind_since
+        return 0.0 if behind_since is None else max(0.0, time.time() - behind_since)
+
+    # -- applying -------------------------------------------------------------------------
+
+    def catch_up(self) -> int:
+        """Apply every change committed so far; returns how many entry rows it applied."""
+        applied = 0
+        with self._lock:
+            start = self.applied_seq
+            head = self.store.change_head(start)
+            metrics.REPLICA_LAG_CHANGES.set(head.seq - start)
+            if head.seq > start:
+                if self._behind_since is None:
+                    self._behind_since = head.oldest_unapplied_at or time.time()
+                for batch in self.store.changed_entries(start, head.seq):
+                    self.matcher.apply(batch)
+                    applied += len(batch)
+                self.applied_seq = head.seq
+            elif head.seq < start:
+                log.error(
+                    "the store's change log ends at %d but this replica applied up to %d: "
+                    "the database was replaced or restored; restart this replica",
+                    head.seq,
+                    start,
+                )
+            self._behind_since = None
+            self._last_current = time.time()
+        metrics.REPLICA_LAG_CHANGES.set(0)
+        metrics.REPLICA_APPLIED_SEQ.set(self.applied_seq)
+        if applied:
+            self._on_change()
+        return applied
+
+    def apply_local(self, rows: Sequence[EntryRow]) -> None:
+        """Apply a change this replica just committed, so its caller reads its own write
+        at once; the follower applies it again later, which changes nothing."""
+        with self._lock:
+            self.matcher.apply(rows)
+        self._on_change()
+
+    def vet_local(self, entry_ids: Sequence[int]) -> None:
+        with self._lock:
+            self.matcher.set_state(entry_ids, EntryState.VETTED)
+
+    # -- the background loop --------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="follower", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                self.catch_up()
+            except Exception as exc:
+                failures += 1
+                if self._behind_since is None:
+                    self._behind_since = self._last_current
+                if failures == 1 or failures % 20 == 0:
+                    log.warning("cannot follow the change log (attempt %d): %s", failures, exc)
+                self._stop.wait(min(_MAX_BACKOFF, 0.1 * 2**failures))
+                continue
+            if failures:
+                log.info("following the change log again after %d failed attempts", failures)
+                failures = 0
+            try:
+                waited = self.store.wait_for_change(self.interval)
+            except Exception as exc:  # a store's wait must not end the loop
+                log.warning("waiting for changes failed: %s", exc)
+                waited = False
+            if not waited:
+                self._stop.wait(self.interval)

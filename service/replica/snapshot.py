@@ -1,0 +1,269 @@
+"""Index snapshots: the live list as .npy arrays in the data directory, so a replica
+starts from memory-mappable files and the change log instead of reading every entry
+from the store.
+
+Layout, in `<data dir>/snapshot/`: one folder per snapshot holding, per algorithm,
+`<algorithm>.ids.npy` (int64), `<algorithm>.values.npy` (uint8, one row per hash) and
+`<algorithm>.vetted.npy` (bool), plus `current.json` naming the folder, the store it
+came from, the change seq it covers and a CRC-32 of every array. `current.json` is
+replaced atomically (temporary file, fsync, rename) only after its folder is complete,
+so a crash leaves the previous snapshot in place. A snapshot that does not check out
+(another store, a seq the store has not reached, a wrong checksum, shape or type) is
+ignored with a log line, and the replica loads the list from the store instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from service import metrics
+from service.domain import Algorithm, EntryState
+from service.store.base import Store
+
+log = logging.getLogger("hashguard.snapshot")
+
+FORMAT = 1
+POINTER = "current.json"
+
+
+@dataclass(frozen=True, slots=True)
+class AlgorithmArrays:
+    ids: np.ndarray  # int64, (n,)
+    values: np.ndarray  # uint8, (n, algorithm.size)
+    vetted: np.ndarray  # bool, (n,)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    seq: int
+    arrays: dict[Algorithm, AlgorithmArrays]
+
+    @property
+    def entries(self) -> int:
+        return sum(len(a.ids) for a in self.arrays.values())
+
+
+def snapshot_dir(data_dir: str | Path) -> Path:
+    return Path(data_dir) / "snapshot"
+
+
+# -- writing ------------------------------------------------------------------------------
+
+
+def write_snapshot(store: Store, directory: Path) -> Snapshot:
+    """Read the live list from the store and write it as a snapshot.
+
+    The seq is read before the entries, so the snapshot covers at least that seq; an
+    entry changed while this runs may already show its newer state, which the change
+    log then applies again (applying is idempotent). Returns what was written.
+    """
+    seq = store.change_head(0).seq
+    arrays = _read_live_entries(store)
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"snap-{seq:012d}-{uuid.uuid4().hex[:8]}"
+    building = directory / (name + ".tmp")
+    building.mkdir()
+    files: dict[str, dict[str, Any]] = {}
+    for algorithm, parts in arrays.items():
+        for part in ("ids", "values", "vetted"):
+            array = np.ascontiguousarray(getattr(parts, part))
+            filename = f"{algorithm.value}.{part}.npy"
+            with open(building / filename, "wb") as handle:
+                np.save(handle, array, allow_pickle=False)
+                handle.flush()
+                os.fsync(handle.fileno())
+            files[filename] = {
+                "crc32": _crc32(array),
+                "shape": list(array.shape),
+                "dtype": array.dtype.str,
+            }
+    building.rename(directory / name)
+    pointer = {
+        "format": FORMAT,
+        "store_id": store.store_id(),
+        "seq": seq,
+        "folder": name,
+        "written_at": time.time(),
+        "algorithms": [a.value for a in arrays],
+        "files": files,
+    }
+    temporary = directory / (POINTER + ".tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(pointer, handle, indent=1)
+        handle.flush()
+        os.fsync(handle.fileno())
+    temporary.replace(directory / POINTER)
+    _fsync_dir(directory)
+    for old in directory.iterdir():
+        if old.is_dir() and old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+    metrics.SNAPSHOT_SEQ.set(seq)
+    return Snapshot(seq, arrays)
+
+
+def _read_live_entries(store: Store) -> dict[Algorithm, AlgorithmArrays]:
+    chunks: dict[Algorithm, list[AlgorithmArrays]] = {a: [] for a in Algorithm}
+    for batch in store.iter_entries([EntryState.PENDING, EntryState.VETTED]):
+        for algorithm in Algorithm:
+            rows = [e for e in batch if e.algorithm is algorithm]
+            if not rows:
+                continue
+            ids = np.fromiter((e.entry_id for e in rows), dtype=np.int64, count=len(rows))
+            values = np.frombuffer(b"".join(e.value for e in rows), dtype=np.uint8)
+            vetted = np.fromiter(
+                (e.state is EntryState.VETTED for e in rows), dtype=np.bool_, count=len(rows)
+            )
+            chunks[algorithm].append(
+                AlgorithmArrays(ids, values.reshape(len(rows), algorithm.size), vetted)
+            )
+    return {
+        algorithm: AlgorithmArrays(
+            np.concatenate([c.ids for c in parts]),
+            np.concatenate([c.values for c in parts]),
+            np.concatenate([c.vetted for c in parts]),
+        )
+        for algorithm, parts in chunks.items()
+        if parts
+    }
+
+
+def _crc32(array: np.ndarray) -> int:
+    return zlib.crc32(np.ascontiguousarray(array).data.cast("B"))
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+class SnapshotRejected(Exception):
+    """Why a snapshot on disk cannot be used."""
+
+
+def read_snapshot(directory: Path, store_id: str, head_seq: int) -> Snapshot | None:
+    """The snapshot in `directory`, memory-mapped and checked, or None (logged) when
+    there is none or it cannot be trusted."""
+    if not (directory / POINTER).exists():
+        return None
+    try:
+        return _read_checked(directory, store_id, head_seq)
+    except (SnapshotRejected, OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning(
+            "ignoring the index snapshot in %s (%s); loading from the store",
+            directory,
+            exc,
+        )
+        return None
+
+
+def _read_checked(directory: Path, store_id: str, head_seq: int) -> Snapshot:
+    pointer = json.loads((directory / POINTER).read_text(encoding="utf-8"))
+    if pointer.get("format") != FORMAT:
+        raise SnapshotRejected(f"format {pointer.get('format')!r}, this version reads {FORMAT}")
+    if pointer["store_id"] != store_id:
+        raise SnapshotRejected("it was made from another database")
+    seq = int(pointer["seq"])
+    if seq > head_seq:
+        raise SnapshotRejected(
+            f"it covers change {seq} but the store's log ends at {head_seq} "
+            "(was the database restored from a backup?)"
+        )
+    folder = directory / pointer["folder"]
+    arrays: dict[Algorithm, AlgorithmArrays] = {}
+    for name in pointer["algorithms"]:
+        algorithm = Algorithm(name)
+        parts = {}
+        for part in ("ids", "values", "vetted"):
+            filename = f"{algorithm.value}.{part}.npy"
+            expected = pointer["files"][filename]
+            array = np.load(folder / filename, mmap_mode="r", allow_pickle=False)
+            if list(array.shape) != expected["shape"] or array.dtype.str != expected["dtype"]:
+                raise SnapshotRejected(f"{filename} has the wrong shape or type")
+            if _crc32(array) != expected["crc32"]:
+                raise SnapshotRejected(f"{filename} is corrupt (checksum mismatch)")
+            parts[part] = array
+        ids, values, vetted = parts["ids"], parts["values"], parts["vetted"]
+        if not (
+            ids.dtype == np.int64
+            and values.dtype == np.uint8
+            and vetted.dtype == np.bool_
+            and values.shape == (len(ids), algorithm.size)
+            and len(vetted) == len(ids)
+        ):
+            raise SnapshotRejected(f"the {algorithm.value} arrays do not fit together")
+        arrays[algorithm] = AlgorithmArrays(ids, values, vetted)
+    return Snapshot(seq, arrays)
+
+
+# -- the background writer ----------------------------------------------------------------
+
+
+class SnapshotWriter:
+    """Rewrites the snapshot every `interval` seconds when the list changed, and within
+    a few seconds of a withdrawal, so a withdrawn hash does not linger on disk."""
+
+    def __init__(self, store: Store, directory: Path, interval: float, seq: int) -> None:
+        self.store = store
+        self.directory = directory
+        self.interval = interval
+        self.seq = seq  # what the snapshot on disk covers (-1: none)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_written = time.monotonic()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="snapshot", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def write_if_due(self) -> bool:
+        """Write when the list changed and either `interval` has passed or a case was
+        withdrawn since the snapshot on disk. Returns whether it wrote."""
+        head = self.store.change_head(max(self.seq, 0)).seq
+        if head <= self.seq:
+            return False
+        due = self.seq < 0 or time.monotonic() - self._last_written >= self.interval
+        if not due and not self.store.withdrawn_since(max(self.seq, 0)):
+            return False
+        started = time.perf_counter()
+        written = write_snapshot(self.store, self.directory)
+        self.seq, self._last_written = written.seq, time.monotonic()
+        log.info(
+            "wrote the index snapshot: %d entries up to change %d in %.1fs",
+            written.entries,
+            written.seq,
+            time.perf_counter() - started,
+        )
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(min(self.interval, _WITHDRAWAL_CHECK_SECONDS)):
+            try:
+                self.write_if_due()
+            except Exception as exc:  # a failed snapshot only makes the next start slower
+                log.warning("could not write the index snapshot: %s", exc)
+
+
+_WITHDRAWAL_CHECK_SECONDS = 5.0

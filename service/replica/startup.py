@@ -1,0 +1,31 @@
+"""Fill a replica's matcher at start: from the index snapshot when one checks out, else
+from the store; either way the change log then brings it up to date."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from service.domain import EntryState
+from service.matcher import Matcher
+from service.replica.snapshot import read_snapshot
+from service.store.base import Store
+
+log = logging.getLogger("hashguard.startup")
+
+
+def load_matcher(store: Store, matcher: Matcher, snapshots: Path | None) -> tuple[int, str]:
+    """Load the list into `matcher`; returns the change seq it covers and where the list
+    came from ("snapshot" or "store"). The caller then catches up from that seq."""
+    head = store.change_head(0).seq
+    if snapshots is not None:
+        snapshot = read_snapshot(snapshots, store.store_id(), head)
+        if snapshot is not None:
+            for algorithm, arrays in snapshot.arrays.items():
+                matcher.load_arrays(algorithm, arrays.ids, arrays.values, arrays.vetted)
+            return snapshot.seq, "snapshot"
+    # `head` was read before the entries: anything committed while they are read has a
+    # later seq, and the catch-up applies it (again, harmlessly, if already loaded).
+    for batch in store.iter_entries([EntryState.PENDING, EntryState.VETTED]):
+        matcher.add(batch)
+    return head, "store"

@@ -1,0 +1,610 @@
+"""PostgreSQL store: one database shared by every replica (`--store postgresql://...`).
+
+psycopg 3 with a connection pool; a pooled connection is checked before each use, so
+one the server dropped (restart, pg_terminate_backend) is replaced rather than failing
+a call. Connection failures become `Unavailable` (gRPC UNAVAILABLE: retry).
+
+Every transaction that changes the list first takes one transaction-level advisory lock,
+then draws its change seq, so seqs commit in the order they are drawn: a replica that
+has seen seq N has seen every change below N (docs/DEPLOY.md explains why). The same
+transaction sends a NOTIFY that wakes the other replicas' followers at commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool
+
+from service.domain import (
+    Algorithm,
+    CaseState,
+    CaseStatus,
+    EntryState,
+    HashValue,
+    Hit,
+    HitMatch,
+    HitState,
+    Match,
+    Role,
+    Verdict,
+)
+from service.errors import Conflict, NotFound, Unavailable
+from service.store.base import (
+    ApiKeyRecord,
+    CaseAuth,
+    ChangeHead,
+    EntryRow,
+    ImportResult,
+    PriorHit,
+    Store,
+)
+from service.store.migrations import check_not_newer, load_migrations
+
+log = logging.getLogger("hashguard.store")
+
+# Two-int advisory lock keys: (ours, the schema's hash), so lists in separate schemas of
+# one database do not wait for each other.
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(74657, hashtext(current_schema()))"
+_MIGRATION_LOCK_SQL = "SELECT pg_advisory_xact_lock(74658, hashtext(current_schema()))"
+
+
+def is_postgresql_url(store: str) -> bool:
+    return store.startswith(("postgresql://", "postgres://"))
+
+
+def describe_url(url: str) -> str:
+    """host:port/dbname of a URL, without user or password, for messages and logs."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "an unparsable PostgreSQL URL"
+    host, port = params.get("host", "localhost"), params.get("port", 5432)
+    return f"{host}:{port}/{params.get('dbname', '')}"
+
+
+class PostgresStore(Store):
+    def __init__(self, url: str, pool_size: int = 8, connect_timeout: float = 10.0) -> None:
+        self._url = url
+        self._where = describe_url(url)
+        try:
+            params = conninfo_to_dict(url)
+        except psycopg.ProgrammingError as exc:
+            raise ValueError(f"--store is not a valid PostgreSQL URL: {exc}") from None
+        self._connect_kwargs: dict[str, Any] = {}
+        if "application_name" not in params:
+            self._connect_kwargs["application_name"] = "hashguard"
+        if "connect_timeout" not in params:
+            self._connect_kwargs["connect_timeout"] = max(1, int(connect_timeout))
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max(1, pool_size),
+            kwargs=self._connect_kwargs,
+            check=ConnectionPool.check_connection,
+            timeout=connect_timeout,
+            name="hashguard",
+            open=False,
+        )
+        try:
+            self._pool.open(wait=True, timeout=connect_timeout)
+        except psycopg.OperationalError as exc:
+            self._pool.close()
+            raise Unavailable(f"cannot connect to PostgreSQL at {self._where}: {exc}") from None
+        self._listener: psycopg.Connection[Any] | None = None
+        try:
+            self._migrate()
+            self._store_id = self._read_store_id()
+        except BaseException:
+            self._pool.close()
+            raise
+        self._channel = f"hashguard_changes_{self._store_id}"
+
+    # -- connections and transactions -------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Connection[Any]]:
+        """One transaction on a pooled connection: committed on success, rolled back on
+        any error. A lost connection becomes Unavailable."""
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                yield conn
+        except psycopg.OperationalError as exc:
+            raise Unavailable(
+                f"the PostgreSQL connection ({self._where}) failed: {exc}. The call was "
+                "not completed; retry it"
+            ) from None
+
+    def _fetchone(self, query: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        with self._tx() as conn:
+            return conn.execute(query, args).fetchone()
+
+    def _fetchall(self, query: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._tx() as conn:
+            return conn.execute(query, args).fetchall()
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        self._pool.close()
+
+    def _migrate(self) -> None:
+        migrations = load_migrations("postgresql")
+        with self._tx() as conn:
+            # Replicas starting together migrate one at a time.
+            conn.execute(_MIGRATION_LOCK_SQL)
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            current = row[0] if row else 0
+            if row is None:
+                conn.execute("INSERT INTO schema_version (version) VALUES (0)")
+            check_not_newer(current, len(migrations))
+            for version, script in migrations[current:]:
+                conn.execute(script.encode())  # a whole file: no parameters, many statements
+                conn.execute("UPDATE schema_version SET version = %s", (version,))
+                log.info("applied PostgreSQL migration %04d", version)
+
+    def _read_store_id(self) -> str:
+        row = self._fetchone("SELECT store_id FROM store_identity")
+        if row is None:
+            raise RuntimeError("the store_identity table is empty")
+        return str(row[0])
+
+    def _record_change(self, conn: psycopg.Connection[Any], kind: str, entries: int) -> int:
+        """Append to the change log; the caller already holds the change-log lock."""
+        row = conn.execute(
+            "INSERT INTO changes (kind, entries, created_at) VALUES (%s, %s, %s) RETURNING seq",
+            (kind, entries, time.time()),
+        ).fetchone()
+        assert row is not None
+        conn.execute("SELECT pg_notify(%s, %s)", (self._channel, str(row[0])))
+        return int(row[0])
+
+    # -- API keys -----------------------------------------------------------------------
+
+    def add_api_key(self, record: ApiKeyRecord) -> None:
+        try:
+            with self._tx() as conn:
+                conn.execute(
+                    "INSERT INTO api_keys (key_id, name, role, secret_hash, created_at)"
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    (
+                        record.key_id,
+                        record.name,
+                        record.role.value,
+                        record.secret_hash,
+                        record.created_at,
+                    ),
+                )
+        except psycopg.errors.UniqueViolation:
+            raise Conflict(f"an API key named {record.name!r} already exists") from None
+
+    def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        row = self._fetchone(
+            "SELECT key_id, name, role, secret_hash, created_at, revoked_at"
+            " FROM api_keys WHERE key_id = %s",
+            (key_id,),
+        )
+        if row is None:
+            return None
+        return ApiKeyRecord(row[0], row[1], Role(row[2]), bytes(row[3]), row[4], row[5])
+
+    def count_api_keys(self) -> int:
+        row = self._fetchone("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL")
+        return int(row[0]) if row else 0
+
+    # -- cases and entries --------------------------------------------------------------
+
+    def create_case(
+        self,
+        case_id: str,
+        token_hash: bytes,
+        submitted_by: str,
+        hashes: Sequence[HashValue],
+        now: float,
+    ) -> list[int]:
+        with self._tx() as conn:
+            conn.execute(_LOCK_SQL)
+            conn.execute(
+                "INSERT INTO cases (case_id, token_hash, state, submitted_by, created_at)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (case_id, token_hash, CaseState.ACTIVE.value, submitted_by, now),
+            )
+            seq = self._record_change(conn, "added", len(hashes))
+            ids = []
+            for h in hashes:
+                row = conn.execute(
+                    "INSERT INTO entries (case_id, algorithm, value, state, created_at,"
+                    " changed_seq) VALUES (%s, %s, %s, %s, %s, %s) RETURNING entry_id",
+                    (case_id, h.algorithm.value, h.value, EntryState.PENDING.value, now, seq),
+                ).fetchone()
+                assert row is not None
+                ids.append(int(row[0]))
+            return ids
+
+    def get_case_auth(self, case_id: str) -> CaseAuth | None:
+        row = self._fetchone("SELECT token_hash, state FROM cases WHERE case_id = %s", (case_id,))
+        return None if row is None else CaseAuth(bytes(row[0]), CaseState(row[1]))
+
+    def case_status(self, case_id: str) -> CaseStatus:
+        with self._tx() as conn:
+            case = conn.execute(
+                "SELECT state, created_at FROM cases WHERE case_id = %s", (case_id,)
+            ).fetchone()
+            if case is None:
+                raise NotFound(f"no case {case_id!r}")
+            counts = dict(
+                conn.execute(
+                    "SELECT state, COUNT(*) FROM entries WHERE case_id = %s GROUP BY state",
+                    (case_id,),
+                ).fetchall()
+            )
+            hits = dict(
+                conn.execute(
+                    "SELECT h.state, COUNT(DISTINCT h.hit_id) FROM hits h"
+                    " JOIN hit_matches m ON m.hit_id = h.hit_id"
+                    " JOIN entries e ON e.entry_id = m.entry_id"
+                    " WHERE e.case_id = %s GROUP BY h.state",
+                    (case_id,),
+                ).fetchall()
+            )
+        return CaseStatus(
+            case_id=case_id,
+            state=CaseState(case[0]),
+            created_at=case[1],
+            entries_pending=counts.get(EntryState.PENDING.value, 0),
+            entries_vetted=counts.get(EntryState.VETTED.value, 0),
+            entries_withdrawn=counts.get(EntryState.WITHDRAWN.value, 0),
+            hits_total=sum(hits.values()),
+            hits_confirmed=hits.get(HitState.CONFIRMED.value, 0),
+        )
+
+    def withdraw_case(self, case_id: str, now: float) -> list[EntryRow]:
+        with self._tx() as conn:
+            conn.execute(_LOCK_SQL)
+            row = conn.execute("SELECT state FROM cases WHERE case_id = %s", (case_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no case {case_id!r}")
+            entries = [
+                EntryRow(r[0], Algorithm(r[1]), bytes(r[2]), EntryState(r[3]))
+                for r in conn.execute(
+                    "SELECT entry_id, algorithm, value, state FROM entries"
+                    " WHERE case_id = %s AND state != %s ORDER BY entry_id",
+                    (case_id, EntryState.WITHDRAWN.value),
+                )
+            ]
+            conn.execute(
+                "UPDATE cases SET state = %s, withdrawn_at = %s WHERE case_id = %s",
+                (CaseState.WITHDRAWN.value, now, case_id),
+            )
+            if not entries:
+                return []
+            seq = self._record_change(conn, "withdrawn", len(entries))
+            conn.execute(
+                "UPDATE entries SET state = %s, value = NULL, withdrawn_at = %s,"
+                " changed_seq = %s WHERE case_id = %s AND state != %s",
+                (EntryState.WITHDRAWN.value, now, seq, case_id, EntryState.WITHDRAWN.value),
+            )
+            # The uploads' hashes that matched are near-copies of the victim's: erase them.
+            conn.execute(
+                "UPDATE hit_matches SET query_value = NULL WHERE entry_id IN"
+                " (SELECT entry_id FROM entries WHERE case_id = %s)",
+                (case_id,),
+            )
+            # Pending hits that matched only withdrawn entries need no review any more.
+            conn.execute(
+                "UPDATE hits SET state = %s WHERE state = %s AND hit_id IN"
+                " (SELECT m.hit_id FROM hit_matches m JOIN entries e USING (entry_id)"
+                "  WHERE e.case_id = %s)"
+                " AND NOT EXISTS (SELECT 1 FROM hit_matches m2 JOIN entries e2 USING (entry_id)"
+                "  WHERE m2.hit_id = hits.hit_id AND e2.state != %s)",
+                (
+                    HitState.WITHDRAWN.value,
+                    HitState.PENDING.value,
+                    case_id,
+                    EntryState.WITHDRAWN.value,
+                ),
+            )
+            return entries
+
+    def iter_entries(
+        self, states: Sequence[EntryState], batch_size: int = 100_000
+    ) -> Iterator[list[EntryRow]]:
+        wanted = [s.value for s in states]
+        after = -1
+        while True:
+            rows = self._fetchall(
+                "SELECT entry_id, algorithm, value, state FROM entries"
+                " WHERE entry_id > %s AND state = ANY(%s) ORDER BY entry_id LIMIT %s",
+                (after, wanted, batch_size),
+            )
+            if not rows:
+                return
+            yield [
+                EntryRow(r[0], _ALGORITHMS[r[1]], bytes(r[2]), _ENTRY_STATES[r[3]]) for r in rows
+            ]
+            after = rows[-1][0]
+
+    def import_entries(self, hashes: Iterable[HashValue], vetted: bool, now: float) -> ImportResult:
+        state = EntryState.VETTED if vetted else EntryState.PENDING
+        with self._tx() as conn:
+            # Stage the file with COPY before taking the change-log lock, so other
+            # replicas' writes wait only for the final INSERT ... SELECT.
+            conn.execute(
+                "CREATE TEMP TABLE import_stage (algorithm TEXT NOT NULL, value BYTEA NOT NULL)"
+                " ON COMMIT DROP"
+            )
+            seen = 0
+            with (
+                conn.cursor() as cur,
+                cur.copy("COPY import_stage (algorithm, value) FROM STDIN (FORMAT BINARY)") as copy,
+            ):
+                copy.set_types(["text", "bytea"])
+                for h in hashes:
+                    seen += 1
+                    copy.write_row((h.algorithm.value, h.value))
+            conn.execute(_LOCK_SQL)
+            added_seq = self._record_change(conn, "added", 0)
+            vetted_seq = self._record_change(conn, "vetted", 0) if vetted else 0
+            on_conflict = (
+                "DO UPDATE SET state = 'vetted', vetted_at = excluded.vetted_at,"
+                " changed_seq = %(vetted_seq)s WHERE entries.state = 'pending'"
+                if vetted
+                else "DO NOTHING"
+            )
+            row = conn.execute(
+                "WITH written AS ("
+                " INSERT INTO entries (algorithm, value, state, created_at, vetted_at,"
+                "  changed_seq)"
+                " SELECT DISTINCT algorithm, value, %(state)s::text, %(now)s::float8,"
+                "  %(vetted_at)s::float8,"
+                "  %(added_seq)s::bigint FROM import_stage"
+                f" ON CONFLICT (algorithm, value) WHERE case_id IS NULL {on_conflict}"
+                " RETURNING changed_seq)"
+                " SELECT COUNT(*) FILTER (WHERE changed_seq = %(added_seq)s),"
+                "  COUNT(*) FILTER (WHERE changed_seq = %(vetted_seq)s) FROM written",
+                {
+                    "state": state.value,
+                    "now": now,
+                    "vetted_at": now if vetted else None,
+                    "added_seq": added_seq,
+                    "vetted_seq": vetted_seq,
+                },
+            ).fetchone()
+            assert row is not None
+            added, changed = int(row[0]), int(row[1])
+            for seq, count in ((added_seq, added), (vetted_seq, changed)):
+                if seq and count:
+                    conn.execute("UPDATE changes SET entries = %s WHERE seq = %s", (count, seq))
+                elif seq:
+                    conn.execute("DELETE FROM changes WHERE seq = %s", (seq,))
+        return ImportResult(added=added, vetted=changed, unchanged=seen - added - changed)
+
+    def count_entries(self) -> dict[tuple[Algorithm, EntryState], int]:
+        rows = self._fetchall(
+            "SELECT algorithm, state, COUNT(*) FROM entries GROUP BY algorithm, state"
+        )
+        return {(Algorithm(a), EntryState(s)): int(n) for a, s, n in rows}
+
+    # -- hits -----------------------------------------------------------------------------
+
+    def prior_hits(self, pairs: Sequence[tuple[int, bytes]]) -> dict[tuple[int, bytes], PriorHit]:
+        found: dict[tuple[int, bytes], PriorHit] = {}
+        if not pairs:
+            return found
+        with self._tx() as conn:
+            for entry_id, query_value in pairs:
+                row = conn.execute(
+                    "SELECT h.hit_id, h.state FROM hit_matches m JOIN hits h USING (hit_id)"
+                    " WHERE m.entry_id = %s AND m.query_value = %s ORDER BY h.seq DESC LIMIT 1",
+                    (entry_id, query_value),
+                ).fetchone()
+                if row is not None:
+                    found[(entry_id, query_value)] = PriorHit(row[0], HitState(row[1]))
+        return found
+
+    def create_hit(
+        self, hit_id: str, operator: str, content_ref: str, matches: Sequence[Match], now: float
+    ) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO hits (hit_id, operator, content_ref, state, created_at)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (hit_id, operator, content_ref, HitState.PENDING.value, now),
+            )
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO hit_matches (hit_id, entry_id, algorithm, query_value,"
+                    " distance) VALUES (%s, %s, %s, %s, %s)",
+                    [
+                        (hit_id, m.entry_id, m.algorithm.value, m.query_value, m.distance)
+                        for m in matches
+                    ],
+                )
+
+    def get_hit(self, hit_id: str) -> Hit | None:
+        with self._tx() as conn:
+            row = conn.execute(
+                f"SELECT {_HIT_COLUMNS} FROM hits WHERE hit_id = %s", (hit_id,)
+            ).fetchone()
+            return None if row is None else _hits_from_rows(conn, [row])[0]
+
+    def list_hits(
+        self, state: HitState | None, limit: int, before_seq: int | None
+    ) -> list[tuple[int, Hit]]:
+        where: list[str] = ["TRUE"]
+        args: list[str | int] = []
+        if state is not None:
+            where.append("state = %s")
+            args.append(state.value)
+        if before_seq is not None:
+            where.append("seq < %s")
+            args.append(before_seq)
+        with self._tx() as conn:
+            rows = conn.execute(
+                f"SELECT {_HIT_COLUMNS} FROM hits WHERE {' AND '.join(where)}"
+                " ORDER BY seq DESC LIMIT %s",
+                (*args, limit),
+            ).fetchall()
+            hits = _hits_from_rows(conn, rows)
+        return list(zip([int(row[0]) for row in rows], hits, strict=True))
+
+    def resolve_hit(
+        self, hit_id: str, verdict: Verdict, note: str, resolved_by: str, now: float
+    ) -> tuple[Hit, list[int]]:
+        with self._tx() as conn:
+            conn.execute(_LOCK_SQL)
+            row = conn.execute(
+                "SELECT state FROM hits WHERE hit_id = %s FOR UPDATE", (hit_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no hit {hit_id!r}")
+            if row[0] != HitState.PENDING.value:
+                raise Conflict(f"hit {hit_id} is already {row[0]}; only pending hits resolve")
+            state = HitState.CONFIRMED if verdict is Verdict.CONFIRMED else HitState.REJECTED
+            conn.execute(
+                "UPDATE hits SET state = %s, note = %s, resolved_by = %s, resolved_at = %s"
+                " WHERE hit_id = %s",
+                (state.value, note, resolved_by, now, hit_id),
+            )
+            vetted: list[int] = []
+            if state is HitState.CONFIRMED:
+                seq = self._record_change(conn, "vetted", 0)
+                vetted = [
+                    int(r[0])
+                    for r in conn.execute(
+                        "UPDATE entries SET state = %s, vetted_at = %s, changed_seq = %s"
+                        " WHERE state = %s AND entry_id IN"
+                        " (SELECT entry_id FROM hit_matches WHERE hit_id = %s)"
+                        " RETURNING entry_id",
+                        (EntryState.VETTED.value, now, seq, EntryState.PENDING.value, hit_id),
+                    ).fetchall()
+                ]
+                if vetted:
+                    conn.execute(
+                        "UPDATE changes SET entries = %s WHERE seq = %s", (len(vetted), seq)
+                    )
+                else:
+                    conn.execute("DELETE FROM changes WHERE seq = %s", (seq,))
+            hit_row = conn.execute(
+                f"SELECT {_HIT_COLUMNS} FROM hits WHERE hit_id = %s", (hit_id,)
+            ).fetchone()
+            assert hit_row is not None
+            hit = _hits_from_rows(conn, [hit_row])[0]
+        return hit, sorted(vetted)
+
+    def count_hits(self, state: HitState) -> int:
+        row = self._fetchone("SELECT COUNT(*) FROM hits WHERE state = %s", (state.value,))
+        return int(row[0]) if row else 0
+
+    # -- the change log ---------------------------------------------------------------------
+
+    def store_id(self) -> str:
+        return self._store_id
+
+    def change_head(self, after: int) -> ChangeHead:
+        row = self._fetchone(
+            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM changes),"
+            " (SELECT created_at FROM changes WHERE seq > %s ORDER BY seq LIMIT 1)",
+            (after,),
+        )
+        assert row is not None
+        return ChangeHead(int(row[0]), row[1])
+
+    def withdrawn_since(self, after: int) -> bool:
+        row = self._fetchone(
+            "SELECT EXISTS (SELECT 1 FROM changes WHERE seq > %s AND kind = 'withdrawn')",
+            (after,),
+        )
+        return bool(row and row[0])
+
+    def changed_entries(
+        self, after: int, upto: int, batch_size: int = 100_000
+    ) -> Iterator[list[EntryRow]]:
+        last_seq, last_id = after, _PAST_EVERY_ID  # nothing of change `after` itself
+        while True:
+            rows = self._fetchall(
+                "SELECT entry_id, algorithm, value, state, changed_seq FROM entries"
+                " WHERE (changed_seq, entry_id) > (%s, %s) AND changed_seq <= %s"
+                " ORDER BY changed_seq, entry_id LIMIT %s",
+                (last_seq, last_id, upto, batch_size),
+            )
+            if not rows:
+                return
+            yield [
+                EntryRow(r[0], _ALGORITHMS[r[1]], bytes(r[2] or b""), _ENTRY_STATES[r[3]])
+                for r in rows
+            ]
+            last_seq, last_id = rows[-1][4], rows[-1][0]
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """Wait on LISTEN for another replica's NOTIFY. A fresh or broken listening
+        connection returns at once, so the caller catches up after LISTEN is in place
+        and nothing committed in between is missed."""
+        if self._listener is None or self._listener.closed:
+            try:
+                self._listener = psycopg.connect(self._url, autocommit=True, **self._connect_kwargs)
+                self._listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+            except psycopg.OperationalError as exc:
+                log.warning("cannot LISTEN on %s (%s); retrying", self._where, exc)
+                self._drop_listener()
+                time.sleep(min(timeout, 1.0))
+            return True
+        try:
+            for _ in self._listener.notifies(timeout=timeout, stop_after=1):
+                pass
+        except psycopg.OperationalError as exc:
+            log.warning("lost the LISTEN connection to %s (%s); reconnecting", self._where, exc)
+            self._drop_listener()
+        return True
+
+    def _drop_listener(self) -> None:
+        if self._listener is not None:
+            with suppress(psycopg.Error):
+                self._listener.close()
+            self._listener = None
+
+
+def _hits_from_rows(conn: psycopg.Connection[Any], rows: Sequence[tuple[Any, ...]]) -> list[Hit]:
+    """Build hits with their matches, fetched in one query for the whole page."""
+    if not rows:
+        return []
+    hit_ids = [row[1] for row in rows]
+    matches: dict[str, list[HitMatch]] = {hit_id: [] for hit_id in hit_ids}
+    for m in conn.execute(
+        "SELECT m.hit_id, m.entry_id, m.algorithm, m.distance, e.state"
+        " FROM hit_matches m JOIN entries e USING (entry_id)"
+        " WHERE m.hit_id = ANY(%s) ORDER BY m.distance, m.entry_id",
+        (hit_ids,),
+    ):
+        matches[m[0]].append(HitMatch(int(m[1]), _ALGORITHMS[m[2]], m[3], _ENTRY_STATES[m[4]]))
+    return [
+        Hit(
+            hit_id=row[1],
+            operator=row[2],
+            content_ref=row[3],
+            state=HitState(row[4]),
+            created_at=row[5],
+            note=row[6],
+            resolved_by=row[7],
+            resolved_at=row[8],
+            matches=tuple(matches[row[1]]),
+        )
+        for row in rows
+    ]
+
+
+_ALGORITHMS = {a.value: a for a in Algorithm}
+_PAST_EVERY_ID = 2**63 - 1
+_ENTRY_STATES = {s.value: s for s in EntryState}
+_HIT_COLUMNS = (
+    "seq, hit_id, operator, content_ref, state, created_at, note, resolved_by, resolved_at"
+)
