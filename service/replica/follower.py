@@ -21,6 +21,7 @@ from service.store.base import EntryRow, Store
 
 log = logging.getLogger("hashguard.follower")
 _MAX_BACKOFF = 5.0
+_WAIT_SLICE = 0.5
 
 
 class Follower:
@@ -121,10 +122,22 @@ class Follower:
             if failures:
                 log.info("following the change log again after %d failed attempts", failures)
                 failures = 0
+            self._wait()
+
+    def _wait(self) -> None:
+        """Until the next catch-up: `interval` seconds, or less when the store signals a
+        commit. Waits in short slices so that stop() is prompt."""
+        deadline = time.monotonic() + self.interval
+        while not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if not self.store.signals_changes:
+                self._stop.wait(left)
+                return
             try:
-                waited = self.store.wait_for_change(self.interval)
+                if self.store.wait_for_change(min(left, _WAIT_SLICE)):
+                    return
             except Exception as exc:  # a store's wait must not end the loop
                 log.warning("waiting for changes failed: %s", exc)
-                waited = False
-            if not waited:
-                self._stop.wait(self.interval)
+                self._stop.wait(min(left, _WAIT_SLICE))

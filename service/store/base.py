@@ -179,7 +179,9 @@ class Store(ABC):
     def withdrawn_since(self, after: int) -> bool:
         """Whether a case was withdrawn after change `after` (snapshots then rewrite)."""
 
+    signals_changes = False  # whether wait_for_change can be woken by a commit
+
     def wait_for_change(self, timeout: float) -> bool:
-        """Block until a change may have been committed or `timeout` passes. Returns
-        False at once when this store cannot signal changes (the caller then polls)."""
+        """Block until a change may have been committed (True) or `timeout` passes
+        (False). A store that cannot signal changes returns False at once."""
         return False

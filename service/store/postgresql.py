@@ -545,10 +545,12 @@ class PostgresStore(Store):
             ]
             last_seq, last_id = rows[-1][4], rows[-1][0]
 
+    signals_changes = True
+
     def wait_for_change(self, timeout: float) -> bool:
-        """Wait on LISTEN for another replica's NOTIFY. A fresh or broken listening
-        connection returns at once, so the caller catches up after LISTEN is in place
-        and nothing committed in between is missed."""
+        """Wait on LISTEN for a replica's NOTIFY. A fresh or broken listening
+        connection returns True at once, so the caller catches up after LISTEN is in
+        place and nothing committed in between is missed."""
         if self._listener is None or self._listener.closed:
             try:
                 self._listener = psycopg.connect(self._url, autocommit=True, **self._connect_kwargs)
@@ -559,12 +561,12 @@ class PostgresStore(Store):
                 time.sleep(min(timeout, 1.0))
             return True
         try:
-            for _ in self._listener.notifies(timeout=timeout, stop_after=1):
-                pass
+            woken = any(True for _ in self._listener.notifies(timeout=timeout, stop_after=1))
         except psycopg.OperationalError as exc:
             log.warning("lost the LISTEN connection to %s (%s); reconnecting", self._where, exc)
             self._drop_listener()
-        return True
+            return True
+        return woken
 
     def _drop_listener(self) -> None:
         if self._listener is not None:

@@ -1,0 +1,146 @@
+"""The change-log follower and index snapshots on the embedded SQLite store: imports
+into a running server are matched live, a snapshot start gives the same list as a full
+load, and a snapshot that cannot be trusted falls back to the store."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hashguard.v1 import hashguard_pb2 as pb
+
+from service.app import HashGuard
+from service.config import Settings
+from service.domain import Algorithm, EntryState, HashValue, Principal, Role
+from service.replica.snapshot import POINTER, snapshot_dir, write_snapshot
+from service.store.sqlite import SQLiteStore
+from tests.support import ServerProcess, Stubs, add_key, bearer, run_cli
+
+OPERATOR = Principal("op", Role.OPERATOR)
+SUBMITTER = Principal("sub", Role.SUBMITTER)
+
+
+def pdq(seed: int) -> bytes:
+    return np.random.default_rng(seed).integers(0, 256, 32, dtype=np.uint8).tobytes()
+
+
+def test_an_import_into_a_running_server_is_matched_without_a_restart(tmp_path: Path) -> None:
+    operator = add_key(tmp_path, "operator", "op")
+    server = ServerProcess(tmp_path).start()
+    value = pdq(1)
+    request = pb.CheckUploadRequest(
+        hashes=[pb.Hash(algorithm=pb.HASH_ALGORITHM_PDQ, value=value, quality=100)]
+    )
+    try:
+        with server.channel() as channel:
+            match = Stubs(channel).match
+            assert match.CheckUpload(request, metadata=bearer(operator)).decision == (
+                pb.DECISION_ALLOW
+            )
+            listing = tmp_path / "list.txt"
+            listing.write_text(f"pdq {value.hex()}\npdq {pdq(2).hex()}\n")
+            run_cli("import", str(listing), "--data-dir", str(tmp_path), "--vetted")
+            deadline = time.monotonic() + 10
+            while match.CheckUpload(request, metadata=bearer(operator)).decision != (
+                pb.DECISION_BLOCK
+            ):
+                assert time.monotonic() < deadline, "the import never reached the server"
+                time.sleep(0.05)
+    finally:
+        assert server.stop() == 0
+
+
+def _matches(app: HashGuard, value: bytes) -> list[tuple[int, EntryState]]:
+    result = app.check_upload(OPERATOR, None, [HashValue(Algorithm.PDQ, value, 100)], "")
+    return [(m.entry_id, m.entry_state) for m in result.matches]
+
+
+def _store_with_list(data: Path) -> SQLiteStore:
+    store = SQLiteStore(data)
+    store.import_entries(
+        [HashValue(Algorithm.PDQ, pdq(i)) for i in range(200)]
+        + [HashValue(Algorithm.MD5, bytes([i]) * 16) for i in range(20)],
+        True,
+        1.0,
+    )
+    store.import_entries(
+        [HashValue(Algorithm.PHASH, bytes([i]) * 8) for i in range(30)], False, 2.0
+    )
+    return store
+
+
+def test_a_snapshot_start_matches_like_a_full_load_and_catches_up(tmp_path: Path) -> None:
+    store = _store_with_list(tmp_path)
+    settings = Settings(data_dir=str(tmp_path))
+    written = write_snapshot(store, snapshot_dir(tmp_path))
+    assert written.entries == 250
+    # Changes after the snapshot: a new case, and a withdrawal of a listed hash's case.
+    new_case = HashGuard(store, settings).submit_case(
+        SUBMITTER, [HashValue(Algorithm.PDQ, pdq(1000))]
+    )
+    gone = HashGuard(store, settings).submit_case(SUBMITTER, [HashValue(Algorithm.PDQ, pdq(1001))])
+    HashGuard(store, settings).withdraw_case(gone.case_id, gone.case_token)
+
+    full = HashGuard(store, settings)
+    fast = HashGuard(store, settings, snapshot_dir(tmp_path))
+    assert (full.loaded_from, fast.loaded_from) == ("store", "snapshot")
+    assert fast.follower.applied_seq == full.follower.applied_seq
+    for algorithm in Algorithm:
+        assert fast.matcher.size(algorithm) == full.matcher.size(algorithm)
+    for value in (pdq(0), pdq(199), pdq(1000), pdq(1001), pdq(5000)):
+        assert _matches(fast, value) == _matches(full, value)
+    assert _matches(fast, pdq(1000)) and not _matches(fast, pdq(1001))
+    assert new_case.entry_count == 1
+    md5 = [HashValue(Algorithm.MD5, bytes([3]) * 16)]
+    assert fast.check_upload(OPERATOR, None, md5, "").decision.value == "block"
+    store.close()
+
+
+@pytest.mark.parametrize("damage", ["flip a byte", "truncate", "other store", "ahead of store"])
+def test_a_snapshot_that_cannot_be_trusted_falls_back_to_the_store(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = _store_with_list(tmp_path / "data")
+    directory = snapshot_dir(tmp_path / "data")
+    write_snapshot(store, directory)
+    pointer = json.loads((directory / POINTER).read_text())
+    values = directory / pointer["folder"] / "pdq.values.npy"
+    if damage == "flip a byte":
+        raw = bytearray(values.read_bytes())
+        raw[-5] ^= 0xFF
+        values.write_bytes(bytes(raw))
+    elif damage == "truncate":
+        values.write_bytes(values.read_bytes()[:-64])
+    elif damage == "other store":
+        other = _store_with_list(tmp_path / "other")
+        write_snapshot(other, directory)
+        other.close()
+    else:
+        pointer["seq"] = 10_000
+        (directory / POINTER).write_text(json.dumps(pointer))
+    with caplog.at_level(logging.WARNING, logger="hashguard.snapshot"):
+        app = HashGuard(store, Settings(), directory)
+    assert app.loaded_from == "store"
+    assert "ignoring the index snapshot" in caplog.text
+    assert app.matcher.size(Algorithm.PDQ) == 200 and _matches(app, pdq(7))
+    store.close()
+
+
+def test_the_server_writes_a_snapshot_and_starts_from_it(tmp_path: Path) -> None:
+    store = _store_with_list(tmp_path)
+    store.close()
+    first = ServerProcess(tmp_path, extra_args=["--snapshot-interval", "0.2"]).start()
+    pointer = snapshot_dir(tmp_path) / POINTER
+    deadline = time.monotonic() + 20
+    while not pointer.exists():
+        assert time.monotonic() < deadline, first.log()
+        time.sleep(0.1)
+    assert first.stop() == 0
+    assert "from the store" in first.log()
+    second = ServerProcess(tmp_path).start()
+    assert second.stop() == 0
+    assert "from the snapshot (pdq 200, phash 30, sha256 0, md5 20)" in second.log()
