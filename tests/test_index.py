@@ -172,6 +172,19 @@ def test_planted_hashes_at_exactly_radius_and_one_more(bits: int, radius: int, c
 
 @pytest.mark.parametrize("bits", [64, 256])
 @both_configs
+def test_the_complement_is_all_bits_away(bits: int, config: str) -> None:
+    """Every bit differing is the one distance whose per-word counts overflow a byte
+    sum in the scan; it must read as `bits`, not wrap to 0."""
+    value = random_hashes(np.random.default_rng(3), 1, bits)
+    index = make_index(bits, config)
+    index.add(np.array([1, 2], dtype=np.int64), np.concatenate([value, ~value]))
+    assert as_dict(index.search(value, bits)[0]) == {1: 0, 2: bits}
+    assert as_dict(index.search(value, bits - 1)[0]) == {1: 0}
+    assert as_dict(index.search(~value, 0)[0]) == {2: 0}
+
+
+@pytest.mark.parametrize("bits", [64, 256])
+@both_configs
 def test_duplicate_values_under_different_ids_are_all_found(bits: int, config: str) -> None:
     """Two victims can submit the same photo; both entries must match."""
     rng = np.random.default_rng(5)

@@ -27,10 +27,18 @@ class DeltaBuffer:
         self._rows = _Rows(
             EMPTY_IDS, np.empty((0, n_words), dtype=np.uint64), np.empty(0, dtype=bool), 0
         )
-        self._row_of: dict[int, int] = {}  # live id -> row
+        self._live = 0
+
+    @classmethod
+    def of(cls, ids: np.ndarray, words: np.ndarray) -> DeltaBuffer:
+        """A buffer holding exactly these rows (a bulk load on its way into a merge)."""
+        buffer = cls(words.shape[1])
+        buffer._rows = _Rows(ids, words, np.ones(len(ids), dtype=bool), len(ids))
+        buffer._live = len(ids)
+        return buffer
 
     def __len__(self) -> int:
-        return len(self._row_of)
+        return self._live
 
     @property
     def size(self) -> int:
@@ -45,17 +53,18 @@ class DeltaBuffer:
         rows.ids[start:end] = ids
         rows.words[start:end] = words
         rows.alive[start:end] = True
-        self._row_of.update(zip(ids.tolist(), range(start, end), strict=True))
         self._rows = _Rows(rows.ids, rows.words, rows.alive, end)
+        self._live += len(ids)
 
     def remove(self, ids: np.ndarray) -> int:
-        removed = 0
-        for entry_id in ids.tolist():
-            row = self._row_of.pop(entry_id, None)
-            if row is not None:
-                self._rows.alive[row] = False
-                removed += 1
-        return removed
+        """Clear the live flag of these ids; a vectorized lookup, as buffers stay small."""
+        rows = self._rows
+        if rows.size == 0 or len(ids) == 0:
+            return 0
+        found = np.flatnonzero(np.isin(rows.ids[: rows.size], ids) & rows.alive[: rows.size])
+        rows.alive[found] = False
+        self._live -= len(found)
+        return len(found)
 
     def live_rows(self) -> tuple[np.ndarray, np.ndarray]:
         rows = self._rows

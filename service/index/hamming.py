@@ -89,13 +89,13 @@ class HammingIndex:
             return
         if len(np.unique(ids)) != len(ids):
             raise ValueError("ids must be unique within one add")
+        if len(ids) >= self._merge_rows:  # a bulk load: build now, not slow scans later
+            self._merge_bulk(ids, words)
+            return
         with self._lock:
             self._remove_locked(ids)
             self._view.delta.append(ids, words)
-        if len(ids) >= self._merge_rows:
-            self.flush()  # a bulk load: pay the build now, not in slow scans later
-        else:
-            self._merge_if_due()
+        self._merge_if_due()
 
     def remove(self, ids: np.ndarray) -> int:
         """Remove entries by id; returns how many were present."""
@@ -132,22 +132,44 @@ class HammingIndex:
         if view.delta.size >= self._merge_rows or dead > max(self._merge_rows, view.base.size // 8):
             self._merge(wait=False)
 
+    def _merge_bulk(self, ids: np.ndarray, words: np.ndarray) -> None:
+        """Merge a large batch straight into a new base, skipping the append buffer."""
+        bulk = DeltaBuffer.of(ids, words)
+        while True:
+            running = self._merging
+            if running is not None:
+                running.join()
+            with self._lock:
+                if self._merging is not None:
+                    continue  # another writer started a merge first: wait for it too
+                self._remove_locked(ids)
+                self._start_merge_locked(bulk)
+                running = self._merging
+            break
+        if running is not None:
+            running.join()
+
     def _merge(self, wait: bool) -> None:
         with self._lock:
             running = self._merging
             if running is None:
-                view = self._view
-                self._view = _View(
-                    view.base, (*view.pending, view.delta), DeltaBuffer(self._n_words)
-                )
-                self._removed_while_merging = []
-                running = threading.Thread(
-                    target=self._build_and_publish, name="hamming-merge", daemon=True
-                )
-                self._merging = running
-                running.start()
-        if wait:
+                self._start_merge_locked(None)
+                running = self._merging
+        if wait and running is not None:
             running.join()
+
+    def _start_merge_locked(self, bulk: DeltaBuffer | None) -> None:
+        """Move the buffer (and `bulk`) to pending and build a new base in a thread."""
+        view = self._view
+        extra = () if bulk is None else (bulk,)
+        self._view = _View(
+            view.base, (*view.pending, view.delta, *extra), DeltaBuffer(self._n_words)
+        )
+        self._removed_while_merging = []
+        self._merging = threading.Thread(
+            target=self._build_and_publish, name="hamming-merge", daemon=True
+        )
+        self._merging.start()
 
     def _build_and_publish(self) -> None:
         view = self._view
