@@ -51,11 +51,17 @@ def pack_bits(bits: np.ndarray) -> bytes:
     return np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes()
 
 
-def hash_image_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHashes:
-    """Decode `data` safely and compute every hash. Raises InvalidInput for non-images."""
+def hash_image_bytes(
+    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft_side: int = 0
+) -> ImageHashes:
+    """Decode `data` safely and compute every hash. Raises InvalidInput for non-images.
+
+    `draft_side` > 0 lets a JPEG decode at 1/2, 1/4 or 1/8 scale while both sides stay at
+    least that many pixels (Pillow's Image.draft); 0 decodes every pixel.
+    """
     if not data:
         raise InvalidInput("image is empty")
-    image = decode_image(data, max_pixels)
+    image = decode_image(data, max_pixels, draft_side)
     rgb = np.asarray(image)
     dihedral, quality = pdqhash.compute_dihedral(rgb)
     variants = tuple(pack_bits(bits) for bits in dihedral)
@@ -68,7 +74,9 @@ def hash_image_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
     )
 
 
-def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def decode_image(
+    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft_side: int = 0
+) -> Image.Image:
     """Decode to an upright 8-bit RGB image.
 
     EXIF orientation is applied. Every mode goes through Pillow's convert("RGB"), which is
@@ -87,6 +95,8 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Ima
                     f"image is {width}x{height} = {width * height:,} pixels; "
                     f"the limit is {max_pixels:,}"
                 )
+            if draft_side > 0:
+                image.draft(image.mode, (draft_side, draft_side))  # no-op unless JPEG
             image.load()
             upright = ImageOps.exif_transpose(image) or image
             return upright.convert("RGB")

@@ -1,0 +1,1 @@
+"""Benchmarks and load tests: run them as `python -m loadtests.<name>` from the repo root."""

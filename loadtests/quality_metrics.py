@@ -1,0 +1,194 @@
+"""Recall and false-match rate from hashes, with the service's own matching rules.
+
+Pure numpy, no images: the benchmark (quality.py) feeds it hashes, the tests feed it
+hand-made ones. The rules mirror service/app.py and service/matcher.py:
+- PDQ: the upload's 8 dihedral variants are each compared with the listed PDQ and the
+  closest counts; an upload whose PDQ quality is below the minimum is not matched by PDQ.
+- pHash: the upload's pHash against the listed one, plain.
+- The service matches when either algorithm is within its threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+UNMATCHABLE = 10_000  # distance given to a PDQ the service would not match (low quality)
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One image a re-uploader could send: which photo it shows and which edit it is."""
+
+    photo: int  # index of the listed original it shows
+    transform: str  # "original" for the untouched file
+    pdq_dihedral: np.ndarray  # (8, 32) uint8, original orientation first
+    pdq_quality: int
+    phash: np.ndarray  # (8,) uint8
+
+
+@dataclass(frozen=True, slots=True)
+class Distances:
+    """Distances from every upload to every upload taken as a listed hash.
+
+    The listed side is each version's PDQ as computed (variant 0) and its pHash: a list
+    holds originals, but victims also submit edited copies, so every version counts.
+    """
+
+    photo: np.ndarray  # (n,) which photo each upload shows
+    transform: np.ndarray  # (n,) transform names ("original" for the untouched file)
+    pdq: np.ndarray  # (n, n) min over dihedral variants; UNMATCHABLE rows for low quality
+    phash: np.ndarray  # (n, n)
+
+    def table(self, algorithm: str) -> np.ndarray:
+        if algorithm == "pdq":
+            return self.pdq
+        if algorithm == "phash":
+            return self.phash
+        raise ValueError(f"unknown algorithm {algorithm!r}")
+
+    def originals(self) -> np.ndarray:
+        """(n,) the column of each upload's own untouched original."""
+        first = {}
+        for i, (photo, name) in enumerate(zip(self.photo, self.transform, strict=True)):
+            if name == "original":
+                first[int(photo)] = i
+        return np.array([first[int(p)] for p in self.photo], dtype=np.int64)
+
+    def genuine(self, algorithm: str) -> np.ndarray:
+        """(n,) distance of each upload to its own photo's listed original."""
+        return np.asarray(self.table(algorithm)[np.arange(len(self.photo)), self.originals()])
+
+    def impostor(self, algorithm: str) -> np.ndarray:
+        """Distances of every upload to every version of every other photo, flattened."""
+        other = self.photo[:, None] != self.photo[None, :]
+        return np.asarray(self.table(algorithm)[other])
+
+    def subset(self, photos: Sequence[int]) -> Distances:
+        """Only the uploads of the given photos."""
+        rows = np.isin(self.photo, np.asarray(photos))
+        return Distances(
+            self.photo[rows],
+            self.transform[rows],
+            self.pdq[np.ix_(rows, rows)],
+            self.phash[np.ix_(rows, rows)],
+        )
+
+
+def hamming(a: np.ndarray, b: np.ndarray, block: int = 256) -> np.ndarray:
+    """Bit distances between every row of a (n, bytes) and every row of b (m, bytes)."""
+    out = np.empty((len(a), len(b)), dtype=np.int64)
+    for start in range(0, len(a), block):
+        x = np.bitwise_xor(a[start : start + block, None, :], b[None, :, :])
+        out[start : start + block] = np.bitwise_count(x).sum(axis=2, dtype=np.int64)
+    return out
+
+
+def distances(uploads: Sequence[Upload], min_quality: int) -> Distances:
+    """All upload x listed distances under the service's rules."""
+    n = len(uploads)
+    variants = np.stack([u.pdq_dihedral for u in uploads])  # (n, 8, 32)
+    listed = variants[:, 0, :]
+    pdq = hamming(variants.reshape(n * 8, -1), listed).reshape(n, 8, n).min(axis=1)
+    low = np.array([u.pdq_quality < min_quality for u in uploads])
+    pdq[low, :] = UNMATCHABLE
+    phashes = np.stack([u.phash for u in uploads])
+    return Distances(
+        np.array([u.photo for u in uploads], dtype=np.int64),
+        np.array([u.transform for u in uploads]),
+        pdq,
+        hamming(phashes, phashes),
+    )
+
+
+def recall(d: Distances, algorithm: str, transform: str, threshold: int) -> float:
+    """Share of the transform's uploads matched to their own photo."""
+    rows = d.transform == transform
+    if not rows.any():
+        raise ValueError(f"no uploads for transform {transform!r}")
+    return float((d.genuine(algorithm)[rows] <= threshold).mean())
+
+
+def false_match_rate(d: Distances, algorithm: str, threshold: int) -> tuple[float, int]:
+    """Share (and count) of (upload, other photo's original) pairs within the threshold."""
+    impostor = d.impostor(algorithm)
+    hits = int((impostor <= threshold).sum())
+    return hits / max(len(impostor), 1), hits
+
+
+def either_recall(d: Distances, transform: str, pdq: int, phash: int) -> float:
+    """Recall of the service's rule: a PDQ match or a pHash match."""
+    rows = d.transform == transform
+    ok = (d.genuine("pdq")[rows] <= pdq) | (d.genuine("phash")[rows] <= phash)
+    return float(ok.mean())
+
+
+def either_false_matches(d: Distances, pdq: int, phash: int) -> tuple[float, int]:
+    """False-match rate of the service's rule over all distinct-photo pairs."""
+    hit = (d.impostor("pdq") <= pdq) | (d.impostor("phash") <= phash)
+    return float(hit.mean()) if hit.size else 0.0, int(hit.sum())
+
+
+def recall_curve(d: Distances, algorithm: str, transforms: Sequence[str], bits: int) -> np.ndarray:
+    """(len(transforms), bits + 1): recall of each transform at every threshold 0..bits."""
+    curve = np.zeros((len(transforms), bits + 1))
+    genuine = d.genuine(algorithm)
+    for i, name in enumerate(transforms):
+        dist = genuine[d.transform == name]
+        curve[i] = (dist[None, :] <= np.arange(bits + 1)[:, None]).mean(axis=1)
+    return curve
+
+
+def false_match_curve(d: Distances, algorithm: str, bits: int) -> np.ndarray:
+    """(bits + 1,): false-match rate at every threshold 0..bits."""
+    impostor = np.sort(d.impostor(algorithm))
+    counts = np.searchsorted(impostor, np.arange(bits + 1), side="right")
+    return counts / max(len(impostor), 1)
+
+
+@dataclass(frozen=True, slots=True)
+class TailFit:
+    """log10(false-match rate) as a straight line in the threshold, fitted on the
+    measured low tail of the distinct-pair distances, to estimate rates far below what
+    a few thousand photos can show. A model, not a measurement: reported as such."""
+
+    slope: float  # decades per bit
+    intercept: float
+    lowest_measured: int  # distance of the smallest quantile the fit used
+
+    def rate(self, threshold: int) -> float:
+        return float(10 ** min(0.0, self.intercept + self.slope * threshold))
+
+
+def fit_tail(
+    impostor: np.ndarray, quantiles: Sequence[float] = (1e-5, 1e-4, 1e-3, 1e-2)
+) -> TailFit | None:
+    """Fit through the empirical CDF at the low quantiles the sample can resolve (at least
+    5 pairs below each); None when fewer than two distinct points are left."""
+    values = np.sort(impostor[impostor < UNMATCHABLE])
+    usable = [q for q in quantiles if q * len(values) >= 5]
+    if len(usable) < 2:
+        return None
+    xs = np.unique([values[int(q * len(values))] for q in usable]).astype(float)
+    if len(xs) < 2:
+        return None
+    ys = np.log10([np.searchsorted(values, x, side="right") / len(values) for x in xs])
+    slope, intercept = np.polyfit(xs, ys, 1)
+    return TailFit(float(slope), float(intercept), int(xs[0]))
+
+
+def suggest_threshold(
+    d: Distances, algorithm: str, bits: int, list_size: int, budget: float
+) -> int | None:
+    """Largest threshold with no measured false match and at most `budget` modelled false
+    matches per upload against a list of `list_size` entries; None if even 0 exceeds it
+    (or the pairs are too few to model)."""
+    impostor = d.impostor(algorithm)
+    fit = fit_tail(impostor)
+    if fit is None:
+        return None
+    nearest = int(impostor.min())
+    passing = [t for t in range(min(nearest, bits + 1)) if fit.rate(t) * list_size <= budget]
+    return max(passing) if passing else None
