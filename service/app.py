@@ -42,7 +42,7 @@ from service.domain import (
     Verdict,
     validate_hash,
 )
-from service.errors import InvalidInput, NotFound, Unauthenticated
+from service.errors import InvalidInput, NotFound, Unauthenticated, Unavailable
 from service.hashing import hash_image_bytes
 from service.matcher import Matcher
 from service.policy import Thresholds, best_per_entry, decide
@@ -59,6 +59,7 @@ MAX_HASHES_PER_CHECK = 64
 DEFAULT_PAGE_SIZE = 50
 _NO_SUCH_TOKEN = digest("")  # compared against when the case id is unknown
 MAX_PAGE_SIZE = 500
+_STORE_RETRY_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,8 @@ class HashGuard:
         self.follower.catch_up()
         self._refresh_gauges()
         self._pending_hits = 0.0
+        self._known_keys: dict[str, ApiKeyRecord] = {}
+        self._store_down_until = 0.0
         metrics.PENDING_HITS.set_function(self.count_pending_hits)
 
     def start_background(self) -> None:
@@ -123,12 +126,32 @@ class HashGuard:
     def authenticate(self, api_key: str | None) -> Principal:
         if not api_key:
             raise Unauthenticated("missing API key: send metadata 'authorization: Bearer <key>'")
-        record = self.store.get_api_key(split_api_key(api_key))
+        record = self._api_key_record(split_api_key(api_key))
         if record is None or record.revoked_at is not None:
             raise Unauthenticated("unknown or revoked API key")
         if not same_secret(api_key, record.secret_hash):
             raise Unauthenticated("unknown or revoked API key")
         return Principal(record.name, record.role)
+
+    def _api_key_record(self, key_id: str) -> ApiKeyRecord | None:
+        """The key's record from the store. While the store cannot be reached, the last
+        record read for that key, so checks (which need no store unless they queue a
+        hit) go on being answered from memory; keys cannot be revoked meanwhile either.
+        After a failure the store is left alone for a few seconds, so calls do not each
+        wait for a connection that is not coming."""
+        known = self._known_keys.get(key_id)
+        if known is not None and time.monotonic() < self._store_down_until:
+            return known
+        try:
+            record = self.store.get_api_key(key_id)
+        except Unavailable:
+            self._store_down_until = time.monotonic() + _STORE_RETRY_SECONDS
+            if known is None:
+                raise
+            return known
+        if record is not None:
+            self._known_keys[key_id] = record
+        return record
 
     # -- operators --------------------------------------------------------------------------
 

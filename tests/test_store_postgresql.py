@@ -147,3 +147,50 @@ def test_unreachable_server_is_a_clear_error() -> None:
     ) as err:
         PostgresStore("postgresql://nobody:secret@127.0.0.1:1/x", connect_timeout=1)
     assert "secret" not in str(err.value)
+
+
+def test_checks_are_answered_from_memory_while_the_database_is_unreachable() -> None:
+    """The replica's own database user is locked out and its connections ended (as in
+    an outage): checks go on with the list in memory and the keys last read; a call
+    that must write says UNAVAILABLE; once the database is back, everything works."""
+    from service.app import HashGuard, create_api_key
+    from service.config import Settings
+    from service.domain import Decision, Role
+    from service.errors import Unavailable
+    from tests.postgres import admin_connection, fresh_schema, terminate_connections
+
+    with fresh_schema() as (url, schema):
+        role = f"{schema}_user"
+        admin = admin_connection()
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"GRANT ALL ON SCHEMA {schema} TO {role}")
+        store = PostgresStore(url.replace("postgres@", f"{role}@"), pool_size=2)
+        try:
+            app = HashGuard(store, Settings())
+            operator = create_api_key(store, Role.OPERATOR)
+            submitter = create_api_key(store, Role.SUBMITTER)
+            app.submit_case(app.authenticate(submitter), [PDQ])
+            store.import_entries([pdq(5)], True, 1.0)
+            app.follower.catch_up()
+            principal = app.authenticate(operator)
+
+            admin.execute(f"ALTER ROLE {role} CONNECTION LIMIT 0")
+            terminate_connections(schema)
+            blocked = app.check_upload(app.authenticate(operator), None, [pdq(5)], "")
+            assert blocked.decision is Decision.BLOCK
+            far = HashValue(Algorithm.PDQ, b"\xff" * 32)
+            assert app.check_upload(principal, None, [far], "").decision is Decision.ALLOW
+            with pytest.raises(Unavailable, match="retry"):
+                app.check_upload(principal, None, [PDQ], "")  # REVIEW must record a hit
+            with pytest.raises(Unavailable):
+                app.follower.catch_up()
+
+            admin.execute(f"ALTER ROLE {role} CONNECTION LIMIT -1")
+            app._store_down_until = 0.0  # skip the few seconds' pause before retrying
+            review = app.check_upload(app.authenticate(operator), None, [PDQ], "")
+            assert review.decision is Decision.REVIEW and review.hit_id
+        finally:
+            store.close()
+            admin.execute(f"DROP OWNED BY {role} CASCADE")
+            admin.execute(f"DROP ROLE {role}")
+            admin.close()

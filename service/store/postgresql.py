@@ -53,6 +53,7 @@ log = logging.getLogger("hashguard.store")
 # Two-int advisory lock keys: (ours, the schema's hash), so lists in separate schemas of
 # one database do not wait for each other.
 _LOCK_SQL = "SELECT pg_advisory_xact_lock(74657, hashtext(current_schema()))"
+_CALL_WAIT_SECONDS = 3.0
 _MIGRATION_LOCK_SQL = "SELECT pg_advisory_xact_lock(74658, hashtext(current_schema()))"
 
 
@@ -89,7 +90,7 @@ class PostgresStore(Store):
             max_size=max(1, pool_size),
             kwargs=self._connect_kwargs,
             check=ConnectionPool.check_connection,
-            timeout=connect_timeout,
+            timeout=_CALL_WAIT_SECONDS,  # how long a call waits for a connection
             name="hashguard",
             open=False,
         )
