@@ -247,6 +247,7 @@ class Tally:
 
     latencies: dict[str, list[float]] = field(default_factory=dict)
     codes: dict[str, Counter[str]] = field(default_factory=dict)
+    decisions: Counter[str] = field(default_factory=Counter)  # of the checks answered
     elapsed: float = 0.0
 
     def add(self, kind: str, seconds: float, code: str) -> None:
@@ -258,6 +259,7 @@ class Tally:
             self.latencies.setdefault(kind, []).extend(values)
         for kind, counts in other.codes.items():
             self.codes.setdefault(kind, Counter()).update(counts)
+        self.decisions.update(other.decisions)
         self.elapsed = max(self.elapsed, other.elapsed)
 
 
@@ -288,15 +290,15 @@ async def drive(work: Workload, seed: int) -> Tally:
             sent = time.perf_counter()
             code = "OK"
             try:
-                if kind == "hash":
-                    await match[lane].CheckUpload(build.check_hashes(), metadata=operator)
-                elif kind == "image":
-                    await match[lane].CheckUpload(build.check_image(), metadata=operator)
+                if kind in ("hash", "image"):
+                    request = build.check_hashes() if kind == "hash" else build.check_image()
+                    answer = await match[lane].CheckUpload(request, metadata=operator)
+                    tally.decisions[pb.Decision.Name(answer.decision)] += 1
                 elif kind == "submit":
                     await submission[lane].SubmitCase(build.submit(), metadata=submitter)
                 else:
-                    request = health_pb2.HealthCheckRequest(service="")
-                    await health[lane].Check(request)  # type: ignore[attr-defined]
+                    probe = health_pb2.HealthCheckRequest(service="")
+                    await health[lane].Check(probe)  # type: ignore[attr-defined]
             except grpc.aio.AioRpcError as exc:
                 code = exc.code().name
             tally.add(kind, time.perf_counter() - sent, code)
@@ -356,6 +358,10 @@ def report(tally: Tally) -> list[str]:
         for counts in tally.codes.values():
             total.update(counts)
         lines.append(_row("all", np.array(every) * 1e3, tally.elapsed, total))
+    if tally.decisions:
+        lines.append(
+            "decisions: " + ", ".join(f"{d} {n}" for d, n in tally.decisions.most_common())
+        )
     return lines
 
 

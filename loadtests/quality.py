@@ -356,7 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for algorithm, bits in ALGORITHMS.items():
         threshold = suggest_threshold(basis, algorithm, bits, args.list_size, args.budget)
-        print(f"  {algorithm}: {'none meets the budget' if threshold is None else threshold}")
+        none = "none (not even 0 meets the budget, or too few pairs to model)"
+        print(f"  {algorithm}: {none if threshold is None else threshold}")
     if args.plots:
         per_pair = args.budget / args.list_size
         for path in plot(results, transforms, chosen, args.plots, per_pair):

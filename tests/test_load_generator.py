@@ -1,0 +1,138 @@
+"""The load generator's own parts, against a real server: it seeds a list with the real
+CLI, starts `hashguard serve`, respects its request bound, counts status codes and
+decisions, and samples the server's memory and descriptors. No timing is asserted."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from loadtests.load import (
+    Server,
+    Soak,
+    Tally,
+    Workload,
+    drive,
+    listed_hashes,
+    parse_mix,
+    process_usage,
+    report,
+    sample_images,
+    seed_data_dir,
+)
+
+ENTRIES = 2_000
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str, str]]:
+    data_dir = tmp_path_factory.mktemp("load") / "data"
+    operator, submitter = seed_data_dir(data_dir, ENTRIES, seed=5)
+    server = Server(data_dir).start()
+    try:
+        yield server, operator, submitter
+    finally:
+        server.stop()
+
+
+def workload(server: Server, operator: str, submitter: str, **changes: object) -> Workload:
+    base = {
+        "target": f"127.0.0.1:{server.port}",
+        "operator_key": operator,
+        "submitter_key": submitter,
+        "kinds": parse_mix("hash=6,image=1,submit=1,health=1"),
+        "entries": ENTRIES,
+        "seed": 5,
+        "near": 0.5,
+        "images": sample_images(0.05, count=2),
+        "duration": 60.0,
+        "requests": 90,
+        "concurrency": 6,
+        "channels": 2,
+    }
+    return Workload(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_mix_weights_expand_and_unknown_kinds_are_refused() -> None:
+    assert Counter(parse_mix("hash=3,image=1")) == {"hash": 3, "image": 1}
+    assert parse_mix("health") == ("health",)
+    with pytest.raises(ValueError, match="unknown request kind 'upload'"):
+        parse_mix("hash=1,upload=2")
+
+
+def test_listed_hashes_are_the_same_for_the_same_seed() -> None:
+    assert (listed_hashes(10, 1) == listed_hashes(10, 1)).all()
+    assert not (listed_hashes(10, 1) == listed_hashes(10, 2)).all()
+
+
+def test_seeding_imports_the_list_once(tmp_path: Path) -> None:
+    """A second run with the same size and seed reuses the data; another size reseeds."""
+    data_dir = tmp_path / "data"
+    first = seed_data_dir(data_dir, 50, seed=1)
+    sentinel = data_dir / "sentinel"
+    sentinel.touch()
+    second = seed_data_dir(data_dir, 50, seed=1)
+    assert sentinel.exists(), "the seeded data was thrown away and imported again"
+    assert len({*first, *second}) == 4, "every run makes fresh keys"
+    seed_data_dir(data_dir, 60, seed=1)
+    assert not sentinel.exists() and (data_dir / "seeded-60-1").exists()
+
+
+def test_bounded_run_answers_every_request_ok(running: tuple[Server, str, str]) -> None:
+    """90 requests of four kinds, all answered OK; near-listed hash checks BLOCK (the
+    list is vetted), random ones ALLOW; the request bound is exact."""
+    server, operator, submitter = running
+    tally = asyncio.run(drive(workload(server, operator, submitter), seed=3))
+    counted = sum(len(v) for v in tally.latencies.values())
+    assert counted == 90
+    assert set(tally.latencies) == {"hash", "image", "submit", "health"}
+    for kind, codes in tally.codes.items():
+        assert set(codes) == {"OK"}, (kind, codes)
+    assert tally.decisions["DECISION_BLOCK"] > 0
+    assert tally.decisions["DECISION_ALLOW"] > 0
+    checks = len(tally.latencies["hash"]) + len(tally.latencies["image"])
+    assert sum(tally.decisions.values()) == checks
+    lines = report(tally)
+    assert lines[0].split()[:3] == ["kind", "requests", "req/s"]
+    assert any(line.startswith("all ") and " 90 " in line for line in lines)
+    assert lines[-1].startswith("decisions: ")
+
+
+def test_errors_are_counted_by_status_code(running: tuple[Server, str, str]) -> None:
+    """A wrong key is UNAUTHENTICATED for every check, and the run still completes."""
+    server, _operator, submitter = running
+    work = workload(
+        server, "hg_bogus.key", submitter, kinds=parse_mix("hash"), requests=12, concurrency=3
+    )
+    tally = asyncio.run(drive(work, seed=4))
+    assert tally.codes["hash"] == {"UNAUTHENTICATED": 12}
+    assert "UNAUTHENTICATED 12" in report(tally)[1]
+
+
+def test_soak_samples_the_servers_memory_and_descriptors(
+    running: tuple[Server, str, str],
+) -> None:
+    server, _operator, _submitter = running
+    rss, fds = process_usage(server.server_pid)
+    assert rss > 10 and fds > 3
+    soak = Soak(server.server_pid, every=0.01)
+    soak.sample_until(iter([False, False, True]))
+    assert len(soak.samples) == 3
+    lines = soak.report(warmup=0)
+    assert lines[-1].startswith("after 0 s warm-up: RSS ")
+    assert "fds" in lines[-1]
+
+
+def test_tallies_from_client_processes_merge() -> None:
+    a, b = Tally(elapsed=2.0), Tally(elapsed=3.0)
+    a.add("hash", 0.001, "OK")
+    b.add("hash", 0.002, "UNAVAILABLE")
+    b.decisions["DECISION_ALLOW"] += 1
+    a.merge(b)
+    assert a.latencies["hash"] == [0.001, 0.002]
+    assert a.codes["hash"] == {"OK": 1, "UNAVAILABLE": 1}
+    assert a.elapsed == 3.0 and a.decisions == {"DECISION_ALLOW": 1}
