@@ -15,7 +15,7 @@ from hashguard.v1 import hashguard_pb2 as pb
 
 from service.app import HashGuard
 from service.config import Settings
-from service.domain import Algorithm, EntryState, HashValue, Principal, Role
+from service.domain import Algorithm, EntryState, HashValue, Principal, Role, Verdict
 from service.replica.snapshot import POINTER, snapshot_dir, write_snapshot
 from service.store.sqlite import SQLiteStore
 from tests.support import ServerProcess, Stubs, add_key, bearer, run_cli
@@ -144,3 +144,42 @@ def test_the_server_writes_a_snapshot_and_starts_from_it(tmp_path: Path) -> None
     second = ServerProcess(tmp_path).start()
     assert second.stop() == 0
     assert "from the snapshot (pdq 200, phash 30, sha256 0, md5 20)" in second.log()
+
+
+def _snapshot_contents(directory: Path) -> dict[str, list[tuple[int, bytes, bool]]]:
+    pointer = json.loads((directory / POINTER).read_text())
+    folder = directory / pointer["folder"]
+    contents = {}
+    for name in pointer["algorithms"]:
+        ids = np.load(folder / f"{name}.ids.npy")
+        values = np.load(folder / f"{name}.values.npy")
+        vetted = np.load(folder / f"{name}.vetted.npy")
+        contents[name] = sorted(
+            zip(ids.tolist(), [v.tobytes() for v in values], vetted.tolist(), strict=True)
+        )
+    return contents
+
+
+def test_a_snapshot_rewrite_merges_the_changes_like_a_full_write(tmp_path: Path) -> None:
+    store = _store_with_list(tmp_path / "data")
+    directory = snapshot_dir(tmp_path / "data")
+    write_snapshot(store, directory)
+    app = HashGuard(store, Settings())
+    kept = app.submit_case(SUBMITTER, [HashValue(Algorithm.PDQ, pdq(2000))])
+    gone = app.submit_case(
+        SUBMITTER, [HashValue(Algorithm.PDQ, pdq(2001)), HashValue(Algorithm.MD5, b"m" * 16)]
+    )
+    hit = app.check_upload(OPERATOR, None, [HashValue(Algorithm.PHASH, bytes([4]) * 8)], "")
+    app.resolve_hit(Principal("mod", Role.MODERATOR), hit.hit_id, Verdict.CONFIRMED, "")
+    app.withdraw_case(gone.case_id, gone.case_token)
+    merged = write_snapshot(store, directory)  # reads only the changes since the first
+    full = write_snapshot(store, snapshot_dir(tmp_path / "full"))
+    assert merged.seq == full.seq and merged.entries == full.entries == 251
+    contents = _snapshot_contents(directory)
+    assert contents == _snapshot_contents(snapshot_dir(tmp_path / "full"))
+    values = {v for rows in contents.values() for _, v, _ in rows}
+    assert pdq(2000) in values and pdq(2001) not in values and b"m" * 16 not in values
+    assert (bytes([4]) * 8) in {v for _, v, vetted in contents["phash"] if vetted}
+    assert len([p for p in directory.iterdir() if p.is_dir()]) == 1  # the old one is gone
+    assert kept.entry_count == 1
+    store.close()

@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ import numpy as np
 
 from service import metrics
 from service.domain import Algorithm, EntryState
-from service.store.base import Store
+from service.store.base import EntryRow, Store
 
 log = logging.getLogger("hashguard.snapshot")
 
@@ -63,14 +64,20 @@ def snapshot_dir(data_dir: str | Path) -> Path:
 
 
 def write_snapshot(store: Store, directory: Path) -> Snapshot:
-    """Read the live list from the store and write it as a snapshot.
+    """Write the live list as a new snapshot and return it.
 
-    The seq is read before the entries, so the snapshot covers at least that seq; an
-    entry changed while this runs may already show its newer state, which the change
-    log then applies again (applying is idempotent). Returns what was written.
+    When a valid snapshot is already on disk, only the entries changed since its seq
+    are read from the store and merged into its arrays; otherwise every live entry is
+    read. The seq is read first, so the snapshot covers at least that seq; an entry
+    changed while this runs may show either state, and the change log applies its
+    newer one at start (applying is idempotent).
     """
     seq = store.change_head(0).seq
-    arrays = _read_live_entries(store)
+    previous = read_snapshot(directory, store.store_id(), seq)
+    if previous is not None:
+        arrays = _merge_changes(previous, store, seq)
+    else:
+        arrays = _read_live_entries(store)
     directory.mkdir(parents=True, exist_ok=True)
     name = f"snap-{seq:012d}-{uuid.uuid4().hex[:8]}"
     building = directory / (name + ".tmp")
@@ -114,8 +121,39 @@ def write_snapshot(store: Store, directory: Path) -> Snapshot:
 
 
 def _read_live_entries(store: Store) -> dict[Algorithm, AlgorithmArrays]:
+    return _to_arrays(store.iter_entries([EntryState.PENDING, EntryState.VETTED]))
+
+
+def _merge_changes(previous: Snapshot, store: Store, seq: int) -> dict[Algorithm, AlgorithmArrays]:
+    """The previous snapshot's entries, minus every entry changed in (previous.seq,
+    seq], plus those of them still live, in their current state."""
+    changed = [row for batch in store.changed_entries(previous.seq, seq) for row in batch]
+    live = [row for row in changed if row.state is not EntryState.WITHDRAWN]
+    fresh = _to_arrays([live])
+    merged = {}
+    for algorithm in Algorithm:
+        parts = []
+        old = previous.arrays.get(algorithm)
+        if old is not None:
+            touched = np.fromiter(
+                (r.entry_id for r in changed if r.algorithm is algorithm), dtype=np.int64
+            )
+            keep = ~np.isin(old.ids, touched)
+            parts.append(AlgorithmArrays(old.ids[keep], old.values[keep], old.vetted[keep]))
+        if algorithm in fresh:
+            parts.append(fresh[algorithm])
+        if parts:
+            merged[algorithm] = AlgorithmArrays(
+                np.concatenate([p.ids for p in parts]),
+                np.concatenate([p.values for p in parts]),
+                np.concatenate([p.vetted for p in parts]),
+            )
+    return merged
+
+
+def _to_arrays(batches: Iterable[Sequence[EntryRow]]) -> dict[Algorithm, AlgorithmArrays]:
     chunks: dict[Algorithm, list[AlgorithmArrays]] = {a: [] for a in Algorithm}
-    for batch in store.iter_entries([EntryState.PENDING, EntryState.VETTED]):
+    for batch in batches:
         for algorithm in Algorithm:
             rows = [e for e in batch if e.algorithm is algorithm]
             if not rows:
