@@ -21,6 +21,7 @@ Run: python loadtests/bench_index.py [--sizes 100000,1000000,10000000]
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import io
 import tempfile
@@ -67,9 +68,6 @@ class Method:
     def search(self, queries: np.ndarray, radius: int) -> Results:
         raise NotImplementedError
 
-    def nbytes(self) -> int:
-        raise NotImplementedError
-
     def set_threads(self, threads: int) -> None:
         self.threads = threads
 
@@ -77,17 +75,18 @@ class Method:
 
 
 class Ours(Method):
-    name = "hashguard multi-index"
+    def __init__(self, chunk_offset: int = 0) -> None:
+        self.chunk_offset = chunk_offset
+        self.name = "hashguard multi-index"
+        if chunk_offset:
+            self.name = f"ours, chunks log2(n){chunk_offset:+d}"
 
     def build(self, ids: np.ndarray, hashes: np.ndarray, bits: int) -> None:
-        self.index = HammingIndex(bits)
+        self.index = HammingIndex(bits, chunk_offset=self.chunk_offset)
         self.index.add(ids, hashes)
 
     def search(self, queries: np.ndarray, radius: int) -> Results:
         return _split(self.threads, queries, lambda q: self.index.search(q, radius))
-
-    def nbytes(self) -> int:
-        return self.index.nbytes()
 
 
 class NumpyScan(Method):
@@ -106,9 +105,6 @@ class NumpyScan(Method):
         rows, distances = scan(self.words, self.alive, qword, radius)
         return self.ids[rows], distances
 
-    def nbytes(self) -> int:
-        return self.ids.nbytes + self.words.nbytes
-
 
 class FaissBinary(Method):
     """faiss's binary indexes; range_search keeps distances strictly below its radius."""
@@ -126,9 +122,8 @@ class FaissBinary(Method):
             index.nflip = RADIUS[bits] // nhash
         else:
             index = faiss.IndexBinaryFlat(bits)
-        before = _rss()
         index.add(np.ascontiguousarray(hashes))
-        self.index, self.ids, self.bytes = index, ids, max(0, _rss() - before)
+        self.index, self.ids = index, ids
 
     def search(self, queries: np.ndarray, radius: int) -> Results:
         import faiss
@@ -139,9 +134,6 @@ class FaissBinary(Method):
             (self.ids[labels[lims[q] : lims[q + 1]]], distances[lims[q] : lims[q + 1]])
             for q in range(len(queries))
         ]
-
-    def nbytes(self) -> int:
-        return self.bytes + self.ids.nbytes
 
 
 def _split(threads: int, queries: np.ndarray, search: Callable[[np.ndarray], Results]) -> Results:
@@ -154,6 +146,9 @@ def _split(threads: int, queries: np.ndarray, search: Callable[[np.ndarray], Res
 
 
 def _rss() -> int:
+    """Resident bytes now, after handing freed heap pages back to the system (otherwise
+    an index built into memory another method freed would look free of charge)."""
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
@@ -251,9 +246,12 @@ def measure(
 ) -> tuple[float, float, list[float], float, float, Results]:
     radius = RADIUS[bits]
     gc.collect()
+    ids = np.arange(len(hashes), dtype=np.int64)
+    before = _rss()
     start = time.perf_counter()
-    method.build(np.arange(len(hashes), dtype=np.int64), hashes, bits)
+    method.build(ids, hashes, bits)
     build = time.perf_counter() - start
+    resident = _rss() - before
     method.set_threads(1)
     singles, latencies = [], []
     for query in queries:
@@ -266,7 +264,7 @@ def measure(
         start = time.perf_counter()
         method.search(batch, radius)
         throughput.append(len(batch) / (time.perf_counter() - start))
-    return build, method.nbytes() / 2**20, latencies, throughput[0], throughput[1], singles
+    return build, resident / 2**20, latencies, throughput[0], throughput[1], singles
 
 
 def memory_bandwidth() -> float:
@@ -316,6 +314,11 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="single queries timed")
     parser.add_argument("--batch", type=int, default=1000, help="queries per batch")
     parser.add_argument("--snapshots", action="store_true", help="also time snapshot loads")
+    parser.add_argument(
+        "--chunk-offsets",
+        default="",
+        help="also run our index with chunks of log2(n) + these bits, e.g. -2,-1,1",
+    )
     args = parser.parse_args()
 
     bandwidth = memory_bandwidth()
@@ -339,8 +342,10 @@ def run_one(args: argparse.Namespace, bits: int, dataset: str, n: int, bandwidth
     singles, batch = queries[: args.queries], queries[args.queries :]
     truth: Results | None = None
     rows: list[Row] = []
-    for key in ["numpy", *(m for m in args.methods.split(",") if m != "numpy")]:
-        method = METHODS[key]()
+    keys = ["numpy", *(m for m in args.methods.split(",") if m != "numpy")]
+    keys += [f"ours{offset}" for offset in args.chunk_offsets.split(",") if offset]
+    for key in keys:
+        method = Ours(int(key[4:])) if key.startswith("ours") and key != "ours" else METHODS[key]()
         build, mib, latencies, qps1, qps2, found = measure(method, hashes, singles, batch, bits)
         if truth is None:
             truth = found  # the scan is the reference every other method must equal

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from collections.abc import Callable, Iterator, Mapping
+
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 REQUESTS = Counter(
     "hashguard_requests_total", "gRPC calls by method and status code", ["method", "code"]
@@ -36,3 +40,43 @@ REPLICA_APPLIED_SEQ = Gauge(
 SNAPSHOT_SEQ = Gauge(
     "hashguard_snapshot_seq", "the change-log sequence number the newest index snapshot covers"
 )
+
+
+class IndexStatsCollector(Collector):
+    """Reads the Hamming indexes' own counters at scrape time, so the index stays free
+    of Prometheus: how each query was answered (`multi_index` probes or a `scan`), rows
+    still in the append buffer, and background merges."""
+
+    def __init__(self) -> None:
+        self._source: Callable[[], Mapping[str, Mapping[str, int]]] = dict
+
+    def watch(self, source: Callable[[], Mapping[str, Mapping[str, int]]]) -> None:
+        """`source()` returns {algorithm: HammingIndex.stats()}; the newest source wins."""
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        searches = CounterMetricFamily(
+            "hashguard_index_searches",
+            "Hamming index queries by how the index answered them",
+            labels=["algorithm", "plan"],
+        )
+        buffered = GaugeMetricFamily(
+            "hashguard_index_buffered_rows",
+            "rows in the append buffer, scanned until the next merge",
+            labels=["algorithm"],
+        )
+        merges = CounterMetricFamily(
+            "hashguard_index_merges",
+            "append-buffer merges into the indexed rows",
+            labels=["algorithm"],
+        )
+        for algorithm, stats in self._source().items():
+            for plan in ("multi_index", "scan"):
+                searches.add_metric([algorithm, plan], stats.get(plan, 0))
+            buffered.add_metric([algorithm], stats.get("buffered_rows", 0))
+            merges.add_metric([algorithm], stats.get("merges", 0))
+        yield from (searches, buffered, merges)
+
+
+INDEX_STATS = IndexStatsCollector()
+REGISTRY.register(INDEX_STATS)

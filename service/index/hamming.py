@@ -55,7 +55,12 @@ class HammingIndex:
     """
 
     def __init__(
-        self, bits: int, *, merge_rows: int = DEFAULT_MERGE_ROWS, strategy: Strategy = "auto"
+        self,
+        bits: int,
+        *,
+        merge_rows: int = DEFAULT_MERGE_ROWS,
+        strategy: Strategy = "auto",
+        chunk_offset: int = 0,
     ) -> None:
         check_bits(bits)
         if merge_rows < 1:
@@ -65,6 +70,7 @@ class HammingIndex:
         self._n_words = bits // 64
         self._merge_rows = merge_rows
         self._merges = 0
+        self._chunk_offset = chunk_offset  # bits per chunk vs log2(rows): for benchmarks
         self._lock = threading.Lock()  # writers only
         empty = MultiIndexSegment.build(EMPTY_IDS, np.empty((0, self._n_words), np.uint64))
         self._view = _View(empty, (), DeltaBuffer(self._n_words))
@@ -178,6 +184,7 @@ class HammingIndex:
             new_base = MultiIndexSegment.build(
                 np.concatenate([ids for ids, _ in parts]),
                 np.concatenate([words for _, words in parts]),
+                self._chunk_offset,
             )
         except Exception:  # keep serving from the buffers; the next merge retries
             log.exception("merging the Hamming index failed; still serving from buffers")

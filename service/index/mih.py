@@ -44,9 +44,13 @@ QUERY_BATCH = 128  # queries planned together: bounds the (queries x probes) tem
 Strategy = Literal["auto", "multi_index", "scan"]
 
 
-def choose_chunk_widths(bits: int, rows: int) -> tuple[int, ...]:
-    """About log2(rows) bits per chunk (clamped), the bits shared out evenly."""
-    target = min(MAX_CHUNK_BITS, max(MIN_CHUNK_BITS, round(math.log2(max(rows, 2)))))
+def choose_chunk_widths(bits: int, rows: int, offset: int = 0) -> tuple[int, ...]:
+    """About log2(rows) + offset bits per chunk (clamped), the bits shared out evenly.
+
+    offset 0 measured best at 1 M and 10 M (loadtests/bench_index.py --chunk-offsets).
+    """
+    target = round(math.log2(max(rows, 2))) + offset
+    target = min(MAX_CHUNK_BITS, max(MIN_CHUNK_BITS, target))
     count = max(1, round(bits / target))
     while math.ceil(bits / count) > MAX_CHUNK_BITS:
         count += 1
@@ -116,13 +120,13 @@ class MultiIndexSegment:
     # --- building ----------------------------------------------------------------
 
     @classmethod
-    def build(cls, ids: np.ndarray, words: np.ndarray) -> MultiIndexSegment:
+    def build(cls, ids: np.ndarray, words: np.ndarray, chunk_offset: int = 0) -> MultiIndexSegment:
         """Index rows with unique ids; chunk widths follow the row count."""
         if np.any(ids[1:] <= ids[:-1]):
             order = np.argsort(ids, kind="stable")  # timsort: cheap on pre-sorted runs
             ids, words = ids[order], words[order]
         words = np.ascontiguousarray(words)
-        widths = choose_chunk_widths(words.shape[1] * 64, len(ids))
+        widths = choose_chunk_widths(words.shape[1] * 64, len(ids), chunk_offset)
         starts = np.cumsum((0, *widths[:-1])).tolist()
         # numpy's sort releases the GIL, so the tables build in parallel.
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
