@@ -120,6 +120,7 @@ class HashGuard:
         self.follower.stop()
         if self.snapshots is not None:
             self.snapshots.stop()
+            self.snapshots.write_at_shutdown()
 
     # -- authentication -------------------------------------------------------------------
 

@@ -142,8 +142,30 @@ def test_the_server_writes_a_snapshot_and_starts_from_it(tmp_path: Path) -> None
     assert first.stop() == 0
     assert "from the store" in first.log()
     second = ServerProcess(tmp_path).start()
-    assert second.stop() == 0
     assert "from the snapshot (pdq 200, phash 30, sha256 0, md5 20)" in second.log()
+    operator = add_key(tmp_path, "operator", "op")
+    run_cli("import", str(_listing(tmp_path, [pdq(300)])), "--data-dir", str(tmp_path))
+    with second.channel() as channel:  # the server has applied the import
+        check = pb.CheckUploadRequest(
+            hashes=[pb.Hash(algorithm=pb.HASH_ALGORITHM_PDQ, value=pdq(300), quality=100)]
+        )
+        deadline = time.monotonic() + 10
+        while Stubs(channel).match.CheckUpload(check, metadata=bearer(operator)).decision != (
+            pb.DECISION_REVIEW
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    assert second.stop() == 0
+    assert "updated the index snapshot" in second.log()  # a clean stop brings it up to date
+    store = SQLiteStore(tmp_path)
+    assert json.loads(pointer.read_text())["seq"] == store.change_head(0).seq
+    store.close()
+
+
+def _listing(folder: Path, values: list[bytes]) -> Path:
+    path = folder / "more.txt"
+    path.write_text("".join(f"pdq {v.hex()}\n" for v in values))
+    return path
 
 
 def _snapshot_contents(directory: Path) -> dict[str, list[tuple[int, bytes, bool]]]:

@@ -296,6 +296,19 @@ class SnapshotWriter:
         )
         return True
 
+    def write_at_shutdown(self) -> None:
+        """On a clean stop, bring an existing snapshot up to date (cheap: it merges only
+        the changes since). Without one, leave it: a full read could outlast the
+        shutdown grace period, and the next start writes one anyway."""
+        if self.seq < 0:
+            return
+        try:
+            if self.store.change_head(self.seq).seq > self.seq:
+                self.seq = write_snapshot(self.store, self.directory).seq
+                log.info("updated the index snapshot to change %d at shutdown", self.seq)
+        except Exception as exc:  # the next start falls back to the store
+            log.warning("could not update the index snapshot at shutdown: %s", exc)
+
     def _run(self) -> None:
         while not self._stop.wait(min(self.interval, _WITHDRAWAL_CHECK_SECONDS)):
             try:
