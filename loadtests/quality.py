@@ -42,44 +42,85 @@ from loadtests.quality_metrics import (
 )
 from loadtests.transforms import Transform, by_name, encode
 from service.config import Settings
-from service.hashing import hash_image_bytes
+from service.hashing import DEFAULT_DRAFT_SIDE, hash_image_bytes
 
 ALGORITHMS = {"pdq": 256, "phash": 64}
 
 
-def hash_uploads(args: tuple[int, LoadedPhoto, str]) -> list[Upload]:
-    """The original (lossless PNG) and every transform of one photo, hashed. Transforms
-    travel by name: a worker process looks them up in the registry."""
-    index, photo, names = args
+def hash_uploads(args: tuple[int, LoadedPhoto, str, tuple[int, ...]]) -> list[list[Upload]]:
+    """The original (lossless PNG) and every transform of one photo, hashed once per JPEG
+    decoder setting (draft side, 0 = full decode). Transforms travel by name: a worker
+    process looks them up in the registry."""
+    index, photo, names, draft_sides = args
     transforms = by_name(names)
     made = [("original", encode(photo.image))]
     made += [(t.name, t.apply(photo.image)) for t in transforms]
-    uploads = []
-    for name, data in made:
-        hashed = hash_image_bytes(data)
-        uploads.append(
-            Upload(
-                index,
-                name,
-                np.frombuffer(b"".join(hashed.pdq_dihedral), dtype=np.uint8).reshape(8, 32),
-                int(hashed.pdq.quality or 0),
-                np.frombuffer(hashed.phash.value, dtype=np.uint8),
+    per_decoder = []
+    for side in draft_sides:
+        uploads = []
+        for name, data in made:
+            hashed = hash_image_bytes(data, draft_side=side)
+            uploads.append(
+                Upload(
+                    index,
+                    name,
+                    np.frombuffer(b"".join(hashed.pdq_dihedral), dtype=np.uint8).reshape(8, 32),
+                    int(hashed.pdq.quality or 0),
+                    np.frombuffer(hashed.phash.value, dtype=np.uint8),
+                )
             )
-        )
-    return uploads
+        per_decoder.append(uploads)
+    return per_decoder
 
 
 def measure(
-    photos: Sequence[LoadedPhoto], transforms: list[Transform], min_quality: int, jobs: int
-) -> Distances:
+    photos: Sequence[LoadedPhoto],
+    transforms: list[Transform],
+    min_quality: int,
+    jobs: int,
+    draft_sides: tuple[int, ...] = (DEFAULT_DRAFT_SIDE,),
+) -> list[Distances]:
+    """Distances for each decoder setting, from the same transformed bytes."""
     names = ",".join(t.name for t in transforms)
-    tasks = [(i, p, names) for i, p in enumerate(photos)]
+    tasks = [(i, p, names, draft_sides) for i, p in enumerate(photos)]
     if jobs > 1:
         with ProcessPoolExecutor(jobs) as pool:
             per_photo = list(pool.map(hash_uploads, tasks))
     else:
         per_photo = [hash_uploads(t) for t in tasks]
-    return distances([u for group in per_photo for u in group], min_quality)
+    return [
+        distances([u for group in per_photo for u in group[k]], min_quality)
+        for k in range(len(draft_sides))
+    ]
+
+
+def print_decoder_comparison(
+    variants: dict[int, Distances], transforms: list[Transform], chosen: tuple[int, int]
+) -> None:
+    """Recall per transform and false matches for each JPEG decoder setting, side by side."""
+    sides = list(variants)
+    label = {s: ("full" if s == 0 else f"draft {s}") for s in sides}
+    base = variants[sides[0]]
+    head = [f"PDQ ≤{chosen[0]}, {label[s]}" for s in sides]
+    head += [f"either, {label[s]}" for s in sides]
+    head += [f"PDQ bits moved, {label[s]} vs {label[sides[0]]} (max)" for s in sides[1:]]
+    print("| transform | " + " | ".join(head) + " |")
+    print("|---|" + "---:|" * len(head))
+    for t in transforms:
+        cells = [f"{recall(variants[s], 'pdq', t.name, chosen[0]):.0%}" for s in sides]
+        cells += [f"{either_recall(variants[s], t.name, *chosen):.0%}" for s in sides]
+        rows = base.transform == t.name
+        for s in sides[1:]:
+            moved = np.abs(variants[s].genuine("pdq")[rows] - base.genuine("pdq")[rows])
+            cells.append(str(int(moved[moved < UNMATCHABLE // 2].max(initial=0))))
+        print(f"| {t.name} | " + " | ".join(cells) + " |")
+    for s in sides:
+        rate, hits = either_false_matches(variants[s], *chosen)
+        nearest = int(variants[s].impostor("pdq").min())
+        print(
+            f"{label[s]}: {hits} false matches by either rule ({rate:.1e}); "
+            f"nearest distinct PDQ pair {nearest}"
+        )
 
 
 def _ints(text: str) -> list[int]:
@@ -269,7 +310,8 @@ def plot(
     ax.set_xlim(0, 1)
     ax.set_xlabel("recall (share of edited uploads matched to their photo)")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title(f"Recall per edit, all {len(set(d.photo.tolist()))} photos", pad=28)
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     fig.tight_layout()
     written.append(out / "recall_by_transform.png")
     fig.savefig(written[-1], dpi=110)
@@ -307,6 +349,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--budget", type=float, default=1e-6, help="modelled false matches per upload allowed"
     )
+    parser.add_argument(
+        "--draft-side",
+        type=int,
+        default=DEFAULT_DRAFT_SIDE,
+        help="JPEG draft decode side, as the service uses (0 = full decode)",
+    )
+    parser.add_argument(
+        "--compare-draft", default="", help="also hash with these draft sides, e.g. 0"
+    )
     parser.add_argument("--plots", type=Path, help="write PNG plots into this folder")
     args = parser.parse_args(argv)
     transforms = by_name(args.transforms)
@@ -324,7 +375,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         photos, missing = load_registry(max_side=args.max_side)
     for note in missing:
         print(f"warning: photo not available, skipped: {note}", file=sys.stderr)
-    d = measure(photos, transforms, args.min_quality, args.jobs)
+    sides = (args.draft_side, *[x for x in _ints(args.compare_draft) if x != args.draft_side])
+    measured = measure(photos, transforms, args.min_quality, args.jobs, sides)
+    d = measured[0]
     splits = {"tune": [], "holdout": []}  # type: dict[str, list[int]]
     for i, p in enumerate(photos):
         splits[p.split].append(i)
@@ -346,6 +399,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_recall_table(sub, transforms, pdq_t, phash_t, chosen)
         print(f"\n## {split}: false matches\n")
         print_false_match_table(sub, pdq_t, phash_t, chosen, args.list_size)
+    if len(measured) > 1:
+        print("\n## JPEG decoding: the same uploads hashed with each decoder setting\n")
+        print_decoder_comparison(dict(zip(sides, measured, strict=True)), transforms, chosen)
     print()
     print_failures(d, names, chosen)
     basis = results.get("tune", d)

@@ -21,6 +21,12 @@ from service.domain import Algorithm, HashValue
 from service.errors import InvalidInput
 
 DEFAULT_MAX_PIXELS = 64_000_000
+# JPEGs decode at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, Pillow's Image.draft) while
+# both sides stay at least this many pixels. PDQ and pHash look at 64x64 and 32x32
+# summaries, so this moves PDQ by a few bits (at most 14 of 256 on the quality benchmark's
+# 46 photos) and makes a 12-megapixel JPEG about 10x cheaper to hash
+# (docs/BENCHMARKS.md, docs/QUALITY.md). 0 decodes every pixel.
+DEFAULT_DRAFT_SIDE = 512
 # Only formats uploads really use (JPEG covers MPO). Pillow could open more (EPS would
 # run Ghostscript), and every extra decoder is attack surface for bytes from strangers.
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
@@ -52,13 +58,10 @@ def pack_bits(bits: np.ndarray) -> bytes:
 
 
 def hash_image_bytes(
-    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft_side: int = 0
+    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft_side: int = DEFAULT_DRAFT_SIDE
 ) -> ImageHashes:
     """Decode `data` safely and compute every hash. Raises InvalidInput for non-images.
-
-    `draft_side` > 0 lets a JPEG decode at 1/2, 1/4 or 1/8 scale while both sides stay at
-    least that many pixels (Pillow's Image.draft); 0 decodes every pixel.
-    """
+    `draft_side`: see DEFAULT_DRAFT_SIDE."""
     if not data:
         raise InvalidInput("image is empty")
     image = decode_image(data, max_pixels, draft_side)
@@ -75,9 +78,10 @@ def hash_image_bytes(
 
 
 def decode_image(
-    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft_side: int = 0
+    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft_side: int = DEFAULT_DRAFT_SIDE
 ) -> Image.Image:
-    """Decode to an upright 8-bit RGB image.
+    """Decode to an upright 8-bit RGB image (a large JPEG at reduced scale, see
+    DEFAULT_DRAFT_SIDE; other formats and small JPEGs pixel for pixel).
 
     EXIF orientation is applied. Every mode goes through Pillow's convert("RGB"), which is
     what python-threatexchange does, so our PDQ hashes equal the ones it publishes

@@ -17,8 +17,8 @@ from service.domain import Algorithm, Decision, EntryState, Match
 class Thresholds:
     """Largest Hamming distance that counts as a match, per perceptual algorithm."""
 
-    pdq: int = 31
-    phash: int = 10
+    pdq: int = 53
+    phash: int = 0
 
     def radius(self, algorithm: Algorithm) -> int:
         if algorithm is Algorithm.PDQ:

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from service.config import Settings
 from service.domain import Algorithm, Decision, EntryState, Match
 from service.policy import Thresholds, best_per_entry, decide
 
@@ -29,11 +30,14 @@ def match(
 # --- Thresholds ----------------------------------------------------------------------
 
 
-def test_default_thresholds_are_the_published_ones() -> None:
-    """PDQ 31 and pHash 10 are the industry defaults lists are built for."""
+def test_default_thresholds_are_the_measured_ones() -> None:
+    """PDQ 53 and pHash 0 come from the detection-quality benchmark (docs/QUALITY.md), and
+    the server's settings default to the same values as the policy."""
     thresholds = Thresholds()
-    assert thresholds.radius(Algorithm.PDQ) == 31
-    assert thresholds.radius(Algorithm.PHASH) == 10
+    assert thresholds.radius(Algorithm.PDQ) == 53
+    assert thresholds.radius(Algorithm.PHASH) == 0
+    settings = Settings()
+    assert (settings.pdq_threshold, settings.phash_threshold) == (53, 0)
 
 
 @pytest.mark.parametrize("algorithm", [Algorithm.SHA256, Algorithm.MD5])

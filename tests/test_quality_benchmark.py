@@ -238,7 +238,7 @@ def test_benchmark_runs_end_to_end_on_a_users_folder(
 def test_benchmark_hashes_what_the_service_hashes() -> None:
     """The benchmark's upload for a transform is the service's own hash of those bytes."""
     photo = LoadedPhoto("chelsea", "test", "tune", PHOTO)
-    uploads = quality.hash_uploads((0, photo, "jpeg q70"))
+    [uploads] = quality.hash_uploads((0, photo, "jpeg q70", (512,)))
     expected = hash_image_bytes(next(t for t in TRANSFORMS if t.name == "jpeg q70").apply(PHOTO))
     assert [u.transform for u in uploads] == ["original", "jpeg q70"]
     assert uploads[1].pdq_dihedral.tobytes() == b"".join(expected.pdq_dihedral)
