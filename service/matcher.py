@@ -90,7 +90,9 @@ class Matcher:
             if algorithm in self._hamming:
                 self._hamming[algorithm].add(np.ascontiguousarray(ids), np.asarray(values))
             else:
-                self._exact[algorithm].add(ids.tolist(), [bytes(v) for v in values])
+                raw, size = np.ascontiguousarray(values).tobytes(), algorithm.size
+                hashes = [raw[i : i + size] for i in range(0, len(raw), size)]
+                self._exact[algorithm].add(ids.tolist(), hashes)
 
     def set_state(self, entry_ids: Iterable[int], state: EntryState) -> None:
         with self._lock:
