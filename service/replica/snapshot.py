@@ -77,7 +77,7 @@ def write_snapshot(store: Store, directory: Path) -> Snapshot:
     if previous is not None:
         arrays = _merge_changes(previous, store, seq)
     else:
-        arrays = _read_live_entries(store)
+        arrays = read_live_entries(store)
     directory.mkdir(parents=True, exist_ok=True)
     name = f"snap-{seq:012d}-{uuid.uuid4().hex[:8]}"
     building = directory / (name + ".tmp")
@@ -120,7 +120,8 @@ def write_snapshot(store: Store, directory: Path) -> Snapshot:
     return Snapshot(seq, arrays)
 
 
-def _read_live_entries(store: Store) -> dict[Algorithm, AlgorithmArrays]:
+def read_live_entries(store: Store) -> dict[Algorithm, AlgorithmArrays]:
+    """Every pending and vetted entry of the store, as arrays per algorithm."""
     return _to_arrays(store.iter_entries([EntryState.PENDING, EntryState.VETTED]))
 
 
