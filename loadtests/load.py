@@ -211,7 +211,8 @@ class Requests:
 
     def __init__(self, work: Workload, seed: int) -> None:
         self.work = work
-        self.rng = np.random.default_rng(seed)
+        # A stream of its own: seeded like the list, "random" queries would be list entries.
+        self.rng = np.random.default_rng([work.seed, seed, 0x10AD])
         self.listed = listed_hashes(work.entries, work.seed) if work.near > 0 else None
 
     def pdq(self) -> bytes:
@@ -282,7 +283,7 @@ async def drive(work: Workload, seed: int) -> Tally:
     deadline = started + work.duration
 
     async def client(index: int) -> None:
-        rng = np.random.default_rng(seed * 1000 + index)
+        rng = np.random.default_rng([work.seed, seed, index, 0x10AD])
         lane = index % len(channels)
         while time.perf_counter() < deadline and budget[0] > 0:
             budget[0] -= 1
