@@ -95,6 +95,7 @@ class HashGuard:
         self.store = store
         self.settings = settings
         self.matcher = Matcher(Thresholds(settings.pdq_threshold, settings.phash_threshold))
+        metrics.INDEX_STATS.watch(self.matcher.index_stats)
         seq, self.loaded_from = load_matcher(store, self.matcher, snapshots)
         self.follower = Follower(
             store, self.matcher, seq, settings.follow_interval, on_change=self._refresh_gauges

@@ -26,6 +26,10 @@ class Matcher:
         self._states: dict[int, EntryState] = {}
         self._lock = threading.Lock()
 
+    def index_stats(self) -> dict[str, dict[str, int]]:
+        """Each Hamming index's counters (plans, buffer, merges), for the metrics."""
+        return {algorithm.value: index.stats() for algorithm, index in self._hamming.items()}
+
     def size(self, algorithm: Algorithm) -> int:
         return len(self._index_for(algorithm))
 

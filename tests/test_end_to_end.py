@@ -360,6 +360,8 @@ def test_health_reflection_and_metrics(server: ServerProcess, stubs: Stubs) -> N
         "hashguard_request_duration_seconds_bucket",
         'hashguard_decisions_total{decision="allow"}',
         'hashguard_index_entries{algorithm="pdq"}',
+        'hashguard_index_searches_total{algorithm="pdq",plan="multi_index"}',
+        'hashguard_index_buffered_rows{algorithm="phash"}',
         "hashguard_pending_hits",
     ):
         assert needle in text, needle
