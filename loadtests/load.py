@@ -16,7 +16,8 @@ It prints throughput, p50/p95/p99/max latency and status-code counts per kind.
 
 --soak samples the server's RSS and open file descriptors every --sample-every seconds
 and reports their growth. --profile FILE runs the server under py-spy (sampling
-profiler, `bench` extra) and saves a speedscope profile.
+profiler, `bench` extra; only threads holding the GIL are sampled, which is where a
+Python server's CPU goes), saves a speedscope profile and prints its top functions.
 Run: python -m loadtests.load --entries 1000000 --mix hash=1 --duration 30
 """
 
@@ -27,6 +28,7 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import json
 import multiprocessing
 import os
 import re
@@ -114,8 +116,8 @@ class Server:
         command += ["--port", "0", "--metrics-port", "0", *self.extra]
         if self.profile:
             spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-            command = [spy, "record", "--format", "speedscope", "-o", str(self.profile), "--",
-                       *command]  # fmt: skip
+            spy_args = ["record", "--gil", "--format", "speedscope", "-o", str(self.profile)]
+            command = [spy, *spy_args, "--", *command]
         self.process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
@@ -375,6 +377,33 @@ def _row(kind: str, ms: np.ndarray, elapsed: float, codes: Counter[str]) -> str:
     )
 
 
+def profile_summary(path: Path, top: int = 15) -> list[str]:
+    """The functions with the most samples in a py-spy speedscope file, with and without
+    what they call."""
+    data = json.loads(path.read_text())
+    frames = data["shared"]["frames"]
+    inclusive: Counter[int] = Counter()
+    own: Counter[int] = Counter()
+    total = 0.0
+    for profile in data["profiles"]:
+        for stack, weight in zip(profile["samples"], profile["weights"], strict=True):
+            total += weight
+            if stack:
+                own[stack[-1]] += weight
+            for frame in set(stack):
+                inclusive[frame] += weight
+
+    def name(i: int) -> str:
+        frame = frames[i]
+        return f"{frame['name']} ({Path(frame.get('file', '')).name}:{frame.get('line', '')})"
+
+    lines = [f"{total:.1f} s of samples holding the GIL; top by own time:"]
+    lines += [f"  {w / total:6.1%}  {name(i)}" for i, w in own.most_common(top)]
+    lines.append("top including callees:")
+    lines += [f"  {w / total:6.1%}  {name(i)}" for i, w in inclusive.most_common(top)]
+    return lines
+
+
 # --- soak ------------------------------------------------------------------------------
 
 
@@ -496,8 +525,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if server is not None:
             server.stop()
-            if args.profile:
-                print(f"profile saved to {args.profile} (open it at speedscope.app or in py-spy)")
+            if args.profile and args.profile.exists():
+                print(f"profile saved to {args.profile} (speedscope format)")
+                print("\n".join(profile_summary(args.profile)))
         if temp is not None:
             temp.cleanup()
     return 0

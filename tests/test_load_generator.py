@@ -5,6 +5,7 @@ decisions, and samples the server's memory and descriptors. No timing is asserte
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from loadtests.load import (
     listed_hashes,
     parse_mix,
     process_usage,
+    profile_summary,
     report,
     sample_images,
     seed_data_dir,
@@ -146,3 +148,28 @@ def test_tallies_from_client_processes_merge() -> None:
     assert a.latencies["hash"] == [0.001, 0.002]
     assert a.codes["hash"] == {"OK": 1, "UNAVAILABLE": 1}
     assert a.elapsed == 3.0 and a.decisions == {"DECISION_ALLOW": 1}
+
+
+def test_profile_summary_ranks_functions_by_samples(tmp_path: Path) -> None:
+    """py-spy's speedscope output, summarised: own time and time including callees."""
+    profile = {
+        "shared": {
+            "frames": [
+                {"name": "serve", "file": "/x/server.py", "line": 1},
+                {"name": "check", "file": "/x/app.py", "line": 2},
+                {"name": "search", "file": "/x/index.py", "line": 3},
+            ]
+        },
+        "profiles": [
+            {"samples": [[0, 1, 2], [0, 1, 2], [0, 1], [0]], "weights": [0.5, 0.5, 0.25, 0.25]}
+        ],
+    }
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(profile))
+    lines = profile_summary(path, top=2)
+    assert lines[0] == "1.5 s of samples holding the GIL; top by own time:"
+    assert lines[1].split() == ["66.7%", "search", "(index.py:3)"]
+    assert lines[2].split() == ["16.7%", "check", "(app.py:2)"]
+    assert lines[3] == "top including callees:"
+    assert lines[4].split() == ["100.0%", "serve", "(server.py:1)"]
+    assert lines[5].split() == ["83.3%", "check", "(app.py:2)"]
