@@ -123,6 +123,12 @@ def print_decoder_comparison(
         )
 
 
+def _pair(text: str) -> tuple[int, int]:
+    """'31/10' -> (31, 10): a PDQ and a pHash threshold."""
+    pdq, _, phash = text.partition("/")
+    return int(pdq), int(phash)
+
+
 def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
@@ -133,9 +139,11 @@ def print_recall_table(
     pdq: list[int],
     phash: list[int],
     chosen: tuple[int, int],
+    others: Sequence[tuple[int, int]] = (),
 ) -> None:
+    pairs = [chosen, *others]
     head = [f"PDQ ≤{t}" for t in pdq] + [f"pHash ≤{t}" for t in phash]
-    head.append(f"either ({chosen[0]}/{chosen[1]})")
+    head += [f"either ({a}/{b})" for a, b in pairs]
     print("| transform | " + " | ".join(head) + " |")
     print("|---|" + "---:|" * len(head))
     rows = [("original", "")] + [(t.name, t.family) for t in transforms]
@@ -143,7 +151,7 @@ def print_recall_table(
     for name, _family in rows:
         cells = [recall(d, "pdq", name, t) for t in pdq]
         cells += [recall(d, "phash", name, t) for t in phash]
-        cells.append(either_recall(d, name, *chosen))
+        cells += [either_recall(d, name, *pair) for pair in pairs]
         if name != "original":
             totals += cells
         print(f"| {name} | " + " | ".join(f"{c:.0%}" for c in cells) + " |")
@@ -152,7 +160,12 @@ def print_recall_table(
 
 
 def print_false_match_table(
-    d: Distances, pdq: list[int], phash: list[int], chosen: tuple[int, int], list_size: int
+    d: Distances,
+    pdq: list[int],
+    phash: list[int],
+    chosen: tuple[int, int],
+    list_size: int,
+    others: Sequence[tuple[int, int]] = (),
 ) -> None:
     pairs = len(d.impostor("pdq"))
     print(f"pairs of (upload, a version of another photo as the listed hash): {pairs:,}\n")
@@ -167,8 +180,9 @@ def print_false_match_table(
             rate, hits = false_match_rate(d, algorithm, t)
             model = f"{fit.rate(t):.0e} | {fit.rate(t) * list_size:.0e}" if fit else "- | -"
             print(f"| {algorithm} | {t} | {hits} | {rate:.1e} | {model} |")
-    rate, hits = either_false_matches(d, *chosen)
-    print(f"| either | {chosen[0]} / {chosen[1]} | {hits} | {rate:.1e} | | |")
+    for pair in (chosen, *others):
+        rate, hits = either_false_matches(d, *pair)
+        print(f"| either | {pair[0]} / {pair[1]} | {hits} | {rate:.1e} | | |")
     print()
     for algorithm in ALGORITHMS:
         impostor = d.impostor(algorithm)
@@ -341,6 +355,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=Settings().phash_threshold,
         help="threshold shown as the default",
     )
+    parser.add_argument(
+        "--also", default="53/0,31/10", help="other PDQ/pHash pairs to compare, e.g. 31/10,63/0"
+    )
     parser.add_argument("--min-quality", type=int, default=Settings().pdq_min_quality)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument(
@@ -384,6 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = {s: d.subset(ix) for s, ix in splits.items() if len(ix) >= 2}
     results["all"] = d
     chosen = (args.pdq, args.phash)
+    others = [_pair(x) for x in args.also.split(",") if x.strip()]
     pdq_t, phash_t = _ints(args.pdq_thresholds), _ints(args.phash_thresholds)
     names = [p.name for p in photos]
     print(
@@ -396,9 +414,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if split == "all" and len(results) > 1:
             continue
         print(f"\n## {split}: recall per transform\n")
-        print_recall_table(sub, transforms, pdq_t, phash_t, chosen)
+        print_recall_table(sub, transforms, pdq_t, phash_t, chosen, others)
         print(f"\n## {split}: false matches\n")
-        print_false_match_table(sub, pdq_t, phash_t, chosen, args.list_size)
+        print_false_match_table(sub, pdq_t, phash_t, chosen, args.list_size, others)
     if len(measured) > 1:
         print("\n## JPEG decoding: the same uploads hashed with each decoder setting\n")
         print_decoder_comparison(dict(zip(sides, measured, strict=True)), transforms, chosen)

@@ -35,7 +35,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 50051
     metrics_port: int = 9095
-    pdq_threshold: int = 53
+    pdq_threshold: int = 38
     phash_threshold: int = 0
     pdq_min_quality: int = 50
     max_message_bytes: int = 20 * 1024 * 1024

@@ -17,7 +17,7 @@ from service.domain import Algorithm, Decision, EntryState, Match
 class Thresholds:
     """Largest Hamming distance that counts as a match, per perceptual algorithm."""
 
-    pdq: int = 53
+    pdq: int = 38
     phash: int = 0
 
     def radius(self, algorithm: Algorithm) -> int:

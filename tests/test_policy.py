@@ -31,13 +31,13 @@ def match(
 
 
 def test_default_thresholds_are_the_measured_ones() -> None:
-    """PDQ 53 and pHash 0 come from the detection-quality benchmark (docs/QUALITY.md), and
-    the server's settings default to the same values as the policy."""
+    """PDQ 38 and pHash 0 come from the detection-quality and index-cost benchmarks
+    (docs/QUALITY.md); the server's settings default to the same values as the policy."""
     thresholds = Thresholds()
-    assert thresholds.radius(Algorithm.PDQ) == 53
+    assert thresholds.radius(Algorithm.PDQ) == 38
     assert thresholds.radius(Algorithm.PHASH) == 0
     settings = Settings()
-    assert (settings.pdq_threshold, settings.phash_threshold) == (53, 0)
+    assert (settings.pdq_threshold, settings.phash_threshold) == (38, 0)
 
 
 @pytest.mark.parametrize("algorithm", [Algorithm.SHA256, Algorithm.MD5])
