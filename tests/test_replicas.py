@@ -167,6 +167,16 @@ def test_a_withdrawal_on_c_stops_matches_on_a_within_a_second(cluster: Cluster) 
     cluster.decision_within(B, value, pb.DECISION_ALLOW)
 
 
+def test_an_import_reaches_every_replica_within_a_second(cluster: Cluster, tmp_path: Path) -> None:
+    values = [new_hash() for _ in range(3)]
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"pdq {v.hex()}\n" for v in values))
+    run_cli("import", str(listing), "--store", cluster.url, "--vetted")
+    for replica in (A, B, C):
+        for value in values:
+            cluster.decision_within(replica, value, pb.DECISION_BLOCK)
+
+
 def test_dropped_database_connections_lose_nothing(cluster: Cluster) -> None:
     """Terminate every connection the replicas hold (as a database restart does) while
     cases are being submitted: afterwards every acknowledged case matches everywhere,

@@ -4,6 +4,7 @@ the change log's order under concurrent writers, imports, withdrawal, hits."""
 from __future__ import annotations
 
 import threading
+import time
 
 import psycopg
 import pytest
@@ -164,7 +165,7 @@ def test_checks_are_answered_from_memory_while_the_database_is_unreachable() -> 
         admin = admin_connection()
         admin.execute(f"CREATE ROLE {role} LOGIN")
         admin.execute(f"GRANT ALL ON SCHEMA {schema} TO {role}")
-        store = PostgresStore(url.replace("postgres@", f"{role}@"), pool_size=2)
+        store = PostgresStore(url.replace("postgres@", f"{role}@"), pool_size=2, call_wait=0.5)
         try:
             app = HashGuard(store, Settings())
             operator = create_api_key(store, Role.OPERATOR)
@@ -186,8 +187,14 @@ def test_checks_are_answered_from_memory_while_the_database_is_unreachable() -> 
                 app.follower.catch_up()
 
             admin.execute(f"ALTER ROLE {role} CONNECTION LIMIT -1")
-            app._store_down_until = 0.0  # skip the few seconds' pause before retrying
-            review = app.check_upload(app.authenticate(operator), None, [PDQ], "")
+            deadline = time.monotonic() + 30  # the pool reconnects with a backoff
+            while True:
+                try:
+                    review = app.check_upload(app.authenticate(operator), None, [PDQ], "")
+                    break
+                except Unavailable:
+                    assert time.monotonic() < deadline, "the store never came back"
+                    time.sleep(0.2)
             assert review.decision is Decision.REVIEW and review.hit_id
         finally:
             store.close()

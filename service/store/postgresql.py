@@ -72,7 +72,14 @@ def describe_url(url: str) -> str:
 
 
 class PostgresStore(Store):
-    def __init__(self, url: str, pool_size: int = 8, connect_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        pool_size: int = 8,
+        connect_timeout: float = 10.0,
+        call_wait: float = _CALL_WAIT_SECONDS,
+    ) -> None:
+        """`call_wait`: how long a call waits for a connection before Unavailable."""
         self._url = url
         self._where = describe_url(url)
         try:
@@ -90,7 +97,7 @@ class PostgresStore(Store):
             max_size=max(1, pool_size),
             kwargs=self._connect_kwargs,
             check=ConnectionPool.check_connection,
-            timeout=_CALL_WAIT_SECONDS,  # how long a call waits for a connection
+            timeout=call_wait,
             name="hashguard",
             open=False,
         )
