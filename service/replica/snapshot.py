@@ -267,6 +267,7 @@ class SnapshotWriter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_written = time.monotonic()
+        self._writing = threading.Lock()  # one writer per folder, even at shutdown
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="snapshot", daemon=True)
@@ -287,7 +288,8 @@ class SnapshotWriter:
         if not due and not self.store.withdrawn_since(max(self.seq, 0)):
             return False
         started = time.perf_counter()
-        written = write_snapshot(self.store, self.directory)
+        with self._writing:
+            written = write_snapshot(self.store, self.directory)
         self.seq, self._last_written = written.seq, time.monotonic()
         log.info(
             "wrote the index snapshot: %d entries up to change %d in %.1fs",
@@ -301,7 +303,7 @@ class SnapshotWriter:
         """On a clean stop, bring an existing snapshot up to date (cheap: it merges only
         the changes since). Without one, leave it: a full read could outlast the
         shutdown grace period, and the next start writes one anyway."""
-        if self.seq < 0:
+        if self.seq < 0 or not self._writing.acquire(timeout=_SHUTDOWN_WAIT_SECONDS):
             return
         try:
             if self.store.change_head(self.seq).seq > self.seq:
@@ -309,6 +311,8 @@ class SnapshotWriter:
                 log.info("updated the index snapshot to change %d at shutdown", self.seq)
         except Exception as exc:  # the next start falls back to the store
             log.warning("could not update the index snapshot at shutdown: %s", exc)
+        finally:
+            self._writing.release()
 
     def _run(self) -> None:
         while not self._stop.wait(min(self.interval, _WITHDRAWAL_CHECK_SECONDS)):
@@ -319,3 +323,4 @@ class SnapshotWriter:
 
 
 _WITHDRAWAL_CHECK_SECONDS = 5.0
+_SHUTDOWN_WAIT_SECONDS = 5.0
