@@ -226,6 +226,8 @@ def kubernetes() -> dict[tuple[str, str], dict[str, Any]]:
 def test_kubernetes_objects_reference_each_other_and_the_service() -> None:
     objects = kubernetes()
     kinds = {kind for kind, _ in objects}
+    namespace = one(DEPLOY / "kubernetes" / "kustomization.yaml")["namespace"]
+    assert ("Namespace", namespace) in objects
     assert {
         "Deployment",
         "Service",
