@@ -32,6 +32,7 @@ import json
 import multiprocessing
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -407,6 +408,32 @@ def profile_summary(path: Path, top: int = 15) -> list[str]:
 # --- soak ------------------------------------------------------------------------------
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    """CPU seconds used by this process and its finished children (client processes)."""
+    me, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+def cpu_report(server_seconds: float, client_seconds: float, requests: int) -> str:
+    """CPU per request on each side: what bounds throughput when the cores are busy."""
+    per_server = server_seconds / requests * 1e6
+    per_client = client_seconds / requests * 1e6
+    return (
+        f"CPU per request: server {per_server:,.0f} us (one core serves at most "
+        f"{1e6 / per_server:,.0f} req/s at that cost), clients {per_client:,.0f} us; "
+        f"server {server_seconds:.1f} s, clients {client_seconds:.1f} s"
+    )
+
+
 def process_usage(pid: int) -> tuple[float, int]:
     """(RSS in MiB, open file descriptors) of a process, from /proc."""
     rss_kib = 0
@@ -515,11 +542,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.warmup > 0:
             asyncio.run(drive(replace(work, duration=args.warmup), 99))
         soak = Soak(pid, args.sample_every) if args.soak and pid else None
+        server_cpu, client_cpu = process_cpu(pid) if pid else 0.0, own_cpu()
         if soak is not None:
             tally = _with_soak(work, args.processes, soak)
         else:
             tally = run_clients(work, args.processes)
         print("\n".join(report(tally)))
+        served = sum(len(v) for v in tally.latencies.values())
+        if pid and served:
+            print(cpu_report(process_cpu(pid) - server_cpu, own_cpu() - client_cpu, served))
         if soak is not None:
             print("\n".join(soak.report(warmup=min(60.0, args.duration / 5))))
     finally:
