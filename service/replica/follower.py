@@ -46,6 +46,7 @@ class Follower:
         self._last_current = time.time()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._reported_rewind = False
         metrics.REPLICA_LAG_SECONDS.set_function(self.lag_seconds)
         metrics.REPLICA_APPLIED_SEQ.set(applied_seq)
 
@@ -69,7 +70,8 @@ class Follower:
                     self.matcher.apply(batch)
                     applied += len(batch)
                 self.applied_seq = head.seq
-            elif head.seq < start:
+            elif head.seq < start and not self._reported_rewind:
+                self._reported_rewind = True  # once, not at every poll
                 log.error(
                     "the store's change log ends at %d but this replica applied up to %d: "
                     "the database was replaced or restored; restart this replica",
