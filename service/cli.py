@@ -265,8 +265,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(
         f"imported {result.added} new entries ({'vetted' if args.vetted else 'pending'}), "
         f"vetted {result.vetted} existing, {result.unchanged} already present, "
-        f"in {time.perf_counter() - started:.1f}s. Running servers on this store match "
-        "them within a second."
+        f"in {time.perf_counter() - started:.1f}s. Running servers on this store start "
+        "applying them within a second (about 12 s per million entries)."
     )
     return 0
 
