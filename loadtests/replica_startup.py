@@ -7,8 +7,12 @@ snapshot plus the change log. Each start reports its wall time and the memory th
 took (resident set after the load minus before it), which is what docs/DEPLOY.md's
 sizing uses.
 
+With --follow it also times a running replica applying an import of N entries made
+beside it (the change-log follower's catch-up), as `hashguard import` into a live
+store does.
+
 Run: python loadtests/replica_startup.py --entries 1000000 [--algorithm pdq]
-     [--store postgresql://...?options=-csearch_path%3Dsome_empty_schema]
+     [--store postgresql://...?options=-csearch_path%3Dsome_empty_schema] [--follow]
 """
 
 from __future__ import annotations
@@ -65,6 +69,21 @@ def start_once(store_url: str, data: str, use_snapshot: bool) -> dict[str, float
     return result
 
 
+def follow_import(store_url: str, algorithm: Algorithm, count: int) -> float:
+    """Seconds a running replica (empty list) takes to apply an import of `count`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(store_url, tmp)
+        app = HashGuard(store, Settings(data_dir=tmp))
+        store.import_entries(_hashes(algorithm, count), True, time.time())
+        started = time.perf_counter()
+        applied = app.follower.catch_up()
+        seconds = time.perf_counter() - started
+        store.close()
+    if applied != count:
+        raise RuntimeError(f"the follower applied {applied} rows, expected {count}")
+    return seconds
+
+
 def _start_in_subprocess(store_url: str, data: Path, use_snapshot: bool) -> dict[str, float]:
     out = subprocess.run(
         [
@@ -90,6 +109,9 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--algorithm", choices=[a.value for a in Algorithm], default="pdq")
     parser.add_argument("--store", default="sqlite", help="sqlite, or an empty PostgreSQL schema")
+    parser.add_argument(
+        "--follow", action="store_true", help="also time a live replica applying an import"
+    )
     parser.add_argument("--phase", choices=["store", "snapshot"], help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -127,6 +149,11 @@ def main() -> None:
             f"{result['list_mib'] * per_million:11.0f}"
         )
     print(f"snapshot start is {full['seconds'] / fast['seconds']:.1f}x faster")
+    if args.follow:
+        if args.store != "sqlite":
+            raise SystemExit("--follow needs a fresh store: use it with the default sqlite")
+        seconds = follow_import(args.store, algorithm, args.entries)
+        print(f"a running replica applies an import of them in {seconds:.1f} s")
 
 
 if __name__ == "__main__":
