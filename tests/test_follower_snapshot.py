@@ -205,3 +205,22 @@ def test_a_snapshot_rewrite_merges_the_changes_like_a_full_write(tmp_path: Path)
     assert len([p for p in directory.iterdir() if p.is_dir()]) == 1  # the old one is gone
     assert kept.entry_count == 1
     store.close()
+
+
+def test_a_withdrawal_rewrites_the_snapshot_before_the_interval(tmp_path: Path) -> None:
+    """A withdrawn hash must not wait `snapshot_interval` on disk; other changes do."""
+    from service.replica.snapshot import SnapshotWriter
+
+    store = _store_with_list(tmp_path)
+    directory = snapshot_dir(tmp_path)
+    writer = SnapshotWriter(store, directory, interval=3600, seq=-1)
+    assert writer.write_if_due()  # no snapshot yet: written at once
+    assert not writer.write_if_due()  # nothing changed
+    app = HashGuard(store, Settings())
+    case = app.submit_case(SUBMITTER, [HashValue(Algorithm.PDQ, pdq(4000))])
+    assert not writer.write_if_due()  # a new case waits for the interval
+    app.withdraw_case(case.case_id, case.case_token)
+    assert writer.write_if_due()  # a withdrawal does not
+    values = {v for rows in _snapshot_contents(directory).values() for _, v, _ in rows}
+    assert pdq(4000) not in values and pdq(3) in values
+    store.close()
