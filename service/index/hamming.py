@@ -95,7 +95,10 @@ class HammingIndex:
             return
         if len(np.unique(ids)) != len(ids):
             raise ValueError("ids must be unique within one add")
-        if len(ids) >= self._merge_rows:  # a bulk load: build now, not slow scans later
+        if len(ids) >= max(self._merge_rows, self._view.base.live // 4):
+            # A bulk load (start-up, a big import): building now costs about what the
+            # merge would, and spares the scans of a huge buffer. Smaller batches go to
+            # the buffer, so a stream of them does not rebuild a large base each time.
             self._merge_bulk(ids, words)
             return
         with self._lock:
@@ -198,6 +201,7 @@ class HammingIndex:
             self._view = _View(new_base, (), self._view.delta)
             self._merging = None
             self._merges += 1
+        self._merge_if_due()  # the buffer may have filled up while this merge ran
 
     # --- reads ---------------------------------------------------------------------
 
