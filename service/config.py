@@ -42,6 +42,7 @@ class Settings:
     max_image_pixels: int = 64_000_000
     max_hashes_per_case: int = 1000
     workers: int = 16
+    reuse_port: int = 0
     grace_seconds: float = 10.0
 
     @property
@@ -60,6 +61,7 @@ class Settings:
             (self.max_image_pixels >= 1, "max_image_pixels must be positive"),
             (self.max_hashes_per_case >= 1, "max_hashes_per_case must be positive"),
             (self.workers >= 1, "workers must be at least 1"),
+            (self.reuse_port in (0, 1), "reuse_port must be 0 or 1"),
             (self.grace_seconds >= 0, "grace_seconds must not be negative"),
             (
                 self.store == "sqlite" or self.store.startswith(("postgresql://", "postgres://")),
@@ -91,6 +93,7 @@ _HELP = {
     "max_image_pixels": "larger images are refused as decompression bombs",
     "max_hashes_per_case": "most hashes one case may submit",
     "workers": "gRPC worker threads",
+    "reuse_port": "1: several serve processes share the gRPC port (SO_REUSEPORT)",
     "grace_seconds": "on SIGTERM, how long in-flight calls may finish",
 }
 _TYPES = {"str": str, "int": int, "float": float}

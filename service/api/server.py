@@ -46,7 +46,10 @@ def create_server(app: HashGuard, settings: Settings) -> RunningServer:
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
-            ("grpc.so_reuseport", 0),
+            # Off unless asked for, so a second server on a taken port fails loudly;
+            # on, N processes share the port and the kernel spreads connections
+            # (2.9x the hash checks of one process on 2 cores, docs/BENCHMARKS.md).
+            ("grpc.so_reuseport", settings.reuse_port),
         ],
     )
     pb_grpc.add_MatchServiceServicer_to_server(MatchServicer(app), server)
