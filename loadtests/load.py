@@ -35,6 +35,7 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -443,16 +444,37 @@ def process_usage(pid: int) -> tuple[float, int]:
     return rss_kib / 1024, len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def start_servers(
+    data_dir: Path, count: int, serve_args: str, profile: Path | None
+) -> list[Server]:
+    """One server, or `count` sharing a port with --reuse-port 1 (only the first writes
+    index snapshots, so they never write the same files)."""
+    if count <= 1:
+        return [Server(data_dir, serve_args.split(), profile).start()]
+    if profile:
+        raise ValueError("--profile runs one server process; drop --server-processes")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    shared = ["--port", str(port), "--reuse-port", "1", *serve_args.split()]
+    servers = []
+    for i in range(count):
+        quiet = ["--snapshot-interval", "0"] if i else []
+        servers.append(Server(data_dir, [*shared, *quiet]).start())
+    return servers
+
+
 @dataclass
 class Soak:
-    pid: int
+    pids: Sequence[int]
     every: float
     samples: list[tuple[float, float, int]] = field(default_factory=list)
 
     def sample_until(self, done: Iterator[bool]) -> None:
         started = time.perf_counter()
         for finished in done:
-            rss, fds = process_usage(self.pid)
+            usage = [process_usage(pid) for pid in self.pids]
+            rss, fds = sum(u[0] for u in usage), sum(u[1] for u in usage)
             self.samples.append((time.perf_counter() - started, rss, fds))
             if finished:
                 return
@@ -465,9 +487,12 @@ class Soak:
         times = np.array([s[0] for s in steady])
         rss = np.array([s[1] for s in steady])
         slope = float(np.polyfit(times, rss, 1)[0]) * 60 if len(steady) > 2 else 0.0
+        third = max(1, len(rss) // 3)  # medians of thirds: robust to merges' brief dips
+        early, late = float(np.median(rss[:third])), float(np.median(rss[-third:]))
         lines.append(
             f"after {warmup:.0f} s warm-up: RSS {rss[0]:.1f} -> {rss[-1]:.1f} MiB "
             f"({rss[-1] - rss[0]:+.1f} MiB, trend {slope:+.2f} MiB/min, peak {rss.max():.1f}); "
+            f"median of first third {early:.1f}, of last third {late:.1f} ({late - early:+.1f}); "
             f"fds {steady[0][2]} -> {steady[-1][2]}"
         )
         return lines
@@ -500,26 +525,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--soak", action="store_true", help="sample server RSS and fds")
     parser.add_argument("--sample-every", type=float, default=10.0)
     parser.add_argument("--profile", type=Path, help="run the server under py-spy, save here")
+    parser.add_argument(
+        "--server-processes", type=int, default=1, help="serve processes sharing the port"
+    )
     args = parser.parse_args(argv)
 
     kinds = parse_mix(args.mix)
-    server: Server | None = None
+    servers: list[Server] = []
     temp: tempfile.TemporaryDirectory[str] | None = None
     try:
         if args.target:
             if not args.key:
                 parser.error("--target needs --key (an operator API key)")
             target, operator_key, submitter_key = args.target, args.key, args.submitter_key
-            pid = args.server_pid
+            pids = [args.server_pid] if args.server_pid else []
         else:
             if args.data_dir is None:
                 temp = tempfile.TemporaryDirectory(prefix="hashguard-load-")
             data_dir = args.data_dir or Path(temp.name if temp else ".") / "data"
             operator_key, submitter_key = seed_data_dir(data_dir, args.entries, args.seed)
             started = time.perf_counter()
-            server = Server(data_dir, args.serve_args.split(), args.profile).start()
-            print(f"server up in {time.perf_counter() - started:.1f} s (pid {server.server_pid})")
-            target, pid = f"127.0.0.1:{server.port}", server.server_pid
+            servers = start_servers(data_dir, args.server_processes, args.serve_args, args.profile)
+            pids = [s.server_pid for s in servers]
+            print(f"{len(servers)} server process(es) up in {time.perf_counter() - started:.1f} s")
+            target = f"127.0.0.1:{servers[0].port}"
         work = Workload(
             target=target,
             operator_key=operator_key,
@@ -541,24 +570,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.warmup > 0:
             asyncio.run(drive(replace(work, duration=args.warmup), 99))
-        soak = Soak(pid, args.sample_every) if args.soak and pid else None
-        server_cpu, client_cpu = process_cpu(pid) if pid else 0.0, own_cpu()
+        soak = Soak(pids, args.sample_every) if args.soak and pids else None
+        server_cpu, client_cpu = sum(process_cpu(p) for p in pids), own_cpu()
         if soak is not None:
             tally = _with_soak(work, args.processes, soak)
         else:
             tally = run_clients(work, args.processes)
         print("\n".join(report(tally)))
         served = sum(len(v) for v in tally.latencies.values())
-        if pid and served:
-            print(cpu_report(process_cpu(pid) - server_cpu, own_cpu() - client_cpu, served))
+        if pids and served:
+            used = sum(process_cpu(p) for p in pids) - server_cpu
+            print(cpu_report(used, own_cpu() - client_cpu, served))
         if soak is not None:
             print("\n".join(soak.report(warmup=min(60.0, args.duration / 5))))
     finally:
-        if server is not None:
+        for server in servers:
             server.stop()
-            if args.profile and args.profile.exists():
-                print(f"profile saved to {args.profile} (speedscope format)")
-                print("\n".join(profile_summary(args.profile)))
+        if servers and args.profile and args.profile.exists():
+            print(f"profile saved to {args.profile} (speedscope format)")
+            print("\n".join(profile_summary(args.profile)))
         if temp is not None:
             temp.cleanup()
     return 0

@@ -131,7 +131,7 @@ def test_soak_samples_the_servers_memory_and_descriptors(
     server, _operator, _submitter = running
     rss, fds = process_usage(server.server_pid)
     assert rss > 10 and fds > 3
-    soak = Soak(server.server_pid, every=0.01)
+    soak = Soak([server.server_pid], every=0.01)
     soak.sample_until(iter([False, False, True]))
     assert len(soak.samples) == 3
     lines = soak.report(warmup=0)
