@@ -30,6 +30,7 @@ from PIL import Image
 
 from loadtests.photos import load_registry
 from loadtests.transforms import encode, scale
+from service.config import Settings
 from service.hashing import decode_image, hash_image_bytes
 
 SIZES = {"0.3 MP": (640, 480), "2 MP": (1728, 1152), "12 MP": (4000, 3000)}
@@ -171,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--draft-sides", default="512,1024", help="draft targets to compare")
     parser.add_argument("--source", type=Path, default=SOURCE, help="photo for the cost table")
-    parser.add_argument("--pdq-threshold", type=int, default=31)
+    parser.add_argument("--pdq-threshold", type=int, default=Settings().pdq_threshold)
     parser.add_argument("--part", choices=("cost", "effect", "both"), default="both")
     args = parser.parse_args(argv)
     sides = [int(s) for s in args.draft_sides.split(",")]
