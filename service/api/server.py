@@ -47,8 +47,8 @@ def create_server(app: HashGuard, settings: Settings) -> RunningServer:
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
             # Off unless asked for, so a second server on a taken port fails loudly;
-            # on, N processes share the port and the kernel spreads connections
-            # (2.9x the hash checks of one process on 2 cores, docs/BENCHMARKS.md).
+            # on, N processes share the port and the kernel spreads connections over
+            # them: one Python process uses about one core (docs/BENCHMARKS.md).
             ("grpc.so_reuseport", settings.reuse_port),
         ],
     )
