@@ -39,7 +39,7 @@ MAX_LEVEL = 2  # flip masks precomputed up to this many bits per chunk
 # sequential scan; measured by loadtests/bench_index.py --calibrate.
 CANDIDATE_COST_IN_SCAN_ROWS = 12
 MIN_INDEXED_ROWS = 4096  # below this a scan is always cheaper than planning probes
-QUERY_BATCH = 128  # queries planned together: bounds the (queries x probes) temporaries
+QUERY_BATCH = 32  # queries planned together: bounds the (queries x probes) temporaries
 
 Strategy = Literal["auto", "multi_index", "scan"]
 _PAIR = np.array([0, 1], dtype=np.int64)
