@@ -334,11 +334,15 @@ def main() -> None:
     )
     parser.add_argument("--snapshots", action="store_true", help="also time snapshot loads")
     parser.add_argument(
+        "--pdq-radius", type=int, default=31, help="PDQ radius (the service's default is 38)"
+    )
+    parser.add_argument(
         "--chunk-offsets",
         default="",
         help="also run our index with chunks of log2(n) + these bits, e.g. -2,-1,1",
     )
     args = parser.parse_args()
+    RADIUS[256] = args.pdq_radius
 
     bandwidth = memory_bandwidth()
     print(f"memory bandwidth: {bandwidth / 1e9:.1f} GB/s (2 threads, np.sum over 1 GiB)\n")

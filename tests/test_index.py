@@ -341,14 +341,17 @@ def replay(index: HammingIndex, ops: History) -> dict[int, bytes]:
     return model
 
 
-@pytest.mark.parametrize(("bits", "radius"), [(64, 8), (256, 31)])
+@pytest.mark.parametrize(
+    ("bits", "radii"), [(64, [0, 1, 7, 8, 26, 31]), (256, [0, 1, 30, 31, 100])]
+)
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_property_multi_index_equals_brute_force(
-    bits: int, radius: int, data: st.DataObject
+    bits: int, radii: list[int], data: st.DataObject
 ) -> None:
-    """Through the tables, with a merge every few rows: any history, any data."""
-    radius = data.draw(st.sampled_from([0, 1, radius - 1, radius]))
+    """Through the tables, with a merge every few rows: any history, any data. Small
+    lists get 8-bit chunks, so the largest radii need 3 flipped bits in some chunks."""
+    radius = data.draw(st.sampled_from(radii))
     ops, queries = data.draw(index_histories(bits, radius))
     index = HammingIndex(bits, strategy="multi_index", merge_rows=4)
     model = replay(index, ops)
@@ -513,6 +516,22 @@ def test_planner_probes_random_lists_and_scans_degenerate_ones() -> None:
     entries = {i: h.tobytes() for i, h in enumerate(hashes)}
     check_against_oracle(degenerate, entries, np.zeros((2, 32), dtype=np.uint8), 31)
     assert degenerate.stats()["scan"] == 2
+
+
+def test_radius_beyond_two_flips_per_chunk_probes_three() -> None:
+    """20,000 PDQ rows get 18 chunks of 14-15 bits; radius 60 needs more than 2 flipped
+    bits in some chunks, so those are probed at 3 bits (forced here: at this size the
+    planner would rather scan), and the answer is still exact."""
+    rng = np.random.default_rng(13)
+    hashes = random_hashes(rng, 20_000, 256)
+    queries = hashes[:6].copy()
+    hashes[20:26] = [flip_bits(q, rng.choice(256, size=60, replace=False)) for q in queries]
+    hashes[26:32] = [flip_bits(q, rng.choice(256, size=61, replace=False)) for q in queries]
+    index = HammingIndex(256, strategy="multi_index")
+    index.add(np.arange(20_000, dtype=np.int64), hashes)
+    entries = {i: h.tobytes() for i, h in enumerate(hashes)}
+    check_against_oracle(index, entries, queries, 60)
+    assert index.stats()["multi_index"] == 6
 
 
 @pytest.mark.parametrize("mmap", [True, False])

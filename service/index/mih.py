@@ -24,6 +24,7 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from itertools import combinations
 from pathlib import Path
 from typing import Literal
@@ -34,7 +35,7 @@ from service.index.words import EMPTY_DISTANCES, EMPTY_IDS, chunk_keys, row_dist
 
 MIN_CHUNK_BITS = 8
 MAX_CHUNK_BITS = 24  # offsets of 2**24 uint32 = 64 MiB per table: the memory cap
-MAX_LEVEL = 2  # flip masks precomputed up to this many bits per chunk
+MAX_LEVEL = 2  # flip masks planned with, per chunk; level 3 is added only when needed
 # A verified candidate (random gather of one row) costs about this many rows of a
 # sequential scan; measured by loadtests/bench_index.py --calibrate.
 CANDIDATE_COST_IN_SCAN_ROWS = 12
@@ -66,28 +67,42 @@ class _Probes:
     chunk: np.ndarray  # (P,) chunk of each probe
     mask: np.ndarray  # (P,) uint32 flip mask
     table_base: np.ndarray  # (P,) int64 where the chunk's offsets start
+    table_bases: np.ndarray  # (m,) the same, per chunk
     group: np.ndarray  # (P,) chunk * (MAX_LEVEL + 1) + level
     group_starts: np.ndarray  # first probe of each (chunk, level) group
 
     @classmethod
     def build(cls, widths: tuple[int, ...], table_bases: np.ndarray) -> _Probes:
-        chunk, mask, group = [], [], []
-        for j, width in enumerate(widths):
-            for level in range(MAX_LEVEL + 1):
-                for flips in combinations(range(width), level):
-                    chunk.append(j)
-                    mask.append(sum(1 << b for b in flips))
-                    group.append(j * (MAX_LEVEL + 1) + level)
-        chunk_arr = np.array(chunk, dtype=np.intp)
-        group_arr = np.array(group, dtype=np.intp)
-        starts = np.flatnonzero(np.r_[True, group_arr[1:] != group_arr[:-1]])
+        groups = [(j, level) for j in range(len(widths)) for level in range(MAX_LEVEL + 1)]
+        masks = [_flip_masks(widths[j], level) for j, level in groups]
+        counts = [len(m) for m in masks]
+        chunk = np.repeat([j for j, _ in groups], counts)
         return cls(
-            chunk_arr,
-            np.array(mask, dtype=np.uint32),
-            table_bases[chunk_arr],
-            group_arr,
-            starts,
+            chunk,
+            np.concatenate(masks),
+            table_bases[chunk],
+            table_bases,
+            np.repeat(np.arange(len(groups)), counts),
+            np.cumsum([0, *counts[:-1]]),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The buckets to read, flattened: for each, its query, where its row list starts in
+    the concatenated `rows`, and its length; plus, per query, probe or scan."""
+
+    use_index: np.ndarray  # (q,) bool
+    query_of: np.ndarray
+    first: np.ndarray
+    lengths: np.ndarray
+
+
+@cache
+def _flip_masks(width: int, bits: int) -> np.ndarray:
+    """Every `width`-bit mask with exactly `bits` bits set."""
+    masks = [sum(1 << b for b in flips) for flips in combinations(range(width), bits)]
+    return np.array(masks, dtype=np.uint32)
 
 
 class MultiIndexSegment:
@@ -201,12 +216,11 @@ class MultiIndexSegment:
             plan = self._plan(qwords, radius)
         results: list[tuple[np.ndarray, np.ndarray]] = [(EMPTY_IDS, EMPTY_DISTANCES)] * n_queries
         if plan is not None:
-            use_index, bounds, sizes, selected = plan
             if strategy == "multi_index":
-                use_index[:] = True
-            for q, found in self._probe(qwords, radius, use_index, bounds, sizes, selected):
+                plan.use_index[:] = True
+            for q, found in self._probe(qwords, radius, plan):
                 results[q] = found
-            scan = np.flatnonzero(~use_index)
+            scan = np.flatnonzero(~plan.use_index)
         else:
             scan = np.arange(n_queries)
         for q in scan.tolist():
@@ -215,37 +229,72 @@ class MultiIndexSegment:
         plan_counts["multi_index"] = plan_counts.get("multi_index", 0) + n_queries - len(scan)
         return results
 
-    def _plan(
-        self, qwords: np.ndarray, radius: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-        """Per query: probe the index or scan; the probe ranges and the chosen levels.
+    def _plan(self, qwords: np.ndarray, radius: int) -> _Plan | None:
+        """Which buckets each query probes, and whether probing beats a scan.
 
-        Returns None when the radius is too large for the precomputed levels.
+        Returns None when the radius needs more than 3 flipped bits per chunk.
         """
         levels = MAX_LEVEL + 1
+        chunks = len(self.widths)
         needed = radius + 1  # sum over chunks of (allowed bits + 1)
-        if needed > levels * len(self.widths):
+        if needed > (levels + 1) * chunks:
             return None
         probes = self._probes
-        slots = (self._query_keys(qwords)[:, probes.chunk] ^ probes.mask).astype(np.int64)
-        slots += probes.table_base
+        qkeys = self._query_keys(qwords)
+        slots = (qkeys[:, probes.chunk] ^ probes.mask).astype(np.int64) + probes.table_base
         # A bucket's start and end are neighbours: gathering them as pairs costs one
         # cache miss per probe instead of two.
         bounds = np.take(self.offsets, slots[..., None] + _PAIR)
         sizes = bounds[..., 1] - bounds[..., 0]
         group_sizes = np.add.reduceat(sizes, probes.group_starts, axis=1, dtype=np.int64)
-        group_sizes = group_sizes.reshape(len(qwords), len(self.widths), levels)
-        # Cheapest levels first. Making each chunk's costs non-decreasing (plus the level
-        # as a tie-break) means the `needed` smallest always take a chunk's levels in
-        # order 0, 1, 2, which is what the pigeonhole bound requires.
-        ranked = np.maximum.accumulate(group_sizes, axis=2) * levels + np.arange(levels)
-        ranked = ranked.reshape(len(qwords), -1)
-        # Everything up to the needed-th smallest: ties may add a level, never break one.
-        threshold = np.partition(ranked, needed - 1, axis=1)[:, needed - 1 : needed]
-        selected = ranked <= threshold
-        candidates = (group_sizes.reshape(len(qwords), -1) * selected).sum(axis=1)
+        group_sizes = group_sizes.reshape(len(qwords), chunks, levels)
+        if needed <= levels * chunks:
+            # Cheapest levels first. Making each chunk's costs non-decreasing (plus the
+            # level as a tie-break) means the `needed` smallest always take a chunk's
+            # levels in order 0, 1, 2, which is what the pigeonhole bound requires.
+            ranked = np.maximum.accumulate(group_sizes, axis=2) * levels + np.arange(levels)
+            ranked = ranked.reshape(len(qwords), -1)
+            # Everything up to the needed-th smallest: ties may add a level, never skip one.
+            threshold = np.partition(ranked, needed - 1, axis=1)[:, needed - 1 : needed]
+            selected = ranked <= threshold
+            wanted = selected[:, probes.group] & (sizes > 0)
+            extra: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        else:
+            # Every level up to 2 everywhere, and level 3 on the chunks whose level 2 was
+            # cheapest: their 3-bit neighbours are probed for these queries only.
+            wanted = sizes > 0
+            extra_chunks = np.argsort(group_sizes[:, :, MAX_LEVEL], axis=1)
+            extra = self._level3_probes(qkeys, extra_chunks[:, : needed - levels * chunks])
+        chosen = np.flatnonzero(wanted)  # (query, probe) pairs, flattened
+        query_of, probe_of = np.divmod(chosen, len(probes.chunk))
+        first = np.take(bounds, 2 * chosen) + probes.chunk[probe_of] * self.size
+        lengths = np.take(sizes, chosen).astype(np.int64)
+        if extra:
+            query_of = np.concatenate([query_of, *(e[0] for e in extra)])
+            first = np.concatenate([first, *(e[1] for e in extra)])
+            lengths = np.concatenate([lengths, *(e[2] for e in extra)])
+        candidates = np.bincount(query_of, weights=lengths, minlength=len(qwords))
         use_index = candidates * CANDIDATE_COST_IN_SCAN_ROWS < self.size
-        return use_index, bounds, sizes, selected
+        return _Plan(use_index, query_of, first, lengths)
+
+    def _level3_probes(
+        self, qkeys: np.ndarray, extra_chunks: np.ndarray
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(query, first row position, length) of the non-empty buckets 3 bits from each
+        query's key, in the chunks chosen for it."""
+        found = []
+        for chunk, width in enumerate(self.widths):
+            queries = np.flatnonzero((extra_chunks == chunk).any(axis=1))
+            if len(queries) == 0:
+                continue
+            slots = (qkeys[queries, chunk][:, None] ^ _flip_masks(width, 3)).astype(np.int64)
+            slots += self._probes.table_bases[chunk]
+            bounds = np.take(self.offsets, slots[..., None] + _PAIR)
+            sizes = (bounds[..., 1] - bounds[..., 0]).astype(np.int64)
+            row, column = np.nonzero(sizes)
+            first = bounds[row, column, 0] + chunk * self.size
+            found.append((queries[row], first.astype(np.int64), sizes[row, column]))
+        return found
 
     def _query_keys(self, qwords: np.ndarray) -> np.ndarray:
         """(q, m) chunk keys of the queries; plain Python ints for a handful of queries,
@@ -268,23 +317,13 @@ class MultiIndexSegment:
         return np.array(rows, dtype=np.uint32).reshape(len(qwords), len(self.widths))
 
     def _probe(
-        self,
-        qwords: np.ndarray,
-        radius: int,
-        use_index: np.ndarray,
-        bounds: np.ndarray,
-        sizes: np.ndarray,
-        selected: np.ndarray,
+        self, qwords: np.ndarray, radius: int, plan: _Plan
     ) -> Iterator[tuple[int, tuple[np.ndarray, np.ndarray]]]:
-        """Gather the chosen buckets' rows, verify them, and yield each query's matches."""
-        probes = self._probes
-        wanted = selected[:, probes.group] & use_index[:, None] & (sizes > 0)
-        chosen = np.flatnonzero(wanted)  # (query, probe) pairs, flattened
-        if len(chosen) == 0:
+        """Gather the planned buckets' rows, verify them, and yield each query's matches."""
+        keep = plan.use_index[plan.query_of]
+        query_of, first, lengths = plan.query_of[keep], plan.first[keep], plan.lengths[keep]
+        if len(query_of) == 0:
             return
-        query_of, probe_of = np.divmod(chosen, len(probes.chunk))
-        lengths = np.take(sizes, chosen).astype(np.int64)
-        first = np.take(bounds, 2 * chosen) + probes.chunk[probe_of] * self.size
         total = int(lengths.sum())
         run_starts = np.cumsum(lengths) - lengths
         positions = np.repeat(first - run_starts, lengths) + np.arange(total)
