@@ -122,6 +122,11 @@ def phash_bytes(image: Image.Image) -> bytes:
 
 
 def hash_file(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageHashes:
-    """Hash an image file on disk (used by the offline `hashguard hash` command)."""
+    """Hash an image file on disk (the victim's offline `hashguard hash`).
+
+    Every pixel is decoded (no draft): a submitted hash is then the canonical PDQ that
+    other PDQ implementations (StopNCII, ThreatExchange) compute for the same file, so
+    exported lists interoperate; speed matters on the check path, not here.
+    """
     with open(path, "rb") as handle:
-        return hash_image_bytes(handle.read(), max_pixels)
+        return hash_image_bytes(handle.read(), max_pixels, draft_side=0)

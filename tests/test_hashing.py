@@ -279,6 +279,16 @@ def test_large_jpeg_decodes_at_reduced_scale_and_hashes_close_to_full_decode() -
     assert drafted.sha256 == full.sha256 and drafted.md5 == full.md5  # the file's bytes
 
 
+def test_victims_hash_files_from_every_pixel(tmp_path: Path) -> None:
+    """`hashguard hash` must give the canonical PDQ other implementations compute, so a
+    victim's hash of a big JPEG ignores the check path's draft decoding."""
+    data = encode(large_photo(), "JPEG", quality=90)
+    path = tmp_path / "large.jpg"
+    path.write_bytes(data)
+    assert hash_file(str(path)) == hash_image_bytes(data, draft_side=0)
+    assert hash_file(str(path)).pdq != hash_image_bytes(data).pdq
+
+
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
 def test_draft_decoding_leaves_other_formats_at_full_size(fmt: str) -> None:
     assert decode_image(encode(large_photo(), fmt)).size == (2048, 1536)
