@@ -21,13 +21,13 @@ from service.domain import (
     EntryState,
     HashValue,
     Hit,
-    HitMatch,
     HitState,
     Match,
     Role,
     Verdict,
 )
 from service.errors import Conflict, NotFound
+from service.store import records
 from service.store.base import (
     ApiKeyRecord,
     CaseAuth,
@@ -199,16 +199,7 @@ class SQLiteStore(Store):
                 (case_id,),
             ).fetchall()
         )
-        return CaseStatus(
-            case_id=case_id,
-            state=CaseState(case[0]),
-            created_at=case[1],
-            entries_pending=counts.get(EntryState.PENDING.value, 0),
-            entries_vetted=counts.get(EntryState.VETTED.value, 0),
-            entries_withdrawn=counts.get(EntryState.WITHDRAWN.value, 0),
-            hits_total=sum(hits.values()),
-            hits_confirmed=hits.get(HitState.CONFIRMED.value, 0),
-        )
+        return records.case_status(case_id, case, counts, hits)
 
     def withdraw_case(self, case_id: str, now: float) -> list[EntryRow]:
         with self._write() as conn:
@@ -275,9 +266,7 @@ class SQLiteStore(Store):
             )
             if not rows:
                 return
-            yield [
-                EntryRow(r[0], _ALGORITHMS[r[1]], bytes(r[2]), _ENTRY_STATES[r[3]]) for r in rows
-            ]
+            yield [records.entry_row(r) for r in rows]
             after = rows[-1][0]
 
     def import_entries(self, hashes: Iterable[HashValue], vetted: bool, now: float) -> ImportResult:
@@ -367,7 +356,7 @@ class SQLiteStore(Store):
     def get_hit(self, hit_id: str) -> Hit | None:
         row = (
             self._conn()
-            .execute(f"SELECT {_HIT_COLUMNS} FROM hits WHERE hit_id = ?", (hit_id,))
+            .execute(f"SELECT {records.HIT_COLUMNS} FROM hits WHERE hit_id = ?", (hit_id,))
             .fetchone()
         )
         return None if row is None else self._hits_from_rows([row])[0]
@@ -386,7 +375,7 @@ class SQLiteStore(Store):
         rows = (
             self._conn()
             .execute(
-                f"SELECT {_HIT_COLUMNS} FROM hits WHERE {' AND '.join(where)}"
+                f"SELECT {records.HIT_COLUMNS} FROM hits WHERE {' AND '.join(where)}"
                 " ORDER BY seq DESC LIMIT ?",
                 (*args, limit),
             )
@@ -399,29 +388,14 @@ class SQLiteStore(Store):
         if not rows:
             return []
         hit_ids = [row[1] for row in rows]
-        matches: dict[str, list[HitMatch]] = {hit_id: [] for hit_id in hit_ids}
-        for m in self._conn().execute(
+        matches = self._conn().execute(
             "SELECT m.hit_id, m.entry_id, m.algorithm, m.distance, e.state"
             " FROM hit_matches m JOIN entries e USING (entry_id)"
             f" WHERE m.hit_id IN ({','.join('?' * len(hit_ids))})"
             " ORDER BY m.distance, m.entry_id",
             hit_ids,
-        ):
-            matches[m[0]].append(HitMatch(m[1], _ALGORITHMS[m[2]], m[3], _ENTRY_STATES[m[4]]))
-        return [
-            Hit(
-                hit_id=row[1],
-                operator=row[2],
-                content_ref=row[3],
-                state=HitState(row[4]),
-                created_at=row[5],
-                note=row[6],
-                resolved_by=row[7],
-                resolved_at=row[8],
-                matches=tuple(matches[row[1]]),
-            )
-            for row in rows
-        ]
+        )
+        return records.hits(rows, matches.fetchall())
 
     def resolve_hit(
         self, hit_id: str, verdict: Verdict, note: str, resolved_by: str, now: float
@@ -498,7 +472,7 @@ class SQLiteStore(Store):
     def changed_entries(
         self, after: int, upto: int, batch_size: int = 100_000
     ) -> Iterator[list[EntryRow]]:
-        last_seq, last_id = after, _PAST_EVERY_ID  # nothing of change `after` itself
+        last_seq, last_id = after, records.PAST_EVERY_ID  # nothing of change `after` itself
         while True:
             rows = (
                 self._conn()
@@ -512,10 +486,7 @@ class SQLiteStore(Store):
             )
             if not rows:
                 return
-            yield [
-                EntryRow(r[0], _ALGORITHMS[r[1]], bytes(r[2] or b""), _ENTRY_STATES[r[3]])
-                for r in rows
-            ]
+            yield [records.entry_row(r) for r in rows]
             last_seq, last_id = rows[-1][4], rows[-1][0]
 
 
@@ -526,14 +497,6 @@ def _record_change(conn: sqlite3.Connection, kind: str, entries: int, now: float
         "INSERT INTO changes (kind, entries, created_at) VALUES (?, ?, ?)", (kind, entries, now)
     )
     return int(cursor.lastrowid or 0)
-
-
-_ALGORITHMS = {a.value: a for a in Algorithm}
-_PAST_EVERY_ID = 2**63 - 1
-_ENTRY_STATES = {s.value: s for s in EntryState}
-_HIT_COLUMNS = (
-    "seq, hit_id, operator, content_ref, state, created_at, note, resolved_by, resolved_at"
-)
 
 
 def _split_sql(script: str) -> list[str]:
