@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -26,27 +26,23 @@ from psycopg_pool import ConnectionPool
 from service.domain import (
     Algorithm,
     CaseState,
-    CaseStatus,
     EntryState,
     HashValue,
     Hit,
     HitState,
     Match,
-    Role,
     Verdict,
 )
 from service.errors import Conflict, NotFound, Unavailable
 from service.store import records
 from service.store.base import (
     ApiKeyRecord,
-    CaseAuth,
-    ChangeHead,
     EntryRow,
     ImportResult,
-    PriorHit,
     Store,
 )
 from service.store.migrations import check_not_newer, load_migrations
+from service.store.sql_reads import SQLReads
 
 log = logging.getLogger("hashguard.store")
 
@@ -71,7 +67,9 @@ def describe_url(url: str) -> str:
     return f"{host}:{port}/{params.get('dbname', '')}"
 
 
-class PostgresStore(Store):
+class PostgresStore(SQLReads, Store):
+    _PLACEHOLDER = "%s"
+
     def __init__(
         self,
         url: str,
@@ -130,13 +128,8 @@ class PostgresStore(Store):
                 "not completed; retry it"
             ) from None
 
-    def _fetchone(self, query: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        with self._tx() as conn:
-            return conn.execute(query, args).fetchone()
-
-    def _fetchall(self, query: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._tx() as conn:
-            return conn.execute(query, args).fetchall()
+    def _read(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        return self._tx()
 
     def close(self) -> None:
         if self._listener is not None:
@@ -161,7 +154,7 @@ class PostgresStore(Store):
                 log.info("applied PostgreSQL migration %04d", version)
 
     def _read_store_id(self) -> str:
-        row = self._fetchone("SELECT store_id FROM store_identity")
+        row = self._one("SELECT store_id FROM store_identity")
         if row is None:
             raise RuntimeError("the store_identity table is empty")
         return str(row[0])
@@ -195,20 +188,6 @@ class PostgresStore(Store):
         except psycopg.errors.UniqueViolation:
             raise Conflict(f"an API key named {record.name!r} already exists") from None
 
-    def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
-        row = self._fetchone(
-            "SELECT key_id, name, role, secret_hash, created_at, revoked_at"
-            " FROM api_keys WHERE key_id = %s",
-            (key_id,),
-        )
-        if row is None:
-            return None
-        return ApiKeyRecord(row[0], row[1], Role(row[2]), bytes(row[3]), row[4], row[5])
-
-    def count_api_keys(self) -> int:
-        row = self._fetchone("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL")
-        return int(row[0]) if row else 0
-
     # -- cases and entries --------------------------------------------------------------
 
     def create_case(
@@ -237,34 +216,6 @@ class PostgresStore(Store):
                 assert row is not None
                 ids.append(int(row[0]))
             return ids
-
-    def get_case_auth(self, case_id: str) -> CaseAuth | None:
-        row = self._fetchone("SELECT token_hash, state FROM cases WHERE case_id = %s", (case_id,))
-        return None if row is None else CaseAuth(bytes(row[0]), CaseState(row[1]))
-
-    def case_status(self, case_id: str) -> CaseStatus:
-        with self._tx() as conn:
-            case = conn.execute(
-                "SELECT state, created_at FROM cases WHERE case_id = %s", (case_id,)
-            ).fetchone()
-            if case is None:
-                raise NotFound(f"no case {case_id!r}")
-            counts = dict(
-                conn.execute(
-                    "SELECT state, COUNT(*) FROM entries WHERE case_id = %s GROUP BY state",
-                    (case_id,),
-                ).fetchall()
-            )
-            hits = dict(
-                conn.execute(
-                    "SELECT h.state, COUNT(DISTINCT h.hit_id) FROM hits h"
-                    " JOIN hit_matches m ON m.hit_id = h.hit_id"
-                    " JOIN entries e ON e.entry_id = m.entry_id"
-                    " WHERE e.case_id = %s GROUP BY h.state",
-                    (case_id,),
-                ).fetchall()
-            )
-        return records.case_status(case_id, case, counts, hits)
 
     def withdraw_case(self, case_id: str, now: float) -> list[EntryRow]:
         with self._tx() as conn:
@@ -320,7 +271,7 @@ class PostgresStore(Store):
         wanted = [s.value for s in states]
         after = -1
         while True:
-            rows = self._fetchall(
+            rows = self._all(
                 "SELECT entry_id, algorithm, value, state FROM entries"
                 " WHERE entry_id > %s AND state = ANY(%s) ORDER BY entry_id LIMIT %s",
                 (after, wanted, batch_size),
@@ -385,28 +336,7 @@ class PostgresStore(Store):
                     conn.execute("DELETE FROM changes WHERE seq = %s", (seq,))
         return ImportResult(added=added, vetted=changed, unchanged=seen - added - changed)
 
-    def count_entries(self) -> dict[tuple[Algorithm, EntryState], int]:
-        rows = self._fetchall(
-            "SELECT algorithm, state, COUNT(*) FROM entries GROUP BY algorithm, state"
-        )
-        return {(Algorithm(a), EntryState(s)): int(n) for a, s, n in rows}
-
     # -- hits -----------------------------------------------------------------------------
-
-    def prior_hits(self, pairs: Sequence[tuple[int, bytes]]) -> dict[tuple[int, bytes], PriorHit]:
-        found: dict[tuple[int, bytes], PriorHit] = {}
-        if not pairs:
-            return found
-        with self._tx() as conn:
-            for entry_id, query_value in pairs:
-                row = conn.execute(
-                    "SELECT h.hit_id, h.state FROM hit_matches m JOIN hits h USING (hit_id)"
-                    " WHERE m.entry_id = %s AND m.query_value = %s ORDER BY h.seq DESC LIMIT 1",
-                    (entry_id, query_value),
-                ).fetchone()
-                if row is not None:
-                    found[(entry_id, query_value)] = PriorHit(row[0], HitState(row[1]))
-        return found
 
     def create_hit(
         self, hit_id: str, operator: str, content_ref: str, matches: Sequence[Match], now: float
@@ -498,46 +428,10 @@ class PostgresStore(Store):
             hit = _hits_from_rows(conn, [hit_row])[0]
         return hit, sorted(vetted)
 
-    def count_hits(self, state: HitState) -> int:
-        row = self._fetchone("SELECT COUNT(*) FROM hits WHERE state = %s", (state.value,))
-        return int(row[0]) if row else 0
-
     # -- the change log ---------------------------------------------------------------------
 
     def store_id(self) -> str:
         return self._store_id
-
-    def change_head(self, after: int) -> ChangeHead:
-        row = self._fetchone(
-            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM changes),"
-            " (SELECT created_at FROM changes WHERE seq > %s ORDER BY seq LIMIT 1)",
-            (after,),
-        )
-        assert row is not None
-        return ChangeHead(int(row[0]), row[1])
-
-    def withdrawn_since(self, after: int) -> bool:
-        row = self._fetchone(
-            "SELECT EXISTS (SELECT 1 FROM changes WHERE seq > %s AND kind = 'withdrawn')",
-            (after,),
-        )
-        return bool(row and row[0])
-
-    def changed_entries(
-        self, after: int, upto: int, batch_size: int = 100_000
-    ) -> Iterator[list[EntryRow]]:
-        last_seq, last_id = after, records.PAST_EVERY_ID  # nothing of change `after` itself
-        while True:
-            rows = self._fetchall(
-                "SELECT entry_id, algorithm, value, state, changed_seq FROM entries"
-                " WHERE (changed_seq, entry_id) > (%s, %s) AND changed_seq <= %s"
-                " ORDER BY changed_seq, entry_id LIMIT %s",
-                (last_seq, last_id, upto, batch_size),
-            )
-            if not rows:
-                return
-            yield [records.entry_row(r) for r in rows]
-            last_seq, last_id = rows[-1][4], rows[-1][0]
 
     signals_changes = True
 

@@ -17,33 +17,29 @@ from typing import Any
 from service.domain import (
     Algorithm,
     CaseState,
-    CaseStatus,
     EntryState,
     HashValue,
     Hit,
     HitState,
     Match,
-    Role,
     Verdict,
 )
 from service.errors import Conflict, NotFound
 from service.store import records
 from service.store.base import (
     ApiKeyRecord,
-    CaseAuth,
-    ChangeHead,
     EntryRow,
     ImportResult,
-    PriorHit,
     Store,
 )
 from service.store.migrations import check_not_newer, load_migrations
+from service.store.sql_reads import SQLReads
 
 DB_FILENAME = "hashguard.sqlite3"
 _IMPORT_BATCH = 50_000
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLReads, Store):
     def __init__(self, data_dir: str | Path) -> None:
         self.path = Path(data_dir) / DB_FILENAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +63,11 @@ class SQLiteStore(Store):
             with self._connections_lock:
                 self._connections.append(conn)
         return conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """The thread's connection; reads outside a write see the last commit."""
+        yield self._conn()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -121,27 +122,6 @@ class SQLiteStore(Store):
         except sqlite3.IntegrityError:
             raise Conflict(f"an API key named {record.name!r} already exists") from None
 
-    def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
-        row = (
-            self._conn()
-            .execute(
-                "SELECT key_id, name, role, secret_hash, created_at, revoked_at"
-                " FROM api_keys WHERE key_id = ?",
-                (key_id,),
-            )
-            .fetchone()
-        )
-        if row is None:
-            return None
-        return ApiKeyRecord(row[0], row[1], Role(row[2]), bytes(row[3]), row[4], row[5])
-
-    def count_api_keys(self) -> int:
-        return int(
-            self._conn()
-            .execute("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL")
-            .fetchone()[0]
-        )
-
     # -- cases and entries --------------------------------------------------------------
 
     def create_case(
@@ -168,38 +148,6 @@ class SQLiteStore(Store):
                 )
                 ids.append(int(cursor.lastrowid or 0))
             return ids
-
-    def get_case_auth(self, case_id: str) -> CaseAuth | None:
-        row = (
-            self._conn()
-            .execute("SELECT token_hash, state FROM cases WHERE case_id = ?", (case_id,))
-            .fetchone()
-        )
-        return None if row is None else CaseAuth(bytes(row[0]), CaseState(row[1]))
-
-    def case_status(self, case_id: str) -> CaseStatus:
-        conn = self._conn()
-        case = conn.execute(
-            "SELECT state, created_at FROM cases WHERE case_id = ?", (case_id,)
-        ).fetchone()
-        if case is None:
-            raise NotFound(f"no case {case_id!r}")
-        counts = dict(
-            conn.execute(
-                "SELECT state, COUNT(*) FROM entries WHERE case_id = ? GROUP BY state",
-                (case_id,),
-            ).fetchall()
-        )
-        hits = dict(
-            conn.execute(
-                "SELECT h.state, COUNT(DISTINCT h.hit_id) FROM hits h"
-                " JOIN hit_matches m ON m.hit_id = h.hit_id"
-                " JOIN entries e ON e.entry_id = m.entry_id"
-                " WHERE e.case_id = ? GROUP BY h.state",
-                (case_id,),
-            ).fetchall()
-        )
-        return records.case_status(case_id, case, counts, hits)
 
     def withdraw_case(self, case_id: str, now: float) -> list[EntryRow]:
         with self._write() as conn:
@@ -312,28 +260,7 @@ class SQLiteStore(Store):
                     conn.execute("DELETE FROM changes WHERE seq = ?", (seq,))
         return ImportResult(added=added, vetted=changed, unchanged=seen - added - changed)
 
-    def count_entries(self) -> dict[tuple[Algorithm, EntryState], int]:
-        rows = (
-            self._conn()
-            .execute("SELECT algorithm, state, COUNT(*) FROM entries GROUP BY algorithm, state")
-            .fetchall()
-        )
-        return {(Algorithm(a), EntryState(s)): n for a, s, n in rows}
-
     # -- hits -----------------------------------------------------------------------------
-
-    def prior_hits(self, pairs: Sequence[tuple[int, bytes]]) -> dict[tuple[int, bytes], PriorHit]:
-        found: dict[tuple[int, bytes], PriorHit] = {}
-        conn = self._conn()
-        for entry_id, query_value in pairs:
-            row = conn.execute(
-                "SELECT h.hit_id, h.state FROM hit_matches m JOIN hits h USING (hit_id)"
-                " WHERE m.entry_id = ? AND m.query_value = ? ORDER BY h.seq DESC LIMIT 1",
-                (entry_id, query_value),
-            ).fetchone()
-            if row is not None:
-                found[(entry_id, query_value)] = PriorHit(row[0], HitState(row[1]))
-        return found
 
     def create_hit(
         self, hit_id: str, operator: str, content_ref: str, matches: Sequence[Match], now: float
@@ -434,60 +361,10 @@ class SQLiteStore(Store):
             raise NotFound(f"no hit {hit_id!r}")
         return hit, sorted(vetted)
 
-    def count_hits(self, state: HitState) -> int:
-        return int(
-            self._conn()
-            .execute("SELECT COUNT(*) FROM hits WHERE state = ?", (state.value,))
-            .fetchone()[0]
-        )
-
     # -- the change log ---------------------------------------------------------------------
 
     def store_id(self) -> str:
         return str(self._conn().execute("SELECT store_id FROM store_identity").fetchone()[0])
-
-    def change_head(self, after: int) -> ChangeHead:
-        row = (
-            self._conn()
-            .execute(
-                "SELECT (SELECT COALESCE(MAX(seq), 0) FROM changes),"
-                " (SELECT created_at FROM changes WHERE seq > ? ORDER BY seq LIMIT 1)",
-                (after,),
-            )
-            .fetchone()
-        )
-        return ChangeHead(int(row[0]), row[1])
-
-    def withdrawn_since(self, after: int) -> bool:
-        row = (
-            self._conn()
-            .execute(
-                "SELECT EXISTS (SELECT 1 FROM changes WHERE seq > ? AND kind = 'withdrawn')",
-                (after,),
-            )
-            .fetchone()
-        )
-        return bool(row[0])
-
-    def changed_entries(
-        self, after: int, upto: int, batch_size: int = 100_000
-    ) -> Iterator[list[EntryRow]]:
-        last_seq, last_id = after, records.PAST_EVERY_ID  # nothing of change `after` itself
-        while True:
-            rows = (
-                self._conn()
-                .execute(
-                    "SELECT entry_id, algorithm, value, state, changed_seq FROM entries"
-                    " WHERE (changed_seq, entry_id) > (?, ?) AND changed_seq <= ?"
-                    " ORDER BY changed_seq, entry_id LIMIT ?",
-                    (last_seq, last_id, upto, batch_size),
-                )
-                .fetchall()
-            )
-            if not rows:
-                return
-            yield [records.entry_row(r) for r in rows]
-            last_seq, last_id = rows[-1][4], rows[-1][0]
 
 
 def _record_change(conn: sqlite3.Connection, kind: str, entries: int, now: float) -> int:
