@@ -93,7 +93,7 @@ class HammingIndex:
             raise ValueError("ids and hashes differ in length")
         if len(ids) == 0:
             return
-        if len(np.unique(ids)) != len(ids):
+        if _has_duplicates(ids):
             raise ValueError("ids must be unique within one add")
         if len(ids) >= max(self._merge_rows, self._view.base.live // 4):
             # A bulk load (start-up, a big import): building now costs about what the
@@ -280,6 +280,14 @@ class HammingIndex:
         if len(delta_ids):
             index.add(delta_ids, np.load(directory / "delta_hashes.npy"))
         return index
+
+
+def _has_duplicates(ids: np.ndarray) -> bool:
+    """Sort-based (np.unique's hash path took 9 s on 10 M ids); free when ids ascend."""
+    if np.all(ids[1:] > ids[:-1]):
+        return False
+    ordered = np.sort(ids)
+    return bool(np.any(ordered[1:] == ordered[:-1]))
 
 
 def _combine(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
