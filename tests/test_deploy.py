@@ -38,7 +38,10 @@ def one(path: Path) -> Any:
 
 def exported_metric_names() -> set[str]:
     """The sample names /metrics can carry."""
-    names: set[str] = set()
+    names: set[str] = {  # the index's own collector: counters gain _total on export
+        family.name + ("_total" if family.type == "counter" else "")
+        for family in metrics.INDEX_STATS.collect()
+    }
     for value in vars(metrics).values():
         if isinstance(value, MetricWrapperBase):
             name, kind = value._name, value._type  # type: ignore[attr-defined]
