@@ -8,9 +8,10 @@ finds every match; each candidate is then verified on the full hash, so the answ
 exact. With chunks near log2(n) bits a bucket holds about one row.
 
 The split of r over the chunks is chosen per query from the bucket sizes (cheapest
-levels first), and a query whose candidate estimate is larger than a plain scan would
-cost is answered by a blocked scan instead: skewed lists with huge buckets fall back
-gracefully instead of collapsing.
+levels first, up to 2 flipped bits per chunk; a radius needing more adds 3-bit probes in
+the chunks whose 2-bit level was cheapest), and a query whose candidate estimate costs
+more than a plain scan is answered by a blocked scan instead: skewed lists with huge
+buckets fall back gracefully instead of collapsing.
 
 Tables are CSR: for chunk j, offsets[key]..offsets[key + 1] index `rows`, the segment
 rows whose chunk j equals key, sorted by key. All chunks' offsets and rows are stored
@@ -36,8 +37,10 @@ from service.index.words import EMPTY_DISTANCES, EMPTY_IDS, chunk_keys, row_dist
 MIN_CHUNK_BITS = 8
 MAX_CHUNK_BITS = 24  # offsets of 2**24 uint32 = 64 MiB per table: the memory cap
 MAX_LEVEL = 2  # flip masks planned with, per chunk; level 3 is added only when needed
-# A verified candidate (random gather of one row) costs about this many rows of a
-# sequential scan; measured by loadtests/bench_index.py --calibrate.
+# A verified candidate (random gathers of its bucket entry and its row) costs about this
+# many rows of a sequential scan. From loadtests/bench_index.py: a probed PDQ query
+# (~3,000 candidates) takes 0.23 ms at 1 M and 0.4 ms at 10 M where the segment's scan
+# takes 3.8 and 38 ms, i.e. 16-35 scanned rows per candidate; 12 errs toward scanning.
 CANDIDATE_COST_IN_SCAN_ROWS = 12
 MIN_INDEXED_ROWS = 4096  # below this a scan is always cheaper than planning probes
 QUERY_BATCH = 32  # queries planned together: bounds the (queries x probes) temporaries
@@ -49,7 +52,7 @@ _PAIR = np.array([0, 1], dtype=np.int64)
 def choose_chunk_widths(bits: int, rows: int, offset: int = 0) -> tuple[int, ...]:
     """About log2(rows) + offset bits per chunk (clamped), the bits shared out evenly.
 
-    offset 0 measured best at 1 M and 10 M (loadtests/bench_index.py --chunk-offsets).
+    offset 0 measured best at 1 M (loadtests/bench_index.py --chunk-offsets=-2,-1,1).
     """
     target = round(math.log2(max(rows, 2))) + offset
     target = min(MAX_CHUNK_BITS, max(MIN_CHUNK_BITS, target))
