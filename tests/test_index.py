@@ -495,6 +495,46 @@ def test_searches_during_writes_always_find_untouched_entries() -> None:
     check_against_oracle(index, dict(enumerate(map(bytes, stable))), queries, radius)
 
 
+def test_bulk_adds_racing_small_adds_and_merges_lose_nothing() -> None:
+    """A bulk add (which merges at once) arriving while other writers add small batches
+    and background merges run must neither drop a row nor keep a replaced one."""
+    rng = np.random.default_rng(14)
+    bits = 64
+    index = HammingIndex(bits, merge_rows=200)
+    bulk_ids = np.arange(100_000, 106_000, dtype=np.int64)
+    bulk = random_hashes(rng, len(bulk_ids), bits)
+    small = [
+        (np.arange(i * 150, (i + 1) * 150, dtype=np.int64), random_hashes(rng, 150, bits))
+        for i in range(40)
+    ]
+    errors: list[BaseException] = []
+
+    def run(work: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        try:
+            for ids, hashes in work:
+                index.add(ids, hashes)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=run, args=(small[:20],)),
+        threading.Thread(target=run, args=([(bulk_ids, bulk)],)),
+        threading.Thread(target=run, args=(small[20:],)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    entries = {int(i): h.tobytes() for i, h in zip(bulk_ids, bulk, strict=True)}
+    for ids, hashes in small:
+        entries.update({int(i): h.tobytes() for i, h in zip(ids, hashes, strict=True)})
+    index.flush()
+    assert len(index) == len(entries) == index.stats()["indexed_rows"]
+    probes = np.concatenate([bulk[:5], small[0][1][:5], small[-1][1][:5]])
+    check_against_oracle(index, entries, probes, 3)
+
+
 # --- HammingIndex: planning, snapshots -------------------------------------------------
 
 
