@@ -42,7 +42,7 @@ from service.store.base import (
     Store,
 )
 from service.store.migrations import check_not_newer, load_migrations
-from service.store.sql_reads import SQLReads
+from service.store.sql_shared import SharedSQL
 
 log = logging.getLogger("hashguard.store")
 
@@ -67,7 +67,7 @@ def describe_url(url: str) -> str:
     return f"{host}:{port}/{params.get('dbname', '')}"
 
 
-class PostgresStore(SQLReads, Store):
+class PostgresStore(SharedSQL, Store):
     _PLACEHOLDER = "%s"
 
     def __init__(
@@ -330,10 +330,8 @@ class PostgresStore(SQLReads, Store):
             assert row is not None
             added, changed = int(row[0]), int(row[1])
             for seq, count in ((added_seq, added), (vetted_seq, changed)):
-                if seq and count:
-                    conn.execute("UPDATE changes SET entries = %s WHERE seq = %s", (count, seq))
-                elif seq:
-                    conn.execute("DELETE FROM changes WHERE seq = %s", (seq,))
+                if seq:
+                    self._settle_change(conn, seq, count)
         return ImportResult(added=added, vetted=changed, unchanged=seen - added - changed)
 
     # -- hits -----------------------------------------------------------------------------
@@ -415,12 +413,7 @@ class PostgresStore(SQLReads, Store):
                         (EntryState.VETTED.value, now, seq, EntryState.PENDING.value, hit_id),
                     ).fetchall()
                 ]
-                if vetted:
-                    conn.execute(
-                        "UPDATE changes SET entries = %s WHERE seq = %s", (len(vetted), seq)
-                    )
-                else:
-                    conn.execute("DELETE FROM changes WHERE seq = %s", (seq,))
+                self._settle_change(conn, seq, len(vetted))
             hit_row = conn.execute(
                 f"SELECT {records.HIT_COLUMNS} FROM hits WHERE hit_id = %s", (hit_id,)
             ).fetchone()

@@ -33,13 +33,13 @@ from service.store.base import (
     Store,
 )
 from service.store.migrations import check_not_newer, load_migrations
-from service.store.sql_reads import SQLReads
+from service.store.sql_shared import SharedSQL
 
 DB_FILENAME = "hashguard.sqlite3"
 _IMPORT_BATCH = 50_000
 
 
-class SQLiteStore(SQLReads, Store):
+class SQLiteStore(SharedSQL, Store):
     def __init__(self, data_dir: str | Path) -> None:
         self.path = Path(data_dir) / DB_FILENAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -254,10 +254,8 @@ class SQLiteStore(SQLReads, Store):
             changed = conn.total_changes - before_changes - added
             conn.execute("PRAGMA cache_size = -2000")
             for seq, count in ((added_seq, added), (vetted_seq, changed)):
-                if seq and count:
-                    conn.execute("UPDATE changes SET entries = ? WHERE seq = ?", (count, seq))
-                elif seq:
-                    conn.execute("DELETE FROM changes WHERE seq = ?", (seq,))
+                if seq:
+                    self._settle_change(conn, seq, count)
         return ImportResult(added=added, vetted=changed, unchanged=seen - added - changed)
 
     # -- hits -----------------------------------------------------------------------------

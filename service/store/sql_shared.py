@@ -1,4 +1,5 @@
-"""The read queries the SQLite and PostgreSQL stores run identically, written once.
+"""The queries the SQLite and PostgreSQL stores run identically, written once: the
+reads, and settling a change-log row inside a write.
 
 A store mixes this in and provides `_read()`: a connection for a few reads (SQLite: the
 thread's connection; PostgreSQL: a pooled transaction). Queries use `?` placeholders,
@@ -17,7 +18,7 @@ from service.store import records
 from service.store.base import ApiKeyRecord, CaseAuth, ChangeHead, EntryRow, PriorHit
 
 
-class SQLReads:
+class SharedSQL:
     _PLACEHOLDER = "?"
 
     def _read(self) -> AbstractContextManager[Any]:
@@ -110,6 +111,14 @@ class SQLReads:
         return int(row[0]) if row else 0
 
     # -- the change log ---------------------------------------------------------------------
+
+    def _settle_change(self, conn: Any, seq: int, entries: int) -> None:
+        """A change row is taken before a write knows how many entries it touches (its
+        seq is stamped on them): record the count, or drop the row if none changed."""
+        if entries:
+            conn.execute(self._sql("UPDATE changes SET entries = ? WHERE seq = ?"), (entries, seq))
+        else:
+            conn.execute(self._sql("DELETE FROM changes WHERE seq = ?"), (seq,))
 
     def change_head(self, after: int) -> ChangeHead:
         row = self._one(
