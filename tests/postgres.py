@@ -47,6 +47,17 @@ def fresh_schema() -> Iterator[tuple[str, str]]:
         admin.close()
 
 
+def connection_count(schema: str) -> int:
+    """How many backend connections the store in `schema` holds right now."""
+    with admin_connection() as admin:
+        row = admin.execute(
+            "SELECT COUNT(*) FROM pg_stat_activity"
+            " WHERE application_name = %s AND pid <> pg_backend_pid()",
+            (schema,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def terminate_connections(schema: str) -> int:
     """End every backend connection of the store in `schema`, as a database restart
     would; returns how many there were."""

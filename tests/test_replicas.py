@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from hashguard.v1 import hashguard_pb2 as pb
 
-from tests.postgres import fresh_schema, terminate_connections
+from tests.postgres import connection_count, fresh_schema, terminate_connections
 from tests.support import ServerProcess, Stubs, bearer, run_cli
 
 CONVERGE_SECONDS = 1.0  # the promise: every replica within one second
@@ -200,6 +200,11 @@ def test_dropped_database_connections_lose_nothing(cluster: Cluster) -> None:
     try:
         for _ in range(3):
             time.sleep(0.3)
+            # Replicas reconnect lazily (the pool on the next call, the listener after a
+            # short back-off): wait until they have, so each round really cuts something.
+            deadline = time.monotonic() + 10
+            while connection_count(cluster.schema) == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
             assert terminate_connections(cluster.schema) > 0
         time.sleep(0.3)
     finally:
