@@ -8,6 +8,8 @@ HOST:PORT with --key drives a server you started instead.
 The request mix is weights per kind, e.g. --mix hash=90,image=9,submit=1:
   hash    CheckUpload with a precomputed PDQ hash (quality 100) and a SHA-256; a share
           --near of them lie a few bits from a listed hash (BLOCK), the rest are random
+  stream  the same check as one message of a CheckUploads stream that the client keeps
+          open (one stream per client, one message in flight on it): no per-call cost
   image   CheckUpload with a JPEG of --image-mp megapixels (natural photos, pre-encoded)
   submit  SubmitCase with one random PDQ hash (a SQLite write and an index insert)
   health  grpc.health.v1 Check: no work, the transport's own ceiling
@@ -44,6 +46,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -52,7 +55,7 @@ from hashguard.v1 import hashguard_pb2 as pb
 from hashguard.v1 import hashguard_pb2_grpc as pb_grpc
 from PIL import Image
 
-KINDS = ("hash", "image", "submit", "health")
+KINDS = ("hash", "stream", "image", "submit", "health")
 _LISTENING = re.compile(r"listening on (\S+):(\d+) \(gRPC\) and http://\S+:(\d+)/metrics")
 _MAX_MESSAGE = 64 * 1024 * 1024
 
@@ -289,6 +292,7 @@ async def drive(work: Workload, seed: int) -> Tally:
     async def client(index: int) -> None:
         rng = np.random.default_rng([work.seed, seed, index, 0x10AD])
         lane = index % len(channels)
+        stream: Any = None  # this client's CheckUploads call, opened at its first "stream"
         while time.perf_counter() < deadline and budget[0] > 0:
             budget[0] -= 1
             kind = work.kinds[int(rng.integers(0, len(work.kinds)))]
@@ -299,6 +303,12 @@ async def drive(work: Workload, seed: int) -> Tally:
                     request = build.check_hashes() if kind == "hash" else build.check_image()
                     answer = await match[lane].CheckUpload(request, metadata=operator)
                     tally.decisions[pb.Decision.Name(answer.decision)] += 1
+                elif kind == "stream":
+                    if stream is None:
+                        stream = match[lane].CheckUploads(metadata=operator)
+                    await stream.write(build.check_hashes())
+                    answer = await stream.read()
+                    tally.decisions[pb.Decision.Name(answer.decision)] += 1
                 elif kind == "submit":
                     await submission[lane].SubmitCase(build.submit(), metadata=submitter)
                 else:
@@ -306,7 +316,10 @@ async def drive(work: Workload, seed: int) -> Tally:
                     await health[lane].Check(probe)  # type: ignore[attr-defined]
             except grpc.aio.AioRpcError as exc:
                 code = exc.code().name
+                stream = None if kind == "stream" else stream
             tally.add(kind, time.perf_counter() - sent, code)
+        if stream is not None:
+            await stream.done_writing()
 
     for c in channels:
         await c.channel_ready()

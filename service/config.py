@@ -42,6 +42,7 @@ class Settings:
     max_image_pixels: int = 64_000_000
     max_hashes_per_case: int = 1000
     workers: int = 16
+    max_streams: int = 8
     reuse_port: int = 0
     grace_seconds: float = 10.0
 
@@ -61,6 +62,11 @@ class Settings:
             (self.max_image_pixels >= 1, "max_image_pixels must be positive"),
             (self.max_hashes_per_case >= 1, "max_hashes_per_case must be positive"),
             (self.workers >= 1, "workers must be at least 1"),
+            (
+                1 <= self.max_streams < self.workers,
+                f"max_streams ({self.max_streams}) must be at least 1 and fewer than "
+                f"workers ({self.workers}), so single calls always find a free worker",
+            ),
             (self.reuse_port in (0, 1), "reuse_port must be 0 or 1"),
             (self.grace_seconds >= 0, "grace_seconds must not be negative"),
             (
@@ -93,6 +99,7 @@ _HELP = {
     "max_image_pixels": "larger images are refused as decompression bombs",
     "max_hashes_per_case": "most hashes one case may submit",
     "workers": "gRPC worker threads",
+    "max_streams": "most CheckUploads streams open at once (each holds a worker thread)",
     "reuse_port": "1: several serve processes share the gRPC port (SO_REUSEPORT)",
     "grace_seconds": "on SIGTERM, how long in-flight calls may finish",
 }

@@ -30,6 +30,12 @@ class Conflict(HashGuardError):
     status = "FAILED_PRECONDITION"
 
 
+class ResourceExhausted(HashGuardError):
+    """A limit was reached; the message says which and what to do instead."""
+
+    status = "RESOURCE_EXHAUSTED"
+
+
 class Unavailable(HashGuardError):
     """The store cannot be reached right now; the caller may retry."""
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 
 import grpc
+import pytest
 import skimage.data
 from hashguard.v1 import hashguard_pb2 as pb
 from PIL import Image
@@ -205,3 +206,53 @@ def test_clear_errors_when_ports_are_taken_and_hint_without_keys(tmp_path) -> No
         assert "Traceback" not in taken_grpc.stderr + taken_metrics.stderr
     finally:
         assert first.stop() == 0
+
+
+def test_open_streams_are_capped_so_single_calls_still_get_a_worker(tmp_path) -> None:
+    """More idle CheckUploads streams than workers used to leave no worker for anyone:
+    the stream beyond --max-streams is refused, single calls go on being answered, and a
+    closed stream frees its slot."""
+    operator = add_key(tmp_path, "operator", "op")
+    server = ServerProcess(tmp_path, extra_args=["--workers", "3", "--max-streams", "2"]).start()
+    hashes = [pb.Hash(algorithm=pb.HASH_ALGORITHM_SHA256, value=bytes(32))]
+    check = pb.CheckUploadRequest(hashes=hashes, content_ref="x")
+    try:
+        with server.channel() as channel:
+            match = Stubs(channel).match
+            closers, streams = [], []
+            for _ in range(2):  # two streams that answer once, then sit idle
+                close = threading.Event()
+
+                def requests(close: threading.Event = close) -> Iterator[pb.CheckUploadRequest]:
+                    yield check
+                    close.wait(60)
+
+                stream = match.CheckUploads(requests(), metadata=bearer(operator))
+                assert next(stream).decision == pb.DECISION_ALLOW
+                closers.append(close)
+                streams.append(stream)
+
+            with pytest.raises(grpc.RpcError) as refused:
+                list(match.CheckUploads(iter([check]), metadata=bearer(operator), timeout=10))
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "--max-streams" in refused.value.details()
+
+            reply = match.CheckUpload(check, metadata=bearer(operator), timeout=10)
+            assert reply.decision == pb.DECISION_ALLOW
+
+            closers[0].set()
+            assert list(streams[0]) == []  # the server saw the end and closed its side
+            replies = list(match.CheckUploads(iter([check]), metadata=bearer(operator), timeout=10))
+            assert [r.decision for r in replies] == [pb.DECISION_ALLOW]
+            closers[1].set()
+            assert list(streams[1]) == []
+    finally:
+        assert server.stop() == 0
+
+
+def test_max_streams_must_leave_a_worker_for_single_calls(tmp_path) -> None:
+    result = run_cli(
+        "serve", "--data-dir", str(tmp_path), "--workers", "4", "--max-streams", "4", check=False
+    )
+    assert result.returncode != 0
+    assert "max_streams (4) must be at least 1 and fewer than workers (4)" in result.stderr

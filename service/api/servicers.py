@@ -3,6 +3,7 @@ back. Errors are raised as domain exceptions; the interceptor maps them to statu
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import grpc
@@ -20,7 +21,7 @@ from service.api.convert import (
 )
 from service.app import HashGuard
 from service.domain import Principal
-from service.errors import InvalidInput, Unauthenticated
+from service.errors import InvalidInput, ResourceExhausted, Unauthenticated
 
 
 def caller(app: HashGuard, context: grpc.ServicerContext) -> Principal:
@@ -39,6 +40,10 @@ def caller(app: HashGuard, context: grpc.ServicerContext) -> Principal:
 class MatchServicer(pb_grpc.MatchServiceServicer):
     def __init__(self, app: HashGuard) -> None:
         self.app = app
+        # The sync server runs each open stream on one worker thread until the client
+        # closes it; without a cap, `workers` idle streams leave no thread for anyone.
+        self.max_streams = app.settings.max_streams
+        self._stream_slots = threading.BoundedSemaphore(self.max_streams)
 
     def CheckUpload(
         self, request: pb.CheckUploadRequest, context: grpc.ServicerContext
@@ -52,16 +57,25 @@ class MatchServicer(pb_grpc.MatchServiceServicer):
         """One response per request, in order. An invalid item gets a response with
         `error` set instead of ending the whole scan; auth failures end it."""
         principal = caller(self.app, context)
-        for request in request_iterator:
-            try:
-                yield self._check(principal, request)
-            except InvalidInput as exc:
-                yield pb.CheckUploadResponse(
-                    content_ref=request.content_ref,
-                    error=pb.ItemError(
-                        code=grpc.StatusCode.INVALID_ARGUMENT.value[0], message=str(exc)
-                    ),
-                )
+        if not self._stream_slots.acquire(blocking=False):
+            raise ResourceExhausted(
+                f"this server already has {self.max_streams} CheckUploads streams open "
+                "(--max-streams): close idle streams, reuse one stream for many checks, "
+                "or call CheckUpload"
+            )
+        try:
+            for request in request_iterator:
+                try:
+                    yield self._check(principal, request)
+                except InvalidInput as exc:
+                    yield pb.CheckUploadResponse(
+                        content_ref=request.content_ref,
+                        error=pb.ItemError(
+                            code=grpc.StatusCode.INVALID_ARGUMENT.value[0], message=str(exc)
+                        ),
+                    )
+        finally:
+            self._stream_slots.release()
 
     def _check(
         self, principal: Principal, request: pb.CheckUploadRequest
