@@ -46,7 +46,7 @@ from loadtests.load import (
     seed_data_dir,
 )
 from service.api.interceptors import ErrorAndMetricsInterceptor
-from service.api.servicers import MatchServicer, ReviewServicer, SubmissionServicer
+from service.api.servicers import MatchServicer, ReviewServicer, SubmissionServicer, caller
 from service.app import HashGuard
 from service.config import Settings
 from service.replica.snapshot import snapshot_dir
@@ -93,6 +93,47 @@ def aio_process(data_dir: Path, port: int, ready: multiprocessing.Queue[int]) ->
             options=_OPTIONS,
         )
         _add_services(app, server)
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        ready.put(os.getpid())
+        await server.wait_for_termination()
+
+    asyncio.run(run())
+
+
+class _NativeAioMatch(pb_grpc.MatchServiceServicer):
+    """CheckUpload as a coroutine: a hash check runs on the event loop itself (no thread
+    hand-off), an image check in a thread (its decode releases the GIL)."""
+
+    def __init__(self, app: HashGuard, pool: futures.ThreadPoolExecutor) -> None:
+        self.sync = MatchServicer(app)
+        self.app = app
+        self.pool = pool
+
+    async def CheckUpload(self, request, context):  # type: ignore[no-untyped-def]
+        principal = caller(self.app, context)
+        if request.image:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.pool, self.sync._check, principal, request)
+        return self.sync._check(principal, request)
+
+    async def CheckUploads(self, request_iterator, context):  # type: ignore[no-untyped-def]
+        principal = caller(self.app, context)
+        async for request in request_iterator:
+            yield self.sync._check(principal, request)
+
+
+def aio_native_process(data_dir: Path, port: int, ready: multiprocessing.Queue[int]) -> None:
+    async def run() -> None:
+        app = _app(data_dir)
+        pool = futures.ThreadPoolExecutor(max_workers=Settings().workers)
+        server = grpc.aio.server(
+            migration_thread_pool=pool, options=[*_OPTIONS, ("grpc.so_reuseport", 1)]
+        )
+        pb_grpc.add_MatchServiceServicer_to_server(_NativeAioMatch(app, pool), server)  # type: ignore[no-untyped-call]
+        servicer = health.HealthServicer()
+        servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
         server.add_insecure_port(f"127.0.0.1:{port}")
         await server.start()
         ready.put(os.getpid())
@@ -149,8 +190,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 port, pids = stock.port, [stock.server_pid]
             else:
                 port = _free_port()
-                count = int(variant.split()[1]) if variant.startswith("reuseport") else 1
-                target = reuseport_process if variant.startswith("reuseport") else aio_process
+                count = int(variant.split()[1]) if len(variant.split()) > 1 else 1
+                target = {
+                    "reuseport": reuseport_process,
+                    "aio": aio_process,
+                    "aio-native": aio_native_process,
+                }[variant.split()[0]]
                 children = [
                     ctx.Process(target=target, args=(data_dir, port, ready)) for _ in range(count)
                 ]

@@ -191,12 +191,14 @@ def _remote(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from service.allocator import cap_arenas
     from service.api.server import serve
     from service.app import HashGuard
     from service.replica.snapshot import snapshot_dir
     from service.store.factory import open_store
 
     settings = load_settings({s.name: getattr(args, s.name) for s in SETTINGS})
+    cap_arenas(settings.malloc_arena_max)  # before any thread starts
     started = time.perf_counter()
     store = open_store(settings.store, settings.data_path, settings.pool_size)
     try:

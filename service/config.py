@@ -45,6 +45,8 @@ class Settings:
     max_streams: int = 8
     reuse_port: int = 0
     grace_seconds: float = 10.0
+    malloc_arena_max: int = 2
+    malloc_trim_interval: float = 60.0
 
     @property
     def data_path(self) -> Path:
@@ -69,6 +71,8 @@ class Settings:
             ),
             (self.reuse_port in (0, 1), "reuse_port must be 0 or 1"),
             (self.grace_seconds >= 0, "grace_seconds must not be negative"),
+            (self.malloc_arena_max >= 0, "malloc_arena_max must not be negative"),
+            (self.malloc_trim_interval >= 0, "malloc_trim_interval must not be negative"),
             (
                 self.store == "sqlite" or self.store.startswith(("postgresql://", "postgres://")),
                 "store must be 'sqlite' or a postgresql:// URL",
@@ -102,6 +106,10 @@ _HELP = {
     "max_streams": "most CheckUploads streams open at once (each holds a worker thread)",
     "reuse_port": "1: several serve processes share the gRPC port (SO_REUSEPORT)",
     "grace_seconds": "on SIGTERM, how long in-flight calls may finish",
+    "malloc_arena_max": "glibc malloc arenas (0: glibc's default, 8 per core); fewer keep "
+    "memory flat",
+    "malloc_trim_interval": "seconds between handing freed heap pages back to the kernel "
+    "(0: never)",
 }
 _TYPES = {"str": str, "int": int, "float": float}
 

@@ -15,6 +15,7 @@ from hashguard.v1 import hashguard_pb2 as pb
 from hashguard.v1 import hashguard_pb2_grpc as pb_grpc
 from prometheus_client import start_http_server
 
+from service.allocator import Trimmer
 from service.api.interceptors import ErrorAndMetricsInterceptor
 from service.api.servicers import MatchServicer, ReviewServicer, SubmissionServicer
 from service.app import HashGuard
@@ -93,6 +94,8 @@ def serve(settings: Settings, app: HashGuard) -> int:
         raise
     metrics_port = metrics_server.server_port
     app.start_background()
+    trimmer = Trimmer(settings.malloc_trim_interval)
+    trimmer.start()
     print(
         f"hashguard listening on {settings.host}:{running.port} (gRPC) and "
         f"http://{settings.host}:{metrics_port}/metrics; data in {settings.data_path}",
@@ -106,6 +109,7 @@ def serve(settings: Settings, app: HashGuard) -> int:
     running.health.enter_graceful_shutdown()
     running.server.stop(settings.grace_seconds).wait()
     metrics_server.shutdown()
+    trimmer.stop()
     app.stop_background()
     app.store.close()
     print("hashguard stopped", flush=True)
