@@ -46,7 +46,7 @@ class Settings:
     reuse_port: int = 0
     grace_seconds: float = 10.0
     malloc_arena_max: int = 2
-    malloc_trim_interval: float = 60.0
+    malloc_trim_interval: float = 30.0
 
     @property
     def data_path(self) -> Path:
