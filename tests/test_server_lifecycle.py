@@ -256,3 +256,38 @@ def test_max_streams_must_leave_a_worker_for_single_calls(tmp_path) -> None:
     )
     assert result.returncode != 0
     assert "max_streams (4) must be at least 1 and fewer than workers (4)" in result.stderr
+
+
+def test_a_client_cancelling_its_stream_is_not_an_internal_error(tmp_path) -> None:
+    """A client that hangs up while the server waits for its next request is not logged
+    as an internal error (grpc raises in the request iterator), and its slot is freed."""
+    operator = add_key(tmp_path, "operator", "op")
+    server = ServerProcess(tmp_path, extra_args=["--workers", "2", "--max-streams", "1"]).start()
+    check = pb.CheckUploadRequest(
+        hashes=[pb.Hash(algorithm=pb.HASH_ALGORITHM_SHA256, value=bytes(32))]
+    )
+    hang_up = threading.Event()
+
+    def requests() -> Iterator[pb.CheckUploadRequest]:
+        yield check
+        hang_up.wait(60)
+
+    try:
+        with server.channel() as channel:
+            match = Stubs(channel).match
+            stream = match.CheckUploads(requests(), metadata=bearer(operator))
+            assert next(stream).decision == pb.DECISION_ALLOW
+            stream.cancel()
+            hang_up.set()
+            deadline = time.monotonic() + 10
+            while True:  # the slot comes back once the server has seen the hang-up
+                try:
+                    list(match.CheckUploads(iter([check]), metadata=bearer(operator)))
+                    break
+                except grpc.RpcError as exc:
+                    assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                    assert time.monotonic() < deadline
+                    time.sleep(0.1)
+    finally:
+        assert server.stop() == 0
+    assert "internal error" not in server.log()

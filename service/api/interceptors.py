@@ -51,6 +51,11 @@ def _guarded(method: str, context: grpc.ServicerContext) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
+        if isinstance(exc, grpc.RpcError) and not context.is_active():
+            # The client hung up while a stream was waiting for its next request:
+            # nobody is left to answer, and nothing went wrong here.
+            outcome.code = grpc.StatusCode.CANCELLED
+            return
         if _is_abort(exc, context):
             outcome.code = _code(context) or grpc.StatusCode.UNKNOWN
             raise
