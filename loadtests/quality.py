@@ -42,16 +42,21 @@ from loadtests.quality_metrics import (
 )
 from loadtests.transforms import Transform, by_name, encode
 from service.config import Settings
-from service.hashing import DEFAULT_DRAFT_SIDE, hash_image_bytes
+from service.crops import candidate_queries, window_hashes
+from service.hashing import DEFAULT_DRAFT_SIDE, decode_image, hash_decoded
 
 ALGORITHMS = {"pdq": 256, "phash": 64}
 
 
-def hash_uploads(args: tuple[int, LoadedPhoto, str, tuple[int, ...]]) -> list[list[Upload]]:
+def hash_uploads(
+    args: tuple[int, LoadedPhoto, str, tuple[int, ...], int, bool],
+) -> list[list[Upload]]:
     """The original (lossless PNG) and every transform of one photo, hashed once per JPEG
     decoder setting (draft side, 0 = full decode). Transforms travel by name: a worker
-    process looks them up in the registry."""
-    index, photo, names, draft_sides = args
+    process looks them up in the registry. With `crops`, each upload also carries the
+    check path's frame queries and the sub-window hashes a victim would list for it
+    (from the full decode, as `hashguard hash` does)."""
+    index, photo, names, draft_sides, min_quality, crops = args
     transforms = by_name(names)
     made = [("original", encode(photo.image))]
     made += [(t.name, t.apply(photo.image)) for t in transforms]
@@ -59,18 +64,31 @@ def hash_uploads(args: tuple[int, LoadedPhoto, str, tuple[int, ...]]) -> list[li
     for side in draft_sides:
         uploads = []
         for name, data in made:
-            hashed = hash_image_bytes(data, draft_side=side)
+            image = decode_image(data, draft_side=side)
+            hashed = hash_decoded(image, data)
+            extra = windows = None
+            if crops:
+                extra = _rows(candidate_queries(image, min_quality))
+                listed = decode_image(data, draft_side=0) if side else image
+                windows = _rows([h.value for h in window_hashes(listed, min_quality)])
             uploads.append(
                 Upload(
                     index,
                     name,
-                    np.frombuffer(b"".join(hashed.pdq_dihedral), dtype=np.uint8).reshape(8, 32),
+                    _rows(hashed.pdq_dihedral),
                     int(hashed.pdq.quality or 0),
                     np.frombuffer(hashed.phash.value, dtype=np.uint8),
+                    extra,
+                    windows,
                 )
             )
         per_decoder.append(uploads)
     return per_decoder
+
+
+def _rows(values: Sequence[bytes]) -> np.ndarray:
+    """PDQ hashes as a (n, 32) uint8 array."""
+    return np.frombuffer(b"".join(values), dtype=np.uint8).reshape(len(values), 32)
 
 
 def measure(
@@ -79,19 +97,30 @@ def measure(
     min_quality: int,
     jobs: int,
     draft_sides: tuple[int, ...] = (DEFAULT_DRAFT_SIDE,),
+    crops: bool = False,
 ) -> list[Distances]:
     """Distances for each decoder setting, from the same transformed bytes."""
+    per_decoder = hash_all(photos, transforms, min_quality, jobs, draft_sides, crops)
+    return [distances(uploads, min_quality) for uploads in per_decoder]
+
+
+def hash_all(
+    photos: Sequence[LoadedPhoto],
+    transforms: list[Transform],
+    min_quality: int,
+    jobs: int,
+    draft_sides: tuple[int, ...] = (DEFAULT_DRAFT_SIDE,),
+    crops: bool = False,
+) -> list[list[Upload]]:
+    """Every photo's uploads, hashed once per decoder setting, in `jobs` processes."""
     names = ",".join(t.name for t in transforms)
-    tasks = [(i, p, names, draft_sides) for i, p in enumerate(photos)]
+    tasks = [(i, p, names, draft_sides, min_quality, crops) for i, p in enumerate(photos)]
     if jobs > 1:
         with ProcessPoolExecutor(jobs) as pool:
             per_photo = list(pool.map(hash_uploads, tasks))
     else:
         per_photo = [hash_uploads(t) for t in tasks]
-    return [
-        distances([u for group in per_photo for u in group[k]], min_quality)
-        for k in range(len(draft_sides))
-    ]
+    return [[u for group in per_photo for u in group[k]] for k in range(len(draft_sides))]
 
 
 def print_decoder_comparison(

@@ -6,6 +6,10 @@ hand-made ones. The rules mirror service/app.py and service/matcher.py:
   closest counts; an upload whose PDQ quality is below the minimum is not matched by PDQ.
 - pHash: the upload's pHash against the listed one, plain.
 - The service matches when either algorithm is within its threshold.
+- With crop matching (service/crops.py), an upload also has the PDQ of the photo inside
+  its frame among its queries (`pdq_extra`), and a listed version also lists its
+  sub-window hashes (`pdq_windows`); `window` distances are to those, with their own
+  threshold.
 """
 
 from __future__ import annotations
@@ -27,6 +31,15 @@ class Upload:
     pdq_dihedral: np.ndarray  # (8, 32) uint8, original orientation first
     pdq_quality: int
     phash: np.ndarray  # (8,) uint8
+    pdq_extra: np.ndarray | None = None  # (k, 32) more PDQ queries (quality already checked)
+    pdq_windows: np.ndarray | None = None  # (m, 32) sub-window hashes a victim lists
+
+    def queries(self, min_quality: int) -> np.ndarray:
+        """Every PDQ hash the check path looks up for this upload."""
+        parts = [self.pdq_dihedral] if self.pdq_quality >= min_quality else []
+        if self.pdq_extra is not None:
+            parts.append(self.pdq_extra)
+        return np.concatenate(parts) if parts else np.zeros((0, 32), dtype=np.uint8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +54,15 @@ class Distances:
     transform: np.ndarray  # (n,) transform names ("original" for the untouched file)
     pdq: np.ndarray  # (n, n) min over dihedral variants; UNMATCHABLE rows for low quality
     phash: np.ndarray  # (n, n)
+    window: np.ndarray | None = None  # (n, n) to the listed version's sub-window hashes
 
     def table(self, algorithm: str) -> np.ndarray:
         if algorithm == "pdq":
             return self.pdq
         if algorithm == "phash":
             return self.phash
+        if algorithm == "window" and self.window is not None:
+            return self.window
         raise ValueError(f"unknown algorithm {algorithm!r}")
 
     def originals(self) -> np.ndarray:
@@ -74,32 +90,55 @@ class Distances:
             self.transform[rows],
             self.pdq[np.ix_(rows, rows)],
             self.phash[np.ix_(rows, rows)],
+            None if self.window is None else self.window[np.ix_(rows, rows)],
         )
 
 
-def hamming(a: np.ndarray, b: np.ndarray, block: int = 256) -> np.ndarray:
+def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Bit distances between every row of a (n, bytes) and every row of b (m, bytes)."""
+    if a.shape[1] % 8 == 0:  # compare 64 bits at a time
+        a = np.ascontiguousarray(a).view(np.uint64)
+        b = np.ascontiguousarray(b).view(np.uint64)
     out = np.empty((len(a), len(b)), dtype=np.int64)
+    block = max(1, 4_000_000 // max(b.size, 1))
     for start in range(0, len(a), block):
         x = np.bitwise_xor(a[start : start + block, None, :], b[None, :, :])
         out[start : start + block] = np.bitwise_count(x).sum(axis=2, dtype=np.int64)
     return out
 
 
+def _nearest(queries: Sequence[np.ndarray], listed: Sequence[np.ndarray]) -> np.ndarray:
+    """(n, m): for each upload's query set and each listed set, the smallest distance
+    between any query and any listed hash (UNMATCHABLE where either set is empty)."""
+    owners = np.repeat(np.arange(len(listed)), [len(x) for x in listed])
+    flat = np.concatenate(listed) if len(owners) else np.zeros((0, 32), np.uint8)
+    out = np.full((len(queries), len(listed)), UNMATCHABLE, dtype=np.int64)
+    if not len(owners):
+        return out
+    starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+    for i, q in enumerate(queries):
+        if len(q):
+            nearest = hamming(q, flat).min(axis=0)
+            out[i, owners[starts]] = np.minimum.reduceat(nearest, starts)
+    return out
+
+
 def distances(uploads: Sequence[Upload], min_quality: int) -> Distances:
     """All upload x listed distances under the service's rules."""
-    n = len(uploads)
-    variants = np.stack([u.pdq_dihedral for u in uploads])  # (n, 8, 32)
-    listed = variants[:, 0, :]
-    pdq = hamming(variants.reshape(n * 8, -1), listed).reshape(n, 8, n).min(axis=1)
-    low = np.array([u.pdq_quality < min_quality for u in uploads])
-    pdq[low, :] = UNMATCHABLE
+    queries = [u.queries(min_quality) for u in uploads]
+    pdq = _nearest(queries, [u.pdq_dihedral[:1] for u in uploads])
+    windows = [u.pdq_windows for u in uploads]
+    window = None
+    if any(w is not None for w in windows):
+        empty = np.zeros((0, 32), dtype=np.uint8)
+        window = _nearest(queries, [empty if w is None else w for w in windows])
     phashes = np.stack([u.phash for u in uploads])
     return Distances(
         np.array([u.photo for u in uploads], dtype=np.int64),
         np.array([u.transform for u in uploads]),
         pdq,
         hamming(phashes, phashes),
+        window,
     )
 
 
@@ -118,16 +157,28 @@ def false_match_rate(d: Distances, algorithm: str, threshold: int) -> tuple[floa
     return hits / max(len(impostor), 1), hits
 
 
-def either_recall(d: Distances, transform: str, pdq: int, phash: int) -> float:
-    """Recall of the service's rule: a PDQ match or a pHash match."""
+def _either(d: Distances, pick: str, pdq: int, phash: int, window: int | None) -> np.ndarray:
+    values = d.genuine if pick == "genuine" else d.impostor
+    hit = (values("pdq") <= pdq) | (values("phash") <= phash)
+    if window is not None and d.window is not None:
+        hit |= values("window") <= window
+    return np.asarray(hit)
+
+
+def either_recall(
+    d: Distances, transform: str, pdq: int, phash: int, window: int | None = None
+) -> float:
+    """Recall of the service's rule: a PDQ match or a pHash match (or a sub-window match
+    within `window`, with crop matching)."""
     rows = d.transform == transform
-    ok = (d.genuine("pdq")[rows] <= pdq) | (d.genuine("phash")[rows] <= phash)
-    return float(ok.mean())
+    return float(_either(d, "genuine", pdq, phash, window)[rows].mean())
 
 
-def either_false_matches(d: Distances, pdq: int, phash: int) -> tuple[float, int]:
+def either_false_matches(
+    d: Distances, pdq: int, phash: int, window: int | None = None
+) -> tuple[float, int]:
     """False-match rate of the service's rule over all distinct-photo pairs."""
-    hit = (d.impostor("pdq") <= pdq) | (d.impostor("phash") <= phash)
+    hit = _either(d, "impostor", pdq, phash, window)
     return float(hit.mean()) if hit.size else 0.0, int(hit.sum())
 
 

@@ -89,6 +89,60 @@ def letterbox(image: Image.Image) -> Image.Image:
     return canvas
 
 
+def off_centre_crop(
+    left: float, top: float, right: float, bottom: float, image: Image.Image
+) -> Image.Image:
+    """Remove the given fractions of the width (left, right) and height (top, bottom)."""
+    w, h = image.size
+    return image.crop(
+        (round(w * left), round(h * top), w - round(w * right), h - round(h * bottom))
+    )
+
+
+def bars(
+    added: float, vertical: bool, colour: tuple[int, int, int], image: Image.Image
+) -> Image.Image:
+    """Bars adding `added` of the height (letterbox) or of the width (pillarbox, `vertical`),
+    half on each side, in a solid colour."""
+    w, h = image.size
+    size = (w + round(w * added), h) if vertical else (w, h + round(h * added))
+    canvas = Image.new("RGB", size, colour)
+    canvas.paste(image, ((size[0] - w) // 2, (size[1] - h) // 2))
+    return canvas
+
+
+def frame(width: float, colour: tuple[int, int, int], image: Image.Image) -> Image.Image:
+    """A solid frame `width` of the short side wide on all four sides."""
+    pad = max(1, round(min(image.size) * width))
+    return ImageOps.expand(image, border=pad, fill=colour)
+
+
+def caption_and_logo(image: Image.Image) -> Image.Image:
+    """A meme-style caption (two lines of large white text with a black outline) over the
+    bottom of the photo, and a solid logo box covering 3 % of the area in a top corner."""
+    out = image.convert("RGB").copy()
+    draw = ImageDraw.Draw(out)
+    w, h = out.size
+    size = max(10, h // 11)
+    font = ImageFont.load_default(size=size)
+    for line, text in enumerate(("WHEN YOU SEE IT", "share before it's deleted")):
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font, stroke_width=size // 12)
+        x = (w - (right - left)) // 2
+        y = h - (2 - line) * (bottom - top + size // 4) - size // 3
+        draw.text(
+            (x, y - top),
+            text,
+            font=font,
+            fill=(255, 255, 255),
+            stroke_width=size // 12,
+            stroke_fill=(0, 0, 0),
+        )
+    side = round((0.03 * w * h) ** 0.5)
+    margin = max(2, side // 6)
+    draw.rectangle((w - margin - side, margin, w - margin, margin + side), fill=(230, 40, 90))
+    return out
+
+
 def screenshot(image: Image.Image) -> bytes:
     """Shown at 60 % on a screen, captured, re-uploaded as a JPEG."""
     return encode(scale(0.6, image).filter(ImageFilter.SMOOTH), "JPEG", quality=80)
@@ -114,6 +168,16 @@ TRANSFORMS: tuple[Transform, ...] = (
     Transform("crop 5%", "crop", _lossless(lambda im: centre_crop(0.05, im))),
     Transform("crop 10%", "crop", _lossless(lambda im: centre_crop(0.10, im))),
     Transform("crop 20%", "crop", _lossless(lambda im: centre_crop(0.20, im))),
+    Transform("crop 15%", "crop", _lossless(lambda im: centre_crop(0.15, im))),
+    Transform(
+        "crop 10% top-left", "crop", _lossless(lambda im: off_centre_crop(0.1, 0.1, 0, 0, im))
+    ),
+    Transform("crop 20% right", "crop", _lossless(lambda im: off_centre_crop(0, 0, 0.2, 0, im))),
+    Transform(
+        "crop 15% bottom-left",
+        "crop",
+        _lossless(lambda im: off_centre_crop(0.1, 0.05, 0.05, 0.1, im)),
+    ),
     Transform(
         "rotate 90", "geometry", _lossless(lambda im: im.transpose(Image.Transpose.ROTATE_90))
     ),
@@ -132,6 +196,20 @@ TRANSFORMS: tuple[Transform, ...] = (
     Transform("noise s10", "filter", _lossless(lambda im: noise(10, im))),
     Transform("watermark", "overlay", _lossless(watermark)),
     Transform("letterbox", "overlay", _lossless(letterbox)),
+    Transform("letterbox 30%", "border", _lossless(lambda im: bars(0.3, False, (0, 0, 0), im))),
+    Transform(
+        "letterbox 30% jpeg",
+        "border",
+        lambda im: encode(bars(0.3, False, (0, 0, 0), im), "JPEG", quality=75),
+    ),
+    Transform("pillarbox 30%", "border", _lossless(lambda im: bars(0.3, True, (0, 0, 0), im))),
+    Transform("frame white", "border", _lossless(lambda im: frame(0.08, (255, 255, 255), im))),
+    Transform(
+        "frame blue jpeg",
+        "border",
+        lambda im: encode(frame(0.05, (20, 60, 160), im), "JPEG", quality=80),
+    ),
+    Transform("caption+logo", "overlay", _lossless(caption_and_logo)),
 )
 
 

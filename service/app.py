@@ -28,6 +28,7 @@ from service.auth import (
     split_api_key,
 )
 from service.config import Settings
+from service.crops import candidate_queries
 from service.domain import (
     Algorithm,
     CaseStatus,
@@ -43,7 +44,7 @@ from service.domain import (
     validate_hash,
 )
 from service.errors import InvalidInput, NotFound, Unauthenticated, Unavailable
-from service.hashing import hash_image_bytes
+from service.hashing import decode_image, hash_decoded
 from service.matcher import Matcher
 from service.policy import Thresholds, best_per_entry, decide
 from service.replica.follower import Follower
@@ -94,7 +95,11 @@ class HashGuard:
         keeps the list current in the background."""
         self.store = store
         self.settings = settings
-        self.matcher = Matcher(Thresholds(settings.pdq_threshold, settings.phash_threshold))
+        self.matcher = Matcher(
+            Thresholds(
+                settings.pdq_threshold, settings.phash_threshold, settings.pdq_window_threshold
+            )
+        )
         metrics.INDEX_STATS.watch(self.matcher.index_stats)
         seq, self.loaded_from = load_matcher(store, self.matcher, snapshots)
         self.follower = Follower(
@@ -183,11 +188,23 @@ class HashGuard:
     def _image_queries(
         self, image: bytes, notes: list[str]
     ) -> tuple[list[HashValue], list[HashValue]]:
-        hashed = hash_image_bytes(image, self.settings.max_image_pixels)
+        decoded = decode_image(image, self.settings.max_image_pixels)
+        hashed = hash_decoded(decoded, image)
         queries = [hashed.phash, hashed.sha256, hashed.md5]
         if self._pdq_usable(hashed.pdq.quality, notes):
             queries += [HashValue(Algorithm.PDQ, v) for v in hashed.pdq_dihedral]
-        return queries, hashed.canonical
+        if self.settings.crop_matching:
+            minimum = self.settings.pdq_min_quality
+            queries += [HashValue(Algorithm.PDQ, v) for v in candidate_queries(decoded, minimum)]
+        return self._with_windows(queries), hashed.canonical
+
+    def _with_windows(self, queries: list[HashValue]) -> list[HashValue]:
+        """With crop matching on, every PDQ query is also looked up among the sub-window
+        (pdq-window) entries; off, those entries match nothing."""
+        if not self.settings.crop_matching:
+            return queries
+        pdq = [q for q in queries if q.algorithm is Algorithm.PDQ]
+        return queries + [HashValue(Algorithm.PDQ_WINDOW, q.value, q.quality) for q in pdq]
 
     def _supplied_queries(self, hashes: Sequence[HashValue], notes: list[str]) -> list[HashValue]:
         if len(hashes) > MAX_HASHES_PER_CHECK:
@@ -195,10 +212,12 @@ class HashGuard:
         queries = []
         for h in hashes:
             validate_hash(h.algorithm, h.value)
+            if h.algorithm is Algorithm.PDQ_WINDOW:
+                raise InvalidInput("check with pdq hashes; pdq-window hashes are list entries")
             if h.algorithm is Algorithm.PDQ and not self._pdq_usable(h.quality, notes):
                 continue
             queries.append(h)
-        return queries
+        return self._with_windows(queries)
 
     def _pdq_usable(self, quality: int | None, notes: list[str]) -> bool:
         """Low-quality PDQ (flat or tiny images) matches unrelated images too easily."""

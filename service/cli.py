@@ -16,10 +16,11 @@ import grpc
 from tqdm import tqdm
 
 from service import submission_file
-from service.config import SETTINGS, load_settings
+from service.config import SETTINGS, Settings, load_settings
+from service.crops import DEFAULT_WINDOWS, window_hashes
 from service.domain import Algorithm, EntryState, HashValue, Role
 from service.errors import HashGuardError
-from service.hashing import hash_file
+from service.hashing import decode_image, hash_decoded, hash_file
 from service.hashlist import FORMATS, detect_format, read_hashes, write_hashes
 from service.store.base import Store
 
@@ -80,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     hash_ = commands.add_parser("hash", help="hash photos on this machine (no network)")
     hash_.add_argument("files", nargs="+", metavar="FILE")
     hash_.add_argument("--out", help="write the submission file here (default: stdout)")
+    hash_.add_argument(
+        "--no-windows",
+        action="store_true",
+        help="leave out the sub-window hashes that let cropped copies match "
+        f"(about {len(DEFAULT_WINDOWS)} more PDQ hashes per photo)",
+    )
     hash_.set_defaults(handler=cmd_hash)
 
     submit = commands.add_parser("submit", help="send a submission file's hashes")
@@ -332,17 +339,27 @@ def _output(path: str | None) -> Iterator[IO[str]]:
 # -- victim and operator commands -----------------------------------------------------
 
 
+def _photo_hashes(path: str, windows: bool) -> list[HashValue]:
+    """A photo's hashes (service.hashing.hash_file) and, with `windows`, the PDQ of its
+    sub-windows (service.crops), from one decode of every pixel."""
+    if not windows:
+        return hash_file(path).canonical
+    data = Path(path).read_bytes()
+    image = decode_image(data, draft_side=0)
+    return hash_decoded(image, data).canonical + window_hashes(image, Settings().pdq_min_quality)
+
+
 def cmd_hash(args: argparse.Namespace) -> int:
     """Hash photos locally. Nothing here opens a network connection."""
     images, failed = [], 0
     for name in tqdm(args.files, unit=" photos", file=sys.stderr, disable=len(args.files) < 2):
         try:
-            hashed = hash_file(name)
+            hashes = _photo_hashes(name, windows=not args.no_windows)
         except (HashGuardError, OSError) as exc:
             failed += 1
             print(f"skipped {name}: {exc}", file=sys.stderr)
             continue
-        images.append(submission_file.image_entry(Path(name).name, hashed.canonical))
+        images.append(submission_file.image_entry(Path(name).name, hashes))
     if not images:
         print("error: no photo could be hashed", file=sys.stderr)
         return 1

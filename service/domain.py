@@ -12,6 +12,9 @@ class Algorithm(enum.StrEnum):
     """Hash algorithms. The string value is the name used in files and the database."""
 
     PDQ = "pdq"
+    # PDQ of a sub-window of a victim's photo (service/crops.py): matched like PDQ, but
+    # only by the check path's crop matching, and never exported as a photo's PDQ.
+    PDQ_WINDOW = "pdq-window"
     PHASH = "phash"
     SHA256 = "sha256"
     MD5 = "md5"
@@ -24,7 +27,7 @@ class Algorithm(enum.StrEnum):
     @property
     def is_perceptual(self) -> bool:
         """Perceptual hashes match by Hamming distance; the others by equality."""
-        return self in (Algorithm.PDQ, Algorithm.PHASH)
+        return self in (Algorithm.PDQ, Algorithm.PHASH, Algorithm.PDQ_WINDOW)
 
     @classmethod
     def parse(cls, name: str) -> Algorithm:
@@ -36,7 +39,13 @@ class Algorithm(enum.StrEnum):
         return found
 
 
-_SIZES = {Algorithm.PDQ: 32, Algorithm.PHASH: 8, Algorithm.SHA256: 32, Algorithm.MD5: 16}
+_SIZES = {
+    Algorithm.PDQ: 32,
+    Algorithm.PDQ_WINDOW: 32,
+    Algorithm.PHASH: 8,
+    Algorithm.SHA256: 32,
+    Algorithm.MD5: 16,
+}
 _ALIASES = {
     "pdq_hash": "pdq",
     "photo_pdq": "pdq",

@@ -64,7 +64,11 @@ def hash_image_bytes(
     `draft_side`: see DEFAULT_DRAFT_SIDE."""
     if not data:
         raise InvalidInput("image is empty")
-    image = decode_image(data, max_pixels, draft_side)
+    return hash_decoded(decode_image(data, max_pixels, draft_side), data)
+
+
+def hash_decoded(image: Image.Image, data: bytes) -> ImageHashes:
+    """Every hash of an image already decoded (by decode_image) from `data`."""
     rgb = np.asarray(image)
     dihedral, quality = pdqhash.compute_dihedral(rgb)
     variants = tuple(pack_bits(bits) for bits in dihedral)

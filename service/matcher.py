@@ -21,7 +21,11 @@ from service.store.base import EntryRow
 class Matcher:
     def __init__(self, thresholds: Thresholds) -> None:
         self.thresholds = thresholds
-        self._hamming = {Algorithm.PDQ: HammingIndex(256), Algorithm.PHASH: HammingIndex(64)}
+        self._hamming = {
+            Algorithm.PDQ: HammingIndex(256),
+            Algorithm.PHASH: HammingIndex(64),
+            Algorithm.PDQ_WINDOW: HammingIndex(256),
+        }
         self._exact = {Algorithm.SHA256: ExactIndex(), Algorithm.MD5: ExactIndex()}
         self._states: dict[int, EntryState] = {}
         self._lock = threading.Lock()

@@ -19,12 +19,15 @@ class Thresholds:
 
     pdq: int = 38
     phash: int = 0
+    pdq_window: int = 31
 
     def radius(self, algorithm: Algorithm) -> int:
         if algorithm is Algorithm.PDQ:
             return self.pdq
         if algorithm is Algorithm.PHASH:
             return self.phash
+        if algorithm is Algorithm.PDQ_WINDOW:
+            return self.pdq_window
         return 0
 
 

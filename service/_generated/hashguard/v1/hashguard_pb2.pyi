@@ -17,6 +17,7 @@ class HashAlgorithm(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     HASH_ALGORITHM_PHASH: _ClassVar[HashAlgorithm]
     HASH_ALGORITHM_SHA256: _ClassVar[HashAlgorithm]
     HASH_ALGORITHM_MD5: _ClassVar[HashAlgorithm]
+    HASH_ALGORITHM_PDQ_WINDOW: _ClassVar[HashAlgorithm]
 
 class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -56,6 +57,7 @@ HASH_ALGORITHM_PDQ: HashAlgorithm
 HASH_ALGORITHM_PHASH: HashAlgorithm
 HASH_ALGORITHM_SHA256: HashAlgorithm
 HASH_ALGORITHM_MD5: HashAlgorithm
+HASH_ALGORITHM_PDQ_WINDOW: HashAlgorithm
 DECISION_UNSPECIFIED: Decision
 DECISION_ALLOW: Decision
 DECISION_REVIEW: Decision

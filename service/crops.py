@@ -1,0 +1,143 @@
+"""Hashes that survive crops and frames: sub-window hashes on the victim's side and the
+photo-inside-the-frame hash on the check side (docs/QUALITY.md, "Crops, captions and
+frames").
+
+PDQ hashes the whole picture, so cutting 5 % off each side of a photo moves its PDQ by
+40-60 bits and a letterbox moves it by more than 100. Two remedies, both pure functions
+over PIL images:
+
+- `window_hashes` (victim side, in `hashguard hash`): the PDQ of each of a fixed set of
+  sub-windows of the photo (centred and shifted crops at a few scales). A cropped
+  re-upload is close to the window it resembles. The image stays on the victim's machine;
+  only these hashes are submitted, as `pdq-window` entries of the same case.
+- `candidate_queries` (check side): the dihedral PDQ of the upload with its uniform bars
+  cut off (service.borders) and solid boxes painted over (service.overlays), and of its
+  top and bottom strips (where captions sit), matched against both full-photo and
+  window entries.
+
+Both hash a copy scaled to at most HASH_SIDE pixels: PDQ reduces every image to 64x64
+anyway, and at that size a window costs a few milliseconds instead of tens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pdqhash
+from PIL import Image
+
+from service.borders import Box, content_box, has_bars
+from service.domain import Algorithm, HashValue
+from service.hashing import pack_bits
+from service.overlays import fill_boxes, solid_boxes
+
+HASH_SIDE = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A sub-window as fractions of the photo: its width and height, and where it sits in
+    the slack left around it (0 = against the left/top edge, 0.5 = centred, 1 = right/bottom)."""
+
+    width: float
+    height: float
+    x: float = 0.5
+    y: float = 0.5
+
+    def box(self, width: int, height: int) -> Box:
+        w, h = round(width * self.width), round(height * self.height)
+        left, top = round((width - w) * self.x), round((height - h) * self.y)
+        return left, top, left + w, top + h
+
+
+def _grid(scale: float, anchors: Sequence[tuple[float, float]]) -> list[Window]:
+    return [Window(scale, scale, x, y) for x, y in anchors]
+
+
+_CENTRE = [(0.5, 0.5)]
+_CORNERS = [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0)]
+_SIDES = [(0.0, 0.5), (1.0, 0.5), (0.5, 0.0), (0.5, 1.0)]
+# The check path also hashes the top and the bottom STRIP of an upload (a caption or a
+# banner usually sits at one of them); the windows below include those strips of the
+# photo, and the same windows catch crops taken from one side.
+STRIP = 0.7
+# Chosen on the quality benchmark's tune photos (docs/QUALITY.md): centred windows every
+# 5 % of the side catch centred crops up to 25 %, corner and side windows catch crops
+# taken more from one side.
+DEFAULT_WINDOWS: tuple[Window, ...] = tuple(
+    _grid(0.95, _CENTRE)
+    + _grid(0.9, _CENTRE + _CORNERS)
+    + _grid(0.85, _CENTRE)
+    + _grid(0.8, _CENTRE + _CORNERS + _SIDES)
+    + _grid(0.75, _CENTRE)
+    + [Window(1.0, STRIP, 0.5, 0.0), Window(1.0, STRIP, 0.5, 1.0)]
+    + [Window(1.0, 0.8, 0.5, 0.0), Window(1.0, 0.8, 0.5, 1.0)]
+    + [Window(0.8, 1.0, 0.0, 0.5), Window(0.8, 1.0, 1.0, 0.5)]
+)
+# The parts of an upload hashed on the check path besides the whole (and besides the
+# photo inside a frame): its top and bottom strips.
+CHECK_STRIPS: tuple[Window, ...] = (Window(1.0, STRIP, 0.5, 0.0), Window(1.0, STRIP, 0.5, 1.0))
+
+
+def reduced(image: Image.Image, side: int = HASH_SIDE) -> Image.Image:
+    """A copy whose long side is at most `side` (the image itself when already smaller)."""
+    if max(image.size) <= side:
+        return image
+    copy = image.copy()
+    copy.thumbnail((side, side), Image.Resampling.BILINEAR)
+    return copy
+
+
+def _pdq(pixels: np.ndarray) -> tuple[bytes, int]:
+    bits, quality = pdqhash.compute(np.ascontiguousarray(pixels))
+    return pack_bits(bits), int(quality)
+
+
+def window_hashes(
+    image: Image.Image, min_quality: int, windows: Sequence[Window] = DEFAULT_WINDOWS
+) -> list[HashValue]:
+    """PDQ of each sub-window of the photo (and of the photo inside its frame, when it has
+    one), skipping windows too flat for PDQ to be trusted (below `min_quality`).
+    Duplicates (tiny images) are dropped."""
+    rgb = np.asarray(reduced(image.convert("RGB")))
+    height, width = rgb.shape[:2]
+    boxes = [w.box(width, height) for w in windows]
+    content = content_box(rgb)
+    if has_bars(content, width, height):
+        boxes.insert(0, content)
+    found: dict[bytes, HashValue] = {}
+    for left, top, right, bottom in boxes:
+        if right - left < 16 or bottom - top < 16:
+            continue
+        value, quality = _pdq(rgb[top:bottom, left:right])
+        if quality >= min_quality:
+            found.setdefault(value, HashValue(Algorithm.PDQ_WINDOW, value, quality))
+    return list(found.values())
+
+
+def candidate_queries(image: Image.Image, min_quality: int) -> list[bytes]:
+    """The 8 dihedral PDQ hashes of each candidate part of an upload: the photo inside its
+    uniform bars with any solid box painted over (when it has bars or boxes), and the top
+    and bottom strips of that photo; parts too flat for PDQ (below `min_quality`) are
+    left out."""
+    rgb = np.asarray(reduced(image.convert("RGB")))
+    height, width = rgb.shape[:2]
+    left, top, right, bottom = box = content_box(rgb)
+    content = rgb[top:bottom, left:right]
+    boxes = solid_boxes(content)
+    if boxes:
+        content = fill_boxes(content, boxes)
+    parts = [content] if boxes or has_bars(box, width, height) else []
+    for strip in CHECK_STRIPS:
+        x0, y0, x1, y1 = strip.box(content.shape[1], content.shape[0])
+        parts.append(content[y0:y1, x0:x1])
+    queries = []
+    for part in parts:
+        if part.shape[0] < 16 or part.shape[1] < 16:
+            continue
+        dihedral, quality = pdqhash.compute_dihedral(np.ascontiguousarray(part))
+        if quality >= min_quality:
+            queries += [pack_bits(bits) for bits in dihedral]
+    return queries

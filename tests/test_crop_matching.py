@@ -1,0 +1,236 @@
+"""Crop matching (issue 7): border trimming and box painting on generated images, the
+sub-window geometry, and the whole path through a real server: a victim's photo hashed by
+`hashguard hash` and submitted by `hashguard submit`, then cropped, letterboxed and
+captioned uploads checked. With crop_matching=0 the server answers as it did before."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pdqhash
+import pytest
+import skimage.data
+from hashguard.v1 import hashguard_pb2 as pb
+from PIL import Image
+
+from loadtests.transforms import bars, caption_and_logo, centre_crop, frame
+from service.borders import content_box, has_bars
+from service.crops import DEFAULT_WINDOWS, Window, candidate_queries, window_hashes
+from service.domain import Algorithm
+from service.hashing import pack_bits
+from service.overlays import fill_boxes, solid_boxes
+from tests.support import ServerProcess, Stubs, add_key, bearer, encode, run_cli
+
+PHOTO = Image.fromarray(skimage.data.astronaut())
+DISTINCT = [skimage.data.coffee(), skimage.data.rocket(), skimage.data.chelsea()]
+
+
+def _pdq(rgb: np.ndarray) -> bytes:
+    return pack_bits(pdqhash.compute(np.ascontiguousarray(rgb))[0])
+
+
+def _distance(a: bytes, b: bytes) -> int:
+    return int(np.unpackbits(np.frombuffer(a, np.uint8) ^ np.frombuffer(b, np.uint8)).sum())
+
+
+def _pasted(
+    canvas: tuple[int, int], colour: tuple[int, int, int], at: tuple[int, int]
+) -> Image.Image:
+    photo = PHOTO.resize((300, 200))
+    out = Image.new("RGB", canvas, colour)
+    out.paste(photo, at)
+    return out
+
+
+# -- borders ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("canvas", "colour", "at"),
+    [
+        ((300, 260), (0, 0, 0), (0, 30)),  # letterbox: bars above and below
+        ((390, 200), (0, 0, 0), (45, 0)),  # pillarbox
+        ((340, 240), (255, 255, 255), (20, 20)),  # white frame on all sides
+        ((330, 250), (20, 60, 160), (10, 35)),  # off-centre coloured frame
+    ],
+)
+def test_content_box_finds_the_photo_inside_solid_bars(
+    canvas: tuple[int, int], colour: tuple[int, int, int], at: tuple[int, int]
+) -> None:
+    image = np.asarray(_pasted(canvas, colour, at))
+    assert content_box(image) == (at[0], at[1], at[0] + 300, at[1] + 200)
+
+
+def test_content_box_survives_jpeg_noise_in_the_bars() -> None:
+    letterboxed = _pasted((300, 300), (0, 0, 0), (0, 50))
+    decoded = np.asarray(Image.open(_as_file(encode(letterboxed, "JPEG", quality=70))))
+    left, top, right, bottom = content_box(decoded)
+    assert (left, right) == (0, 300)
+    assert abs(top - 50) <= 2 and abs(bottom - 250) <= 2
+
+
+def test_content_box_leaves_photos_without_bars_and_flat_images_whole() -> None:
+    photo = np.asarray(PHOTO)
+    assert content_box(photo) == (0, 0, photo.shape[1], photo.shape[0])
+    flat = np.full((100, 120, 3), 200, dtype=np.uint8)
+    assert content_box(flat) == (0, 0, 120, 100)
+    thin = np.asarray(_pasted((300, 202), (0, 0, 0), (0, 1)))  # 1 px bars: not worth a cut
+    assert not has_bars(content_box(thin), 300, 202)
+
+
+def _as_file(data: bytes) -> object:
+    import io
+
+    return io.BytesIO(data)
+
+
+# -- overlays -----------------------------------------------------------------------------
+
+
+def test_a_pasted_solid_box_is_found_and_painting_it_over_brings_pdq_back() -> None:
+    original = np.asarray(PHOTO.resize((400, 300)))
+    stamped = original.copy()
+    stamped[20:80, 300:380] = (230, 40, 90)
+    assert solid_boxes(original) == []
+    (found,) = solid_boxes(stamped)  # the first row and column differ from their neighbour
+    assert np.abs(np.subtract(found, (300, 20, 380, 80))).max() <= 1
+    painted = fill_boxes(stamped, solid_boxes(stamped))
+    before = _distance(_pdq(stamped), _pdq(original))
+    after = _distance(_pdq(painted), _pdq(original))
+    assert after < before
+
+
+# -- windows ------------------------------------------------------------------------------
+
+
+def test_window_boxes_sit_where_their_anchors_say() -> None:
+    assert Window(0.9, 0.9).box(200, 100) == (10, 5, 190, 95)
+    assert Window(0.8, 0.8, 0.0, 1.0).box(200, 100) == (0, 20, 160, 100)
+    assert Window(1.0, 0.7, 0.5, 0.0).box(200, 100) == (0, 0, 200, 70)
+
+
+def test_window_hashes_are_pdq_window_entries_and_skip_flat_windows() -> None:
+    hashes = window_hashes(PHOTO, min_quality=50)
+    assert 0 < len(hashes) <= len(DEFAULT_WINDOWS)
+    assert {h.algorithm for h in hashes} == {Algorithm.PDQ_WINDOW}
+    assert all(h.quality is not None and h.quality >= 50 for h in hashes)
+    assert window_hashes(Image.new("RGB", (300, 200), (90, 90, 90)), min_quality=50) == []
+
+
+def test_a_centre_crop_lands_near_a_window_and_a_letterbox_near_the_photo() -> None:
+    windows = [h.value for h in window_hashes(PHOTO, min_quality=50)]
+    crop_pdq = _pdq(np.asarray(centre_crop(0.10, PHOTO)))
+    assert min(_distance(crop_pdq, w) for w in windows) <= 31
+    full = _pdq(np.asarray(PHOTO))
+    queries = candidate_queries(bars(0.3, False, (0, 0, 0), PHOTO), min_quality=50)
+    assert min(_distance(q, full) for q in queries) <= 31
+
+
+# -- through a real server ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def submission(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The victim's `hashguard hash` output for the photo (on their machine)."""
+    folder = tmp_path_factory.mktemp("victim")
+    PHOTO.save(folder / "photo.png")
+    out = folder / "submission.json"
+    run_cli("hash", str(folder / "photo.png"), "--out", str(out))
+    return out
+
+
+def _serve(data_dir: Path, submission: Path, *extra: str) -> tuple[ServerProcess, dict[str, str]]:
+    keys = {r: add_key(data_dir, r, r) for r in ("operator", "submitter")}
+    server = ServerProcess(data_dir, extra_args=list(extra)).start()
+    run_cli("submit", str(submission), "--target", server.target, "--key", keys["submitter"])
+    return server, keys
+
+
+@pytest.fixture(scope="module")
+def crop_server(
+    tmp_path_factory: pytest.TempPathFactory, submission: Path
+) -> Iterator[tuple[ServerProcess, Stubs, dict[str, str]]]:
+    server, keys = _serve(tmp_path_factory.mktemp("data"), submission)
+    try:
+        with server.channel() as channel:
+            yield server, Stubs(channel), keys
+    finally:
+        assert server.stop() == 0, server.log()
+
+
+UPLOADS = {
+    "crop 10%": lambda: encode(centre_crop(0.10, PHOTO), "JPEG", quality=85),
+    "crop 20%": lambda: encode(centre_crop(0.20, PHOTO), "PNG"),
+    "letterbox 30%": lambda: encode(bars(0.3, False, (0, 0, 0), PHOTO), "JPEG", quality=80),
+    "white frame": lambda: encode(frame(0.08, (255, 255, 255), PHOTO), "PNG"),
+    "caption+logo": lambda: encode(caption_and_logo(PHOTO), "JPEG", quality=85),
+}
+
+
+def test_submission_holds_window_hashes_next_to_the_photos_own(submission: Path) -> None:
+    hashes = json.loads(submission.read_text())["images"][0]["hashes"]
+    kinds = [h["algorithm"] for h in hashes]
+    assert kinds[:4] == ["pdq", "phash", "sha256", "md5"]
+    assert kinds.count("pdq-window") == len(kinds) - 4 >= len(DEFAULT_WINDOWS) - 2
+
+
+def _check(stubs: Stubs, keys: dict[str, str], image: bytes) -> pb.CheckUploadResponse:
+    return stubs.match.CheckUpload(
+        pb.CheckUploadRequest(image=image), metadata=bearer(keys["operator"])
+    )
+
+
+@pytest.mark.parametrize("name", list(UPLOADS))
+def test_edited_uploads_match_the_victims_case(
+    crop_server: tuple[ServerProcess, Stubs, dict[str, str]], name: str
+) -> None:
+    _, stubs, keys = crop_server
+    reply = _check(stubs, keys, UPLOADS[name]())
+    assert reply.decision == pb.DECISION_REVIEW, name
+    assert reply.hit_id
+
+
+def test_distinct_photos_and_their_edits_are_not_matched(
+    crop_server: tuple[ServerProcess, Stubs, dict[str, str]],
+) -> None:
+    _, stubs, keys = crop_server
+    for pixels in DISTINCT:
+        other = Image.fromarray(pixels)
+        for image in (other, centre_crop(0.1, other), bars(0.3, False, (0, 0, 0), other)):
+            reply = _check(stubs, keys, encode(image, "PNG"))
+            assert reply.decision == pb.DECISION_ALLOW and not reply.matches
+
+
+def test_checking_with_a_pdq_window_hash_is_refused(
+    crop_server: tuple[ServerProcess, Stubs, dict[str, str]],
+) -> None:
+    import grpc
+
+    _, stubs, keys = crop_server
+    bad = pb.Hash(algorithm=pb.HASH_ALGORITHM_PDQ_WINDOW, value=bytes(32))
+    with pytest.raises(grpc.RpcError) as caught:
+        stubs.match.CheckUpload(
+            pb.CheckUploadRequest(hashes=[bad]), metadata=bearer(keys["operator"])
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "pdq-window" in (caught.value.details() or "")
+
+
+def test_switched_off_the_server_matches_whole_pictures_only(
+    tmp_path: Path, submission: Path
+) -> None:
+    server, keys = _serve(tmp_path / "data", submission, "--crop-matching", "0")
+    try:
+        with server.channel() as channel:
+            stubs = Stubs(channel)
+            assert _check(stubs, keys, encode(PHOTO, "JPEG", quality=80)).decision == (
+                pb.DECISION_REVIEW
+            )
+            for name in ("crop 10%", "crop 20%", "letterbox 30%"):
+                reply = _check(stubs, keys, UPLOADS[name]())
+                assert reply.decision == pb.DECISION_ALLOW and not reply.matches, name
+    finally:
+        assert server.stop() == 0, server.log()
