@@ -6,10 +6,10 @@ hand-made ones. The rules mirror service/app.py and service/matcher.py:
   closest counts; an upload whose PDQ quality is below the minimum is not matched by PDQ.
 - pHash: the upload's pHash against the listed one, plain.
 - The service matches when either algorithm is within its threshold.
-- With crop matching (service/crops.py), an upload also has the PDQ of the photo inside
-  its frame among its queries (`pdq_extra`), and a listed version also lists its
-  sub-window hashes (`pdq_windows`); `window` distances are to those, with their own
-  threshold.
+- With crop matching (service/crops.py), a listed version also lists its sub-window
+  hashes (`pdq_windows`), and an upload's dihedral PDQ hashes and its candidate parts
+  (`pdq_extra`: the photo inside its frame, its strips) are looked up among them;
+  `window` distances are those, with their own threshold.
 """
 
 from __future__ import annotations
@@ -34,10 +34,11 @@ class Upload:
     pdq_extra: np.ndarray | None = None  # (k, 32) more PDQ queries (quality already checked)
     pdq_windows: np.ndarray | None = None  # (m, 32) sub-window hashes a victim lists
 
-    def queries(self, min_quality: int) -> np.ndarray:
-        """Every PDQ hash the check path looks up for this upload."""
+    def queries(self, min_quality: int, extra: bool = False) -> np.ndarray:
+        """The PDQ hashes the check path looks up for this upload: its dihedral variants
+        (unless too flat), and with `extra` its candidate parts (window entries only)."""
         parts = [self.pdq_dihedral] if self.pdq_quality >= min_quality else []
-        if self.pdq_extra is not None:
+        if extra and self.pdq_extra is not None:
             parts.append(self.pdq_extra)
         return np.concatenate(parts) if parts else np.zeros((0, 32), dtype=np.uint8)
 
@@ -125,12 +126,12 @@ def _nearest(queries: Sequence[np.ndarray], listed: Sequence[np.ndarray]) -> np.
 
 def distances(uploads: Sequence[Upload], min_quality: int) -> Distances:
     """All upload x listed distances under the service's rules."""
-    queries = [u.queries(min_quality) for u in uploads]
-    pdq = _nearest(queries, [u.pdq_dihedral[:1] for u in uploads])
+    pdq = _nearest([u.queries(min_quality) for u in uploads], [u.pdq_dihedral[:1] for u in uploads])
     windows = [u.pdq_windows for u in uploads]
     window = None
     if any(w is not None for w in windows):
         empty = np.zeros((0, 32), dtype=np.uint8)
+        queries = [u.queries(min_quality, extra=True) for u in uploads]
         window = _nearest(queries, [empty if w is None else w for w in windows])
     phashes = np.stack([u.phash for u in uploads])
     return Distances(

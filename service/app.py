@@ -193,10 +193,11 @@ class HashGuard:
         queries = [hashed.phash, hashed.sha256, hashed.md5]
         if self._pdq_usable(hashed.pdq.quality, notes):
             queries += [HashValue(Algorithm.PDQ, v) for v in hashed.pdq_dihedral]
+        queries = self._with_windows(queries)
         if self.settings.crop_matching:
-            minimum = self.settings.pdq_min_quality
-            queries += [HashValue(Algorithm.PDQ, v) for v in candidate_queries(decoded, minimum)]
-        return self._with_windows(queries), hashed.canonical
+            parts = candidate_queries(decoded, self.settings.pdq_min_quality)
+            queries += [HashValue(Algorithm.PDQ_WINDOW, v) for v in parts]
+        return queries, hashed.canonical
 
     def _with_windows(self, queries: list[HashValue]) -> list[HashValue]:
         """With crop matching on, every PDQ query is also looked up among the sub-window

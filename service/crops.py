@@ -10,10 +10,10 @@ over PIL images:
   sub-windows of the photo (centred and shifted crops at a few scales). A cropped
   re-upload is close to the window it resembles. The image stays on the victim's machine;
   only these hashes are submitted, as `pdq-window` entries of the same case.
-- `candidate_queries` (check side): the dihedral PDQ of the upload with its uniform bars
-  cut off (service.borders) and solid boxes painted over (service.overlays), and of its
-  top and bottom strips (where captions sit), matched against both full-photo and
-  window entries.
+- `candidate_queries` (check side): the PDQ of the upload with its uniform bars cut off
+  (service.borders) and solid boxes painted over (service.overlays), and of its top and
+  bottom strips (where captions sit), matched against the window entries (which include
+  the whole photo) together with the upload's own 8 dihedral PDQ hashes.
 
 Both hash a copy scaled to at most HASH_SIDE pixels: PDQ reduces every image to 64x64
 anyway, and at that size a window costs a few milliseconds instead of tens.
@@ -67,7 +67,8 @@ STRIP = 0.7
 # 5 % of the side catch centred crops up to 25 %, corner and side windows catch crops
 # taken more from one side.
 DEFAULT_WINDOWS: tuple[Window, ...] = tuple(
-    _grid(0.95, _CENTRE)
+    _grid(1.0, _CENTRE)  # the whole photo: what a letterboxed or stamped upload is near
+    + _grid(0.95, _CENTRE)
     + _grid(0.9, _CENTRE + _CORNERS)
     + _grid(0.85, _CENTRE)
     + _grid(0.8, _CENTRE + _CORNERS + _SIDES)
@@ -118,10 +119,12 @@ def window_hashes(
 
 
 def candidate_queries(image: Image.Image, min_quality: int) -> list[bytes]:
-    """The 8 dihedral PDQ hashes of each candidate part of an upload: the photo inside its
+    """The PDQ of each candidate part of an upload, upright only (a rotated copy that is
+    also cropped is left to the whole upload's dihedral variants): the photo inside its
     uniform bars with any solid box painted over (when it has bars or boxes), and the top
     and bottom strips of that photo; parts too flat for PDQ (below `min_quality`) are
-    left out."""
+    left out. They are matched against the window entries, which include each whole
+    photo."""
     rgb = np.asarray(reduced(image.convert("RGB")))
     height, width = rgb.shape[:2]
     left, top, right, bottom = box = content_box(rgb)
@@ -135,9 +138,8 @@ def candidate_queries(image: Image.Image, min_quality: int) -> list[bytes]:
         parts.append(content[y0:y1, x0:x1])
     queries = []
     for part in parts:
-        if part.shape[0] < 16 or part.shape[1] < 16:
-            continue
-        dihedral, quality = pdqhash.compute_dihedral(np.ascontiguousarray(part))
-        if quality >= min_quality:
-            queries += [pack_bits(bits) for bits in dihedral]
+        if part.shape[0] >= 16 and part.shape[1] >= 16:
+            value, quality = _pdq(part)
+            if quality >= min_quality:
+                queries.append(value)
     return queries

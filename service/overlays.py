@@ -25,11 +25,11 @@ PAD = 2  # pixels around the box also repainted (anti-aliased or JPEG-blurred ed
 def solid_boxes(rgb: np.ndarray) -> list[Box]:
     """Bounding boxes of flat, nearly rectangular regions of `rgb` (height, width, 3)."""
     pixels = rgb.astype(np.int16)
-    flat = np.ones(pixels.shape[:2], dtype=bool)
+    flat = np.ones(rgb.shape[:2], dtype=bool)
     flat[:, 1:] &= np.abs(pixels[:, 1:] - pixels[:, :-1]).max(axis=-1) <= FLAT_STEP
     flat[1:, :] &= np.abs(pixels[1:] - pixels[:-1]).max(axis=-1) <= FLAT_STEP
-    labels, _ = ndimage.label(flat)
-    height, width = flat.shape
+    labels = ndimage.label(flat)[0]
+    height, width = rgb.shape[:2]
     boxes = []
     for label, found in enumerate(ndimage.find_objects(labels), start=1):
         if found is None:

@@ -64,7 +64,7 @@ def test_hash_submit_check_review_withdraw(tmp_path: Path) -> None:
     expected = hash_image_bytes((photos / "a.png").read_bytes())
     first = {h["algorithm"]: h for h in doc["images"][0]["hashes"]}
     assert first["pdq"]["hex"] == expected.pdq.hex and first["pdq"]["quality"] == 100
-    assert set(first) == {"pdq", "phash", "sha256", "md5"}
+    assert set(first) == {"pdq", "phash", "sha256", "md5", "pdq-window"}  # service/crops.py
 
     data = tmp_path / "data"
     keys = {r: add_key(data, r, r) for r in ("operator", "moderator", "submitter")}

@@ -30,6 +30,7 @@ from loadtests.quality_metrics import (
     suggest_threshold,
 )
 from loadtests.transforms import TRANSFORMS, Transform, by_name
+from service.crops import candidate_queries, window_hashes
 from service.hashing import decode_image, hash_image_bytes
 
 PHOTO = Image.fromarray(skimage.data.chelsea()).resize((240, 160))
@@ -51,6 +52,15 @@ def test_every_transform_makes_an_image_the_service_decodes(t: Transform) -> Non
         "crop 20%": (w - 2 * 24, h - 2 * 16),
         "rotate 90": (h, w),
         "letterbox": (w, w),
+        "crop 15%": (w - 2 * 18, h - 2 * 12),
+        "crop 10% top-left": (w - 24, h - 16),
+        "crop 20% right": (w - 48, h),
+        "crop 15% bottom-left": (w - 24 - 12, h - 8 - 16),
+        "letterbox 30%": (w, h + 48),
+        "letterbox 30% jpeg": (w, h + 48),
+        "pillarbox 30%": (w + 72, h),
+        "frame white": (w + 2 * 13, h + 2 * 13),
+        "frame blue jpeg": (w + 2 * 8, h + 2 * 8),
     }.get(t.name, (w, h))
     assert decoded.size == expected
     original = np.asarray(PHOTO)
@@ -238,9 +248,39 @@ def test_benchmark_runs_end_to_end_on_a_users_folder(
 def test_benchmark_hashes_what_the_service_hashes() -> None:
     """The benchmark's upload for a transform is the service's own hash of those bytes."""
     photo = LoadedPhoto("chelsea", "test", "tune", PHOTO)
-    [uploads] = quality.hash_uploads((0, photo, "jpeg q70", (512,)))
+    [uploads] = quality.hash_uploads((0, photo, "jpeg q70", (512,), 50, False))
     expected = hash_image_bytes(next(t for t in TRANSFORMS if t.name == "jpeg q70").apply(PHOTO))
     assert [u.transform for u in uploads] == ["original", "jpeg q70"]
     assert uploads[1].pdq_dihedral.tobytes() == b"".join(expected.pdq_dihedral)
     assert uploads[1].phash.tobytes() == expected.phash.value
     assert uploads[1].pdq_quality == expected.pdq.quality
+
+
+def test_with_crops_the_benchmark_lists_and_queries_what_the_product_does() -> None:
+    """Crop matching's benchmark: a version's window hashes are `hashguard hash`'s (full
+    decode), an upload's extra queries are the check path's candidate parts."""
+    photo = LoadedPhoto("chelsea", "test", "tune", PHOTO)
+    [uploads] = quality.hash_uploads((0, photo, "letterbox 30% jpeg", (512,), 50, True))
+    data = by_name("letterbox 30% jpeg")[0].apply(PHOTO)
+    windows = window_hashes(decode_image(data, draft_side=0), 50)
+    assert uploads[1].pdq_windows is not None and uploads[1].pdq_extra is not None
+    assert uploads[1].pdq_windows.tobytes() == b"".join(h.value for h in windows)
+    assert uploads[1].pdq_extra.tobytes() == b"".join(candidate_queries(decode_image(data), 50))
+
+
+def test_window_distances_take_the_nearest_of_queries_and_windows() -> None:
+    """A crop whose extra query equals its photo's window is found in the window table
+    only; another photo's upload with the same query is a false match there."""
+    zeros, ones = np.zeros((1, 32), np.uint8), np.full((8, 32), 0xFF, np.uint8)
+    phash = np.zeros(8, np.uint8)
+    listed = Upload(0, "original", np.full((8, 32), 0x0F, np.uint8), 100, phash, None, zeros)
+    crop = Upload(0, "crop", ones, 100, phash + 0xFF, zeros, None)
+    other = Upload(1, "original", ones & 0x33, 100, phash + 0xF0, zeros, None)
+    d = distances([listed, crop, other], min_quality=50)
+    assert d.window is not None
+    assert d.window[1, 0] == 0 and d.window[0, 1] == UNMATCHABLE
+    assert d.pdq[1, 0] == 128  # 0xFF against 0x0F: 4 bits a byte
+    assert either_recall(d, "crop", 31, 0) == 0.0
+    assert either_recall(d, "crop", 31, 0, window=31) == 1.0
+    assert either_false_matches(d, 31, 0)[1] == 0
+    assert either_false_matches(d, 31, 0, window=31)[1] == 1  # other -> photo 0's window

@@ -1,0 +1,149 @@
+"""What crop matching (service/crops.py, setting crop_matching) adds to a check and to the
+list, measured side by side in one run.
+
+Part "hash": the check path's work on one upload with crop_matching=0 (decode, PDQ with
+its 8 dihedral variants, pHash, digests) and =1 (the same plus the candidate parts:
+border and box search, the strips' PDQ), for a plain photo and a letterboxed one with a
+logo box, at 0.3, 2 and 12 megapixels as JPEG; and the victim's side, `hashguard hash`
+with and without sub-window hashes. Median of --repeats, the two settings taking turns.
+Part "index": the matcher's lookups for one check against a list of --photos photos
+(random PDQ hashes: one PDQ entry per photo, and with crop matching also
+len(DEFAULT_WINDOWS) window entries per photo), with each setting's queries.
+Run: python -m loadtests.crop_cost [--repeats 7] [--photos 100000] [--part hash|index]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+
+import numpy as np
+from PIL import Image
+
+from loadtests.hash_cost import SIZES, SOURCE, source_photo
+from loadtests.transforms import bars, caption_and_logo, encode
+from service.config import Settings
+from service.crops import DEFAULT_WINDOWS, candidate_queries, window_hashes
+from service.domain import Algorithm, EntryState, HashValue
+from service.hashing import decode_image, hash_decoded
+from service.matcher import Matcher
+from service.policy import Thresholds
+from service.store.base import EntryRow
+
+MIN_QUALITY = Settings().pdq_min_quality
+
+
+def _ms(runs: Sequence[Callable[[], object]], repeats: int) -> list[float]:
+    """Median ms of each run, taking turns so a noisy neighbour hits them all alike."""
+    times: list[list[float]] = [[] for _ in runs]
+    for _ in range(repeats):
+        for slot, run in zip(times, runs, strict=True):
+            started = time.perf_counter()
+            run()
+            slot.append(time.perf_counter() - started)
+    return [statistics.median(slot) * 1e3 for slot in times]
+
+
+def check_off(data: bytes) -> object:
+    return hash_decoded(decode_image(data), data)
+
+
+def check_on(data: bytes) -> object:
+    image = decode_image(data)
+    return hash_decoded(image, data), candidate_queries(image, MIN_QUALITY)
+
+
+def victim(data: bytes, windows: bool) -> object:
+    image = decode_image(data, draft_side=0)
+    hashed = hash_decoded(image, data)
+    return (hashed, window_hashes(image, MIN_QUALITY)) if windows else hashed
+
+
+def hash_part(repeats: int) -> None:
+    photo, origin = source_photo(SOURCE)
+    print(f"source photo: {origin}; JPEG q90; median of {repeats}, settings taking turns\n")
+    print(
+        f"{'size':<7} {'upload':<22} {'check, off ms':>13} {'on ms':>7} {'added':>7} "
+        f"{'hash (victim), no windows ms':>28} {'with windows ms':>15}"
+    )
+    for size_name, size in SIZES.items():
+        image = photo.resize(size, Image.Resampling.LANCZOS)
+        uploads = {
+            "plain": image,
+            "letterbox + caption/logo": bars(0.3, False, (0, 0, 0), caption_and_logo(image)),
+        }
+        for name, upload in uploads.items():
+            data = encode(upload, "JPEG", quality=90)
+            off, on, bare, windows = _ms(
+                [
+                    partial(check_off, data),
+                    partial(check_on, data),
+                    partial(victim, data, False),
+                    partial(victim, data, True),
+                ],
+                repeats,
+            )
+            print(
+                f"{size_name:<7} {name:<22} {off:>13.1f} {on:>7.1f} {on - off:>+7.1f} "
+                f"{bare:>28.1f} {windows:>15.1f}"
+            )
+
+
+def _entries(
+    first_id: int, count: int, algorithm: Algorithm, rng: np.random.Generator
+) -> list[EntryRow]:
+    values = rng.integers(0, 256, size=(count, 32), dtype=np.uint8)
+    return [
+        EntryRow(first_id + i, algorithm, values[i].tobytes(), EntryState.VETTED)
+        for i in range(count)
+    ]
+
+
+def index_part(photos: int, repeats: int) -> None:
+    settings = Settings()
+    thresholds = Thresholds(
+        settings.pdq_threshold, settings.phash_threshold, settings.pdq_window_threshold
+    )
+    rng = np.random.default_rng(7)
+    matcher = Matcher(thresholds)
+    factor = len(DEFAULT_WINDOWS)
+    started = time.perf_counter()
+    matcher.add(_entries(0, photos, Algorithm.PDQ, rng))
+    for start in range(0, photos * factor, 1_000_000):
+        count = min(1_000_000, photos * factor - start)
+        matcher.add(_entries(photos + start, count, Algorithm.PDQ_WINDOW, rng))
+    print(
+        f"\nlist: {photos:,} photos = {photos:,} PDQ entries and {photos * factor:,} window "
+        f"entries ({factor} per photo), built in {time.perf_counter() - started:.0f} s; "
+        f"radius PDQ {thresholds.pdq}, windows {thresholds.pdq_window}"
+    )
+    upload = rng.integers(0, 256, size=(11, 32), dtype=np.uint8)
+    dihedral = [HashValue(Algorithm.PDQ, bytes(v)) for v in upload[:8]]
+    on_queries = dihedral + [HashValue(Algorithm.PDQ_WINDOW, bytes(v)) for v in upload]
+    off, on = _ms([lambda: matcher.match(dihedral), lambda: matcher.match(on_queries)], repeats)
+    print(
+        f"one check's lookups: off (8 PDQ) {off:.2f} ms, on (8 PDQ + 11 window) {on:.2f} ms, "
+        f"added {on - off:+.2f} ms"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--photos", type=int, default=100_000)
+    parser.add_argument("--part", choices=("hash", "index"), help="only this part")
+    args = parser.parse_args(argv)
+    if args.part in (None, "hash"):
+        hash_part(args.repeats)
+    if args.part in (None, "index"):
+        index_part(args.photos, args.repeats * 10)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
