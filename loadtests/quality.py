@@ -54,8 +54,9 @@ def hash_uploads(
     """The original (lossless PNG) and every transform of one photo, hashed once per JPEG
     decoder setting (draft side, 0 = full decode). Transforms travel by name: a worker
     process looks them up in the registry. With `crops`, each upload also carries the
-    check path's frame queries and the sub-window hashes a victim would list for it
-    (from the full decode, as `hashguard hash` does)."""
+    check path's candidate parts, and the original also the sub-window hashes its victim
+    lists (from the full decode, as `hashguard hash` does; only for the original, which is
+    what victims submit, and because they cost 25 PDQ hashes per version)."""
     index, photo, names, draft_sides, min_quality, crops = args
     transforms = by_name(names)
     made = [("original", encode(photo.image))]
@@ -69,8 +70,9 @@ def hash_uploads(
             extra = windows = None
             if crops:
                 extra = _rows(candidate_queries(image, min_quality))
-                listed = decode_image(data, draft_side=0) if side else image
-                windows = _rows([h.value for h in window_hashes(listed, min_quality)])
+                if name == "original":
+                    listed = decode_image(data, draft_side=0) if side else image
+                    windows = _rows([h.value for h in window_hashes(listed, min_quality)])
             uploads.append(
                 Upload(
                     index,

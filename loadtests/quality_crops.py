@@ -3,10 +3,11 @@ after service/crops.py, on the tune and holdout photos apart, and its false matc
 
 Every upload is hashed as the check path hashes it; "before" matches its whole-picture
 PDQ and pHash against each listed version's PDQ and pHash (the service with
-crop_matching=0); "after" adds the photo inside the upload's frame to the queries and
-each listed version's sub-window hashes to the list (crop_matching=1), with the
-sub-window threshold. False matches count every upload against every version (and its
-windows) of every other photo.
+crop_matching=0); "after" adds the listed original's sub-window hashes to the list and
+looks them up with the upload's dihedral PDQ hashes and its candidate parts (photo inside
+a frame, solid box painted over, top and bottom strips) (crop_matching=1), with the
+sub-window threshold. False matches count every upload against every version of every
+other photo (its whole-picture PDQ and pHash) and that photo's sub-window hashes.
 
     python -m loadtests.quality_crops                 # both splits, the report
     python -m loadtests.quality_crops --split tune    # tuning: never looks at holdout
@@ -118,10 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     after = distances(uploads, settings.pdq_min_quality)
     before = distances(plain, settings.pdq_min_quality)
     per_photo = np.mean([len(u.pdq_windows) for u in uploads if u.pdq_windows is not None])
+    extra = np.mean([len(u.pdq_extra) for u in uploads if u.pdq_extra is not None])
     print(
         f"{len(photos)} photos, {len(transforms)} transforms, {len(uploads):,} uploads hashed "
         f"in {time.perf_counter() - started:.0f} s; {len(DEFAULT_WINDOWS)} sub-windows "
-        f"configured, {per_photo:.1f} listed per version on average (flat ones skipped); "
+        f"configured, {per_photo:.1f} listed per photo on average (flat ones skipped); "
+        f"{extra:.1f} candidate parts per upload on average; "
         f"PDQ ≤ {settings.pdq_threshold}, pHash ≤ {settings.phash_threshold}"
     )
     windows = [int(x) for x in args.windows.split(",")]

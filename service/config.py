@@ -39,7 +39,7 @@ class Settings:
     phash_threshold: int = 0
     pdq_min_quality: int = 50
     crop_matching: int = 1
-    pdq_window_threshold: int = 31
+    pdq_window_threshold: int = 38
     max_message_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 64_000_000
     max_hashes_per_case: int = 1000

@@ -19,7 +19,7 @@ class Thresholds:
 
     pdq: int = 38
     phash: int = 0
-    pdq_window: int = 31
+    pdq_window: int = 38
 
     def radius(self, algorithm: Algorithm) -> int:
         if algorithm is Algorithm.PDQ:
