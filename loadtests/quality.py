@@ -56,7 +56,7 @@ def hash_uploads(
     process looks them up in the registry. With `crops`, each upload also carries the
     check path's candidate parts, and the original also the sub-window hashes its victim
     lists (from the full decode, as `hashguard hash` does; only for the original, which is
-    what victims submit, and because they cost 25 PDQ hashes per version)."""
+    what victims submit, and because they cost 24 PDQ hashes per version)."""
     index, photo, names, draft_sides, min_quality, crops = args
     transforms = by_name(names)
     made = [("original", encode(photo.image))]

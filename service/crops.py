@@ -1,6 +1,6 @@
-"""Hashes that survive crops and frames: sub-window hashes on the victim's side and the
-photo-inside-the-frame hash on the check side (docs/QUALITY.md, "Crops, captions and
-frames").
+"""Hashes that survive crops, frames and captions: sub-window hashes on the victim's side
+and candidate parts of an upload on the check side (docs/QUALITY.md, "Crops, borders and
+captions").
 
 PDQ hashes the whole picture, so cutting 5 % off each side of a photo moves its PDQ by
 40-60 bits and a letterbox moves it by more than 100. Two remedies, both pure functions

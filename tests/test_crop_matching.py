@@ -5,10 +5,12 @@ captioned uploads checked. With crop_matching=0 the server answers as it did bef
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pdqhash
 import pytest
@@ -66,7 +68,7 @@ def test_content_box_finds_the_photo_inside_solid_bars(
 
 def test_content_box_survives_jpeg_noise_in_the_bars() -> None:
     letterboxed = _pasted((300, 300), (0, 0, 0), (0, 50))
-    decoded = np.asarray(Image.open(_as_file(encode(letterboxed, "JPEG", quality=70))))
+    decoded = np.asarray(Image.open(io.BytesIO(encode(letterboxed, "JPEG", quality=70))))
     left, top, right, bottom = content_box(decoded)
     assert (left, right) == (0, 300)
     assert abs(top - 50) <= 2 and abs(bottom - 250) <= 2
@@ -79,12 +81,6 @@ def test_content_box_leaves_photos_without_bars_and_flat_images_whole() -> None:
     assert content_box(flat) == (0, 0, 120, 100)
     thin = np.asarray(_pasted((300, 202), (0, 0, 0), (0, 1)))  # 1 px bars: not worth a cut
     assert not has_bars(content_box(thin), 300, 202)
-
-
-def _as_file(data: bytes) -> object:
-    import io
-
-    return io.BytesIO(data)
 
 
 # -- overlays -----------------------------------------------------------------------------
@@ -207,8 +203,6 @@ def test_distinct_photos_and_their_edits_are_not_matched(
 def test_checking_with_a_pdq_window_hash_is_refused(
     crop_server: tuple[ServerProcess, Stubs, dict[str, str]],
 ) -> None:
-    import grpc
-
     _, stubs, keys = crop_server
     bad = pb.Hash(algorithm=pb.HASH_ALGORITHM_PDQ_WINDOW, value=bytes(32))
     with pytest.raises(grpc.RpcError) as caught:
