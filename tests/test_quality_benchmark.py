@@ -29,7 +29,7 @@ from loadtests.quality_metrics import (
     recall_curve,
     suggest_threshold,
 )
-from loadtests.transforms import TRANSFORMS, Transform, by_name
+from loadtests.transforms import TRANSFORMS, Transform, by_name, encode
 from service.crops import candidate_queries, window_hashes
 from service.hashing import decode_image, hash_image_bytes
 
@@ -257,15 +257,18 @@ def test_benchmark_hashes_what_the_service_hashes() -> None:
 
 
 def test_with_crops_the_benchmark_lists_and_queries_what_the_product_does() -> None:
-    """Crop matching's benchmark: a version's window hashes are `hashguard hash`'s (full
-    decode), an upload's extra queries are the check path's candidate parts."""
+    """Crop matching's benchmark: the original's window hashes are `hashguard hash`'s
+    (full decode), an upload's extra queries are the check path's candidate parts."""
     photo = LoadedPhoto("chelsea", "test", "tune", PHOTO)
     [uploads] = quality.hash_uploads((0, photo, "letterbox 30% jpeg", (512,), 50, True))
+    original = decode_image(encode(PHOTO), draft_side=0)
     data = by_name("letterbox 30% jpeg")[0].apply(PHOTO)
-    windows = window_hashes(decode_image(data, draft_side=0), 50)
-    assert uploads[1].pdq_windows is not None and uploads[1].pdq_extra is not None
-    assert uploads[1].pdq_windows.tobytes() == b"".join(h.value for h in windows)
-    assert uploads[1].pdq_extra.tobytes() == b"".join(candidate_queries(decode_image(data), 50))
+    windows = uploads[0].pdq_windows
+    assert windows is not None and uploads[1].pdq_windows is None
+    assert windows.tobytes() == b"".join(h.value for h in window_hashes(original, 50))
+    extra = uploads[1].pdq_extra
+    assert extra is not None and len(extra) >= 1
+    assert extra.tobytes() == b"".join(candidate_queries(decode_image(data), 50))
 
 
 def test_window_distances_take_the_nearest_of_queries_and_windows() -> None:
