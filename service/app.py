@@ -43,8 +43,16 @@ from service.domain import (
     Verdict,
     validate_hash,
 )
-from service.errors import InvalidInput, NotFound, Unauthenticated, Unavailable
+from service.errors import (
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+    QuotaExceeded,
+    Unauthenticated,
+    Unavailable,
+)
 from service.hashing import decode_image, hash_decoded
+from service.limits import Limits, parse_rate_limits
 from service.matcher import Matcher
 from service.policy import Thresholds, best_per_entry, decide
 from service.replica.follower import Follower
@@ -61,6 +69,7 @@ DEFAULT_PAGE_SIZE = 50
 _NO_SUCH_TOKEN = digest("")  # compared against when the case id is unknown
 MAX_PAGE_SIZE = 500
 _STORE_RETRY_SECONDS = 5.0
+_HOUR = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +123,7 @@ class HashGuard:
         self._pending_hits = 0.0
         self._known_keys: dict[str, ApiKeyRecord] = {}
         self._store_down_until = 0.0
+        self.limits = Limits(parse_rate_limits(settings.rate_limits), settings.max_stream_items)
         metrics.PENDING_HITS.set_function(self.count_pending_hits)
 
     def start_background(self) -> None:
@@ -170,6 +180,7 @@ class HashGuard:
         content_ref: str,
     ) -> CheckResult:
         require_role(principal, Role.OPERATOR)
+        self.limits.charge(principal)
         if len(content_ref) > MAX_CONTENT_REF:
             raise InvalidInput(f"content_ref is longer than {MAX_CONTENT_REF} characters")
         if bool(image) == bool(hashes):
@@ -177,7 +188,7 @@ class HashGuard:
         notes: list[str] = []
         computed: list[HashValue] = []
         if image:
-            queries, computed = self._image_queries(image, notes)
+            queries, computed = self._image_queries(principal, image, notes)
         else:
             queries = self._supplied_queries(hashes, notes)
         matches = best_per_entry(self.matcher.match(queries))
@@ -186,9 +197,20 @@ class HashGuard:
         return CheckResult(decision, matches, computed, hit_id, notes)
 
     def _image_queries(
-        self, image: bytes, notes: list[str]
+        self, principal: Principal, image: bytes, notes: list[str]
     ) -> tuple[list[HashValue], list[HashValue]]:
-        decoded = decode_image(image, self.settings.max_image_pixels)
+        limit = self.settings.max_message_bytes
+        if len(image) > limit:
+            raise self.limits.refused(
+                principal,
+                LimitExceeded(
+                    "image_bytes", f"image is {len(image):,} bytes; the limit is {limit:,}"
+                ),
+            )
+        try:
+            decoded = decode_image(image, self.settings.max_image_pixels)
+        except LimitExceeded as exc:
+            raise self.limits.refused(principal, exc) from None
         hashed = hash_decoded(decoded, image)
         queries = [hashed.phash, hashed.sha256, hashed.md5]
         if self._pdq_usable(hashed.pdq.quality, notes):
@@ -261,18 +283,24 @@ class HashGuard:
 
     def submit_case(self, principal: Principal, hashes: Sequence[HashValue]) -> NewCase:
         require_role(principal, Role.SUBMITTER)
+        self.limits.charge(principal)
         if not hashes:
             raise InvalidInput("a case needs at least one hash")
         if len(hashes) > self.settings.max_hashes_per_case:
-            raise InvalidInput(
-                f"{len(hashes)} hashes is more than the {self.settings.max_hashes_per_case} "
-                "one case may hold; split them into several cases"
+            raise self.limits.refused(
+                principal,
+                LimitExceeded(
+                    "hashes_per_case",
+                    f"{len(hashes)} hashes is more than the {self.settings.max_hashes_per_case} "
+                    "one case may hold; split them into several cases",
+                ),
             )
         unique: dict[tuple[Algorithm, bytes], HashValue] = {}
         for h in hashes:
             validate_hash(h.algorithm, h.value)
             unique.setdefault((h.algorithm, h.value), h)
         values = list(unique.values())
+        self._check_hourly_cases(principal)
         case_id, token = str(uuid.uuid4()), new_case_token()
         ids = self.store.create_case(case_id, digest(token), principal.name, values, time.time())
         self.follower.apply_local(
@@ -282,6 +310,26 @@ class HashGuard:
             ]
         )
         return NewCase(case_id, token, len(ids))
+
+    def _check_hourly_cases(self, principal: Principal) -> None:
+        """Counted from the store, so the quota holds across restarts and replicas (two
+        submissions racing on different replicas may both pass at the boundary)."""
+        cap = self.settings.max_cases_per_hour
+        if cap == 0:
+            return
+        now = time.time()
+        opened, oldest = self.store.cases_opened_since(principal.name, now - _HOUR)
+        if opened >= cap:
+            wait = max(1.0, (oldest or now) + _HOUR - now)
+            raise self.limits.refused(
+                principal,
+                QuotaExceeded(
+                    "cases_per_hour",
+                    f"key {principal.name!r} opened {opened} cases in the last hour, the "
+                    f"most allowed; retry in {wait:.0f} s",
+                    retry_after=wait,
+                ),
+            )
 
     def get_case(self, case_id: str, case_token: str) -> CaseStatus:
         self._authorise_case(case_id, case_token)
@@ -311,6 +359,7 @@ class HashGuard:
         self, principal: Principal, state: HitState | None, page_size: int, page_token: str
     ) -> tuple[list[Hit], str]:
         require_role(principal, Role.MODERATOR)
+        self.limits.charge(principal)
         if page_size < 0:
             raise InvalidInput("page_size must not be negative")
         limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
@@ -323,6 +372,7 @@ class HashGuard:
         self, principal: Principal, hit_id: str, verdict: Verdict, note: str
     ) -> tuple[Hit, list[int]]:
         require_role(principal, Role.MODERATOR)
+        self.limits.charge(principal)
         if not hit_id:
             raise InvalidInput("hit_id is required")
         if len(note) > MAX_NOTE:

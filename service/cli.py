@@ -16,6 +16,7 @@ import grpc
 from tqdm import tqdm
 
 from service import submission_file
+from service.api.tls import ClientTls, open_channel
 from service.config import SETTINGS, Settings, load_settings
 from service.crops import DEFAULT_WINDOWS, window_hashes
 from service.domain import Algorithm, EntryState, HashValue, Role
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     health = commands.add_parser(
         "health", help="ask a server whether it is serving (exit 0) or not (exit 1)"
     )
-    health.add_argument("--target", default="127.0.0.1:50051", help="HOST:PORT of the service")
+    _connection(health)
     health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait")
     health.set_defaults(handler=cmd_health)
 
@@ -114,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
             default=os.environ.get("HASHGUARD_CASE_TOKEN"),
             help="the case token (or env HASHGUARD_CASE_TOKEN)",
         )
-        sub.add_argument("--target", default="127.0.0.1:50051", help="HOST:PORT of the service")
+        _connection(sub)
         sub.set_defaults(handler=handler)
 
     hits = commands.add_parser("hits", help="review hits (moderators)").add_subparsers(
@@ -185,8 +186,27 @@ def _open_store(args: argparse.Namespace) -> Store:
     return open_store(args.store, args.data_dir, pool_size=2)
 
 
-def _remote(parser: argparse.ArgumentParser) -> None:
+def _connection(parser: argparse.ArgumentParser) -> None:
+    """--target and the TLS flags of every command that calls a server."""
     parser.add_argument("--target", default="127.0.0.1:50051", help="HOST:PORT of the service")
+    tls = parser.add_argument_group("TLS (the server's --tls-cert)")
+    tls.add_argument("--tls", action="store_true", help="use TLS, trusting the system's CAs")
+    for flag, env, text in (
+        ("--tls-ca", "HASHGUARD_TLS_CA", "PEM CA that signed the server's certificate"),
+        ("--tls-cert", "HASHGUARD_CLIENT_CERT", "PEM client certificate, for mutual TLS"),
+        ("--tls-key", "HASHGUARD_CLIENT_KEY", "PEM key of --tls-cert"),
+        ("--tls-server-name", None, "name to check the server certificate against"),
+    ):
+        default = os.environ.get(env, "") if env else ""
+        tls.add_argument(flag, default=default, help=text + (f" (env {env})" if env else ""))
+
+
+def _tls(args: argparse.Namespace) -> ClientTls:
+    return ClientTls(args.tls, args.tls_ca, args.tls_cert, args.tls_key, args.tls_server_name)
+
+
+def _remote(parser: argparse.ArgumentParser) -> None:
+    _connection(parser)
     parser.add_argument(
         "--key",
         default=os.environ.get("HASHGUARD_KEY"),
@@ -235,7 +255,7 @@ def cmd_health(args: argparse.Namespace) -> int:
     """The standard gRPC health check, for container health checks without extra tools."""
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with grpc.insecure_channel(args.target) as channel:
+    with open_channel(args.target, _tls(args)) as channel:
         stub: Any = health_pb2_grpc.HealthStub(channel)  # the stubs' types miss Check
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=args.timeout)
@@ -383,7 +403,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from service.client import Client
 
     hashes = submission_file.load(args.submission)
-    with Client(args.target, _key(args)) as client:
+    with Client(args.target, _key(args), tls=_tls(args)) as client:
         reply = client.submission.SubmitCase(
             pb.SubmitCaseRequest(hashes=[hash_to_pb(h) for h in hashes]),
             metadata=client.metadata,
@@ -405,7 +425,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from service.client import Client
 
     image = Path(args.file).read_bytes()
-    with Client(args.target, _key(args)) as client:
+    with Client(args.target, _key(args), tls=_tls(args)) as client:
         reply = client.match.CheckUpload(
             pb.CheckUploadRequest(image=image, content_ref=args.content_ref),
             metadata=client.metadata,
@@ -441,7 +461,7 @@ def _case_call(args: argparse.Namespace, method: str) -> int:
     if not args.token:
         raise HashGuardError("--token (or env HASHGUARD_CASE_TOKEN) is required")
     request_type = pb.GetCaseRequest if method == "GetCase" else pb.WithdrawCaseRequest
-    with Client(args.target) as client:
+    with Client(args.target, tls=_tls(args)) as client:
         reply = getattr(client.submission, method)(
             request_type(case_id=args.case_id, case_token=args.token), timeout=client.timeout
         )
@@ -459,7 +479,7 @@ def cmd_hits_list(args: argparse.Namespace) -> int:
     from service.client import Client
 
     state = "HIT_STATE_UNSPECIFIED" if args.state == "all" else f"HIT_STATE_{args.state.upper()}"
-    with Client(args.target, _key(args)) as client:
+    with Client(args.target, _key(args), tls=_tls(args)) as client:
         reply = client.review.ListHits(
             pb.ListHitsRequest(state=state, page_size=args.limit),
             metadata=client.metadata,
@@ -486,7 +506,7 @@ def cmd_hits_resolve(args: argparse.Namespace) -> int:
     from service.client import Client
 
     verdict = pb.VERDICT_CONFIRMED if args.confirm else pb.VERDICT_REJECTED
-    with Client(args.target, _key(args)) as client:
+    with Client(args.target, _key(args), tls=_tls(args)) as client:
         reply = client.review.ResolveHit(
             pb.ResolveHitRequest(hit_id=args.hit_id, verdict=verdict, note=args.note),
             metadata=client.metadata,

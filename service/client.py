@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import grpc
 from hashguard.v1 import hashguard_pb2_grpc as pb_grpc
+
+from service.api.tls import ClientTls, open_channel
 
 
 class Client:
     """Stubs for the three services on one channel, with the API key attached."""
 
-    def __init__(self, target: str, key: str | None = None, timeout: float = 30.0) -> None:
-        self.channel = grpc.insecure_channel(
-            target, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]
+    def __init__(
+        self,
+        target: str,
+        key: str | None = None,
+        timeout: float = 30.0,
+        tls: ClientTls | None = None,
+    ) -> None:
+        self.channel = open_channel(
+            target, tls, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]
         )
         self.metadata = (("authorization", f"Bearer {key}"),) if key else ()
         self.timeout = timeout

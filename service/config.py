@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from service.limits import parse_rate_limits
+
 
 @dataclass(frozen=True, slots=True)
 class Setting:
@@ -49,6 +51,12 @@ class Settings:
     grace_seconds: float = 10.0
     malloc_arena_max: int = 2
     malloc_trim_interval: float = 30.0
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    rate_limits: str = "operator=1000:2000,moderator=20:100,submitter=5:50,admin=50:200"
+    max_cases_per_hour: int = 1000
+    max_stream_items: int = 100_000
 
     @property
     def data_path(self) -> Path:
@@ -84,8 +92,16 @@ class Settings:
             (self.pool_size >= 1, "pool_size must be at least 1"),
             (0.01 <= self.follow_interval <= 60, "follow_interval must be 0.01..60 seconds"),
             (self.snapshot_interval >= 0, "snapshot_interval must not be negative"),
+            (bool(self.tls_cert) == bool(self.tls_key), "tls_cert and tls_key go together"),
+            (not self.tls_client_ca or bool(self.tls_cert), "tls_client_ca needs tls_cert"),
+            (self.max_cases_per_hour >= 0, "max_cases_per_hour must not be negative"),
+            (self.max_stream_items >= 1, "max_stream_items must be positive"),
         ]
         problems = [message for ok, message in checks if not ok]
+        try:
+            parse_rate_limits(self.rate_limits)
+        except ValueError as exc:
+            problems.append(str(exc))
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -117,6 +133,13 @@ _HELP = {
     "memory flat",
     "malloc_trim_interval": "seconds between handing freed heap pages back to the kernel "
     "(0: never)",
+    "tls_cert": "PEM certificate chain; with --tls-key the gRPC port serves TLS only",
+    "tls_key": "PEM private key of --tls-cert",
+    "tls_client_ca": "PEM CA bundle: require client certificates it signed (mutual TLS)",
+    "rate_limits": "per-key token buckets, `ROLE=PER_SECOND:BURST,...`; roles left out "
+    "(or rate 0) are not limited",
+    "max_cases_per_hour": "most cases one submitter key may open per hour (0: no cap)",
+    "max_stream_items": "most uploads one CheckUploads stream may carry",
 }
 _TYPES = {"str": str, "int": int, "float": float}
 

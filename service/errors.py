@@ -7,6 +7,10 @@ class HashGuardError(Exception):
 
     status = "INTERNAL"
 
+    def trailers(self) -> tuple[tuple[str, str], ...]:
+        """Trailing metadata sent with the status (e.g. a retry hint)."""
+        return ()
+
 
 class InvalidInput(HashGuardError):
     status = "INVALID_ARGUMENT"
@@ -40,3 +44,30 @@ class Unavailable(HashGuardError):
     """The store cannot be reached right now; the caller may retry."""
 
     status = "UNAVAILABLE"
+
+
+class LimitExceeded(InvalidInput):
+    """One request is larger than a configured cap (pixels, hashes, bytes): retrying the
+    same request cannot help, so it is INVALID_ARGUMENT. `limit` names the cap (the
+    `limit` label of hashguard_rate_limited_total)."""
+
+    def __init__(self, limit: str, message: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class QuotaExceeded(HashGuardError):
+    """The caller used up a rate or quota. `retry_after` (seconds), when known, is sent
+    as the trailing metadata `retry-after-ms` and named in the message."""
+
+    status = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, limit: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.retry_after = retry_after
+
+    def trailers(self) -> tuple[tuple[str, str], ...]:
+        if self.retry_after is None:
+            return ()
+        return (("retry-after-ms", str(max(1, round(self.retry_after * 1000)))),)

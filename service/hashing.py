@@ -18,7 +18,7 @@ import pdqhash
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from service.domain import Algorithm, HashValue
-from service.errors import InvalidInput
+from service.errors import InvalidInput, LimitExceeded
 
 DEFAULT_MAX_PIXELS = 64_000_000
 # JPEGs decode at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, Pillow's Image.draft) while
@@ -99,9 +99,10 @@ def decode_image(
             if width <= 0 or height <= 0:
                 raise InvalidInput("image has no pixels")
             if width * height > max_pixels:
-                raise InvalidInput(
+                raise LimitExceeded(
+                    "image_pixels",
                     f"image is {width}x{height} = {width * height:,} pixels; "
-                    f"the limit is {max_pixels:,}"
+                    f"the limit is {max_pixels:,}",
                 )
             if draft_side > 0:
                 image.draft(image.mode, (draft_side, draft_side))  # no-op unless JPEG

@@ -25,6 +25,11 @@ PENDING_HITS = Gauge("hashguard_pending_hits", "hits waiting for a moderator")
 LOW_QUALITY_PDQ = Counter(
     "hashguard_low_quality_pdq_total", "PDQ hashes not matched because their quality was low"
 )
+RATE_LIMITED = Counter(
+    "hashguard_rate_limited_total",
+    "calls refused by a rate limit, quota or size cap, by the key's role and the limit",
+    ["role", "limit"],
+)
 REPLICA_LAG_SECONDS = Gauge(
     "hashguard_replica_lag_seconds",
     "how long this replica may have been missing changes: age of the oldest change it "

@@ -31,6 +31,8 @@ class _Outcome:
 def _abort(context: grpc.ServicerContext, outcome: _Outcome, exc: BaseException) -> None:
     if isinstance(exc, HashGuardError):
         outcome.code = grpc.StatusCode[exc.status]
+        if exc.trailers():
+            context.set_trailing_metadata(exc.trailers())
         context.abort(outcome.code, str(exc))
     ref = uuid.uuid4().hex[:12]
     # The traceback names code paths only; request bodies (images) are never logged.

@@ -18,6 +18,7 @@ from prometheus_client import start_http_server
 from service.allocator import Trimmer
 from service.api.interceptors import ErrorAndMetricsInterceptor
 from service.api.servicers import MatchServicer, ReviewServicer, SubmissionServicer
+from service.api.tls import server_credentials
 from service.app import HashGuard
 from service.config import Settings
 
@@ -62,8 +63,12 @@ def create_server(app: HashGuard, settings: Settings) -> RunningServer:
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     address = f"{_host(settings.host)}:{settings.port}"
+    credentials = server_credentials(settings)
     try:
-        port = server.add_insecure_port(address)
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
     except RuntimeError:  # grpc's way of saying the bind failed
         port = 0
     if port == 0:
@@ -93,6 +98,9 @@ def serve(settings: Settings, app: HashGuard) -> int:
         metrics_server.shutdown()
         raise
     metrics_port = metrics_server.server_port
+    if settings.tls_cert:
+        mutual = " with client certificates required" if settings.tls_client_ca else ""
+        log.info("the gRPC port serves TLS only%s", mutual)
     app.start_background()
     trimmer = Trimmer(settings.malloc_trim_interval)
     trimmer.start()

@@ -55,7 +55,8 @@ class MatchServicer(pb_grpc.MatchServiceServicer):
         self, request_iterator: Iterator[pb.CheckUploadRequest], context: grpc.ServicerContext
     ) -> Iterator[pb.CheckUploadResponse]:
         """One response per request, in order. An invalid item gets a response with
-        `error` set instead of ending the whole scan; auth failures end it."""
+        `error` set instead of ending the whole scan; auth failures, the rate limit and
+        the stream's length cap end it (RESOURCE_EXHAUSTED)."""
         principal = caller(self.app, context)
         if not self._stream_slots.acquire(blocking=False):
             raise ResourceExhausted(
@@ -64,7 +65,8 @@ class MatchServicer(pb_grpc.MatchServiceServicer):
                 "or call CheckUpload"
             )
         try:
-            for request in request_iterator:
+            for count, request in enumerate(request_iterator, 1):
+                self.app.limits.stream_item(principal, count)
                 try:
                     yield self._check(principal, request)
                 except InvalidInput as exc:

@@ -106,6 +106,11 @@ class Store(ABC):
     def get_case_auth(self, case_id: str) -> CaseAuth | None: ...
 
     @abstractmethod
+    def cases_opened_since(self, submitted_by: str, since: float) -> tuple[int, float | None]:
+        """How many cases `submitted_by` opened at or after `since`, and when the oldest
+        of them was opened (None if none): the submitter's hourly quota."""
+
+    @abstractmethod
     def case_status(self, case_id: str) -> CaseStatus: ...
 
     @abstractmethod

@@ -53,6 +53,14 @@ class SharedSQL:
         row = self._one("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL")
         return int(row[0]) if row else 0
 
+    def cases_opened_since(self, submitted_by: str, since: float) -> tuple[int, float | None]:
+        row = self._one(
+            "SELECT COUNT(*), MIN(created_at) FROM cases"
+            " WHERE submitted_by = ? AND created_at >= ?",
+            (submitted_by, since),
+        )
+        return (int(row[0]), row[1]) if row else (0, None)
+
     def get_case_auth(self, case_id: str) -> CaseAuth | None:
         row = self._one("SELECT token_hash, state FROM cases WHERE case_id = ?", (case_id,))
         return None if row is None else CaseAuth(bytes(row[0]), CaseState(row[1]))

@@ -1,0 +1,130 @@
+"""Rate limits and quotas per API key.
+
+Every keyed call takes one token from its key's bucket (a CheckUploads stream one per
+upload); the bucket refills at the role's rate up to its burst. An empty bucket answers
+QuotaExceeded (RESOURCE_EXHAUSTED) saying when one token will be back. Buckets live in
+this process: N replicas behind a load balancer admit up to N times the rate per key.
+Every refusal by a limit, here or elsewhere, is counted by `refused`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from service import metrics
+from service.domain import Principal, Role
+from service.errors import HashGuardError, LimitExceeded, QuotaExceeded
+
+E = TypeVar("E", bound=HashGuardError)
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """`per_second` tokens are added each second, up to `burst`; 0 means no limit."""
+
+    per_second: float
+    burst: float
+
+
+def parse_rate_limits(text: str) -> dict[Role, Rate]:
+    """`operator=500:1000,submitter=2:20` -> {Role.OPERATOR: Rate(500, 1000), ...}.
+    Roles left out are not limited."""
+    rates: dict[Role, Rate] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        role_name, _, numbers = item.partition("=")
+        per_second, _, burst = numbers.partition(":")
+        try:
+            role, rate = Role(role_name.strip()), Rate(float(per_second), float(burst))
+        except ValueError:
+            raise ValueError(
+                f"rate_limits item {item!r} is not ROLE=PER_SECOND:BURST with ROLE one of "
+                f"{', '.join(r.value for r in Role)}"
+            ) from None
+        if rate.per_second < 0 or (rate.per_second > 0 and rate.burst < 1):
+            raise ValueError(f"rate_limits item {item!r}: rate must be >= 0 and burst >= 1")
+        rates[role] = rate
+    return rates
+
+
+class TokenBucket:
+    """Classic token bucket; `take` answers 0 when a token was taken, else the seconds
+    until one will be there."""
+
+    __slots__ = ("_rate", "_stamp", "_tokens")
+
+    def __init__(self, rate: Rate, now: float) -> None:
+        self._rate = rate
+        self._tokens = rate.burst
+        self._stamp = now
+
+    def take(self, now: float) -> float:
+        elapsed = max(0.0, now - self._stamp)
+        self._tokens = min(self._rate.burst, self._tokens + elapsed * self._rate.per_second)
+        self._stamp = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0.0
+        return (1 - self._tokens) / self._rate.per_second
+
+
+class Limits:
+    """The buckets of every key this process has seen (one per key name; there are few
+    keys, so they are never evicted)."""
+
+    def __init__(
+        self,
+        rates: dict[Role, Rate],
+        max_stream_items: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._rates = rates
+        self._max_stream_items = max_stream_items
+        self._clock = clock
+        self._buckets: dict[str, TokenBucket] = {}
+        self._lock = threading.Lock()
+
+    def charge(self, principal: Principal) -> None:
+        """Take one token from the caller's bucket or refuse the call."""
+        rate = self._rates.get(principal.role)
+        if rate is None or rate.per_second == 0:
+            return
+        with self._lock:
+            now = self._clock()
+            bucket = self._buckets.get(principal.name)
+            if bucket is None:
+                bucket = self._buckets[principal.name] = TokenBucket(rate, now)
+            wait = bucket.take(now)
+        if wait > 0:
+            raise self.refused(
+                principal,
+                QuotaExceeded(
+                    "rate",
+                    f"key {principal.name!r} is over the {principal.role.value} rate limit "
+                    f"({rate.per_second:g} calls/s, bursts of {rate.burst:g}); "
+                    f"retry in {wait:.3f} s",
+                    retry_after=wait,
+                ),
+            )
+
+    def stream_item(self, principal: Principal, count: int) -> None:
+        """Refuse the `count`-th upload of one CheckUploads stream past the cap."""
+        if count > self._max_stream_items:
+            raise self.refused(
+                principal,
+                QuotaExceeded(
+                    "stream_items",
+                    f"a CheckUploads stream carries at most {self._max_stream_items} uploads; "
+                    "the ones answered so far stand, send the rest on a new stream",
+                ),
+            )
+
+    @staticmethod
+    def refused(principal: Principal, error: E) -> E:
+        """Count a refusal by a limit (for the metric) and return the error to raise."""
+        if isinstance(error, LimitExceeded | QuotaExceeded):
+            metrics.RATE_LIMITED.labels(principal.role.value, error.limit).inc()
+        return error
