@@ -1,0 +1,146 @@
+"""TLS and mutual TLS on the gRPC port, with throwaway CAs made for each test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from hashguard.v1 import hashguard_pb2 as pb
+
+from tests.certs import CertificateAuthority, Issued
+from tests.support import ServerProcess, Stubs, add_key, bearer, encode, run_cli
+
+RANDOM_PDQ = pb.Hash(algorithm=pb.HASH_ALGORITHM_PDQ, value=bytes(range(32)), quality=100)
+
+
+def tls_channel(target: str, ca: Path, client: Issued | None = None) -> grpc.Channel:
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=ca.read_bytes(),
+        private_key=client.key.read_bytes() if client else None,
+        certificate_chain=client.cert.read_bytes() if client else None,
+    )
+    return grpc.secure_channel(target, credentials)
+
+
+def check(channel: grpc.Channel, key: str) -> pb.CheckUploadResponse:
+    with channel:
+        return Stubs(channel).match.CheckUpload(
+            pb.CheckUploadRequest(hashes=[RANDOM_PDQ]), metadata=bearer(key), timeout=10
+        )
+
+
+def refused(channel: grpc.Channel, key: str) -> grpc.StatusCode:
+    with pytest.raises(grpc.RpcError) as err:
+        check(channel, key)
+    return err.value.code()
+
+
+def health(server: ServerProcess, *flags: str) -> int:
+    return run_cli("health", "--target", server.target, *flags, check=False).returncode
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> CertificateAuthority:
+    return CertificateAuthority(tmp_path, "trusted")
+
+
+def test_tls_serves_encrypted_calls_and_refuses_plaintext(tmp_path, ca) -> None:
+    operator = add_key(tmp_path, "operator", "op")
+    server_cert = ca.issue("server", server=True)
+    tls = ("--tls-cert", str(server_cert.cert), "--tls-key", str(server_cert.key))
+    server = ServerProcess(tmp_path, tls).start()
+    try:
+        reply = check(tls_channel(server.target, ca.cert_path), operator)
+        assert reply.decision == pb.DECISION_ALLOW
+        assert refused(server.channel(), operator) == grpc.StatusCode.UNAVAILABLE
+        # A client that does not trust the server's CA refuses the server in turn.
+        stranger = CertificateAuthority(tmp_path, "stranger")
+        assert refused(tls_channel(server.target, stranger.cert_path), operator) == (
+            grpc.StatusCode.UNAVAILABLE
+        )
+        assert health(server, "--tls-ca", str(ca.cert_path)) == 0
+        assert health(server) == 1  # plaintext health check
+        image = tmp_path / "upload.png"
+        image.write_bytes(encode(np.indices((64, 64)).sum(axis=0).astype(np.uint8)))
+        out = run_cli(
+            "check",
+            str(image),
+            "--target",
+            server.target,
+            "--key",
+            operator,
+            "--tls-ca",
+            str(ca.cert_path),
+        )
+        assert "decision: ALLOW" in out.stdout
+    finally:
+        assert server.stop() == 0
+    assert "serves TLS only" in server.log()
+
+
+def test_mutual_tls_refuses_clients_without_a_certificate_from_the_ca(tmp_path, ca) -> None:
+    operator = add_key(tmp_path, "operator", "op")
+    server_cert = ca.issue("server", server=True)
+    client = ca.issue("forum", server=False)
+    impostor = CertificateAuthority(tmp_path, "other").issue("forum", server=False)
+    server = ServerProcess(
+        tmp_path,
+        (
+            "--tls-cert",
+            str(server_cert.cert),
+            "--tls-key",
+            str(server_cert.key),
+            "--tls-client-ca",
+            str(ca.cert_path),
+        ),
+    ).start()
+    try:
+        assert check(tls_channel(server.target, ca.cert_path, client), operator).decision == (
+            pb.DECISION_ALLOW
+        )
+        assert refused(tls_channel(server.target, ca.cert_path), operator) == (
+            grpc.StatusCode.UNAVAILABLE
+        )
+        assert refused(tls_channel(server.target, ca.cert_path, impostor), operator) == (
+            grpc.StatusCode.UNAVAILABLE
+        )
+        assert refused(server.channel(), operator) == grpc.StatusCode.UNAVAILABLE
+        # The accepted client still needs an API key: mTLS admits, keys authorise.
+        with pytest.raises(grpc.RpcError) as err:
+            with tls_channel(server.target, ca.cert_path, client) as channel:
+                Stubs(channel).match.CheckUpload(pb.CheckUploadRequest(hashes=[RANDOM_PDQ]))
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        ca_flag = ("--tls-ca", str(ca.cert_path))
+        assert health(server, *ca_flag) == 1
+        client_flags = ("--tls-cert", str(client.cert), "--tls-key", str(client.key))
+        assert health(server, *ca_flag, *client_flags) == 0
+        impostor_flags = ("--tls-cert", str(impostor.cert), "--tls-key", str(impostor.key))
+        assert health(server, *ca_flag, *impostor_flags) == 1
+    finally:
+        assert server.stop() == 0
+
+
+def test_tls_settings_are_checked_before_serving(tmp_path, ca) -> None:
+    server_cert = ca.issue("server", server=True)
+    half = run_cli(
+        "serve", "--data-dir", str(tmp_path), "--tls-cert", str(server_cert.cert), check=False
+    )
+    assert half.returncode != 0 and "tls_cert and tls_key go together" in half.stderr
+    missing = run_cli(
+        "serve",
+        "--data-dir",
+        str(tmp_path),
+        "--port",
+        "0",
+        "--metrics-port",
+        "0",
+        "--tls-cert",
+        str(tmp_path / "nope.pem"),
+        "--tls-key",
+        str(server_cert.key),
+        check=False,
+    )
+    assert missing.returncode != 0
+    assert "cannot read the TLS certificate (tls_cert)" in missing.stderr
