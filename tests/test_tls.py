@@ -108,9 +108,9 @@ def test_mutual_tls_refuses_clients_without_a_certificate_from_the_ca(tmp_path, 
         )
         assert refused(server.channel(), operator) == grpc.StatusCode.UNAVAILABLE
         # The accepted client still needs an API key: mTLS admits, keys authorise.
-        with pytest.raises(grpc.RpcError) as err:
-            with tls_channel(server.target, ca.cert_path, client) as channel:
-                Stubs(channel).match.CheckUpload(pb.CheckUploadRequest(hashes=[RANDOM_PDQ]))
+        channel = tls_channel(server.target, ca.cert_path, client)
+        with channel, pytest.raises(grpc.RpcError) as err:
+            Stubs(channel).match.CheckUpload(pb.CheckUploadRequest(hashes=[RANDOM_PDQ]))
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
         ca_flag = ("--tls-ca", str(ca.cert_path))
         assert health(server, *ca_flag) == 1
