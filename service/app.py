@@ -51,7 +51,7 @@ from service.errors import (
     Unauthenticated,
     Unavailable,
 )
-from service.hashing import decode_image, hash_decoded
+from service.hashing import decode_image, decoded_pixels, hash_decoded
 from service.limits import Limits, parse_rate_limits
 from service.matcher import Matcher
 from service.policy import Thresholds, best_per_entry, decide
@@ -123,7 +123,11 @@ class HashGuard:
         self._pending_hits = 0.0
         self._known_keys: dict[str, ApiKeyRecord] = {}
         self._store_down_until = 0.0
-        self.limits = Limits(parse_rate_limits(settings.rate_limits), settings.max_stream_items)
+        self.limits = Limits(
+            parse_rate_limits(settings.rate_limits),
+            settings.max_stream_items,
+            settings.decode_budget_pixels,
+        )
         metrics.PENDING_HITS.set_function(self.count_pending_hits)
 
     def start_background(self) -> None:
@@ -208,17 +212,22 @@ class HashGuard:
                 ),
             )
         try:
-            decoded = decode_image(image, self.settings.max_image_pixels)
+            pixels = decoded_pixels(image, self.settings.max_image_pixels)
+            with self.limits.decoding(principal, pixels):
+                decoded = decode_image(image, self.settings.max_image_pixels)
+                hashed = hash_decoded(decoded, image)
+                parts = (
+                    candidate_queries(decoded, self.settings.pdq_min_quality)
+                    if self.settings.crop_matching
+                    else []
+                )
         except LimitExceeded as exc:
             raise self.limits.refused(principal, exc) from None
-        hashed = hash_decoded(decoded, image)
         queries = [hashed.phash, hashed.sha256, hashed.md5]
         if self._pdq_usable(hashed.pdq.quality, notes):
             queries += [HashValue(Algorithm.PDQ, v) for v in hashed.pdq_dihedral]
         queries = self._with_windows(queries)
-        if self.settings.crop_matching:
-            parts = candidate_queries(decoded, self.settings.pdq_min_quality)
-            queries += [HashValue(Algorithm.PDQ_WINDOW, v) for v in parts]
+        queries += [HashValue(Algorithm.PDQ_WINDOW, v) for v in parts]
         return queries, hashed.canonical
 
     def _with_windows(self, queries: list[HashValue]) -> list[HashValue]:

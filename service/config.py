@@ -57,6 +57,7 @@ class Settings:
     rate_limits: str = "operator=1000:2000,moderator=20:100,submitter=5:50,admin=50:200"
     max_cases_per_hour: int = 1000
     max_stream_items: int = 100_000
+    decode_budget_pixels: int = 128_000_000
 
     @property
     def data_path(self) -> Path:
@@ -96,6 +97,7 @@ class Settings:
             (not self.tls_client_ca or bool(self.tls_cert), "tls_client_ca needs tls_cert"),
             (self.max_cases_per_hour >= 0, "max_cases_per_hour must not be negative"),
             (self.max_stream_items >= 1, "max_stream_items must be positive"),
+            (self.decode_budget_pixels >= 0, "decode_budget_pixels must not be negative"),
         ]
         problems = [message for ok, message in checks if not ok]
         try:
@@ -140,6 +142,8 @@ _HELP = {
     "(or rate 0) are not limited",
     "max_cases_per_hour": "most cases one submitter key may open per hour (0: no cap)",
     "max_stream_items": "most uploads one CheckUploads stream may carry",
+    "decode_budget_pixels": "most pixels all images being decoded at once may hold (about "
+    "30 bytes of memory each; 0: no budget)",
 }
 _TYPES = {"str": str, "int": int, "float": float}
 

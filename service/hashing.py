@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import imagehash
@@ -91,24 +93,48 @@ def decode_image(
     what python-threatexchange does, so our PDQ hashes equal the ones it publishes
     (including its 16-bit vectors, where values above 255 saturate).
     """
+    with _decoding():
+        image = _open(data, max_pixels, draft_side)
+        image.load()
+        upright = ImageOps.exif_transpose(image) or image
+        rgb = upright.convert("RGB")
+    return rgb
+
+
+def decoded_pixels(
+    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft_side: int = DEFAULT_DRAFT_SIDE
+) -> int:
+    """How many pixels decoding `data` will materialise, read from the header alone
+    (after JPEG draft scaling): what a caller reserves before decoding, since hashing
+    costs about 30 bytes of memory per pixel (docs/SECURITY.md)."""
+    with _decoding():
+        width, height = _open(data, max_pixels, draft_side).size
+    return width * height
+
+
+def _open(data: bytes, max_pixels: int, draft_side: int) -> Image.Image:
+    """Read the header, refuse what is too large, choose the JPEG draft scale."""
+    image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise InvalidInput("image has no pixels")
+    if width * height > max_pixels:
+        raise LimitExceeded(
+            "image_pixels",
+            f"image is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}",
+        )
+    if draft_side > 0:
+        image.draft(image.mode, (draft_side, draft_side))  # no-op unless JPEG
+    return image
+
+
+@contextmanager
+def _decoding() -> Iterator[None]:
+    """Turn every way Pillow's decoders fail on bytes from strangers into InvalidInput."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
-            width, height = image.size
-            if width <= 0 or height <= 0:
-                raise InvalidInput("image has no pixels")
-            if width * height > max_pixels:
-                raise LimitExceeded(
-                    "image_pixels",
-                    f"image is {width}x{height} = {width * height:,} pixels; "
-                    f"the limit is {max_pixels:,}",
-                )
-            if draft_side > 0:
-                image.draft(image.mode, (draft_side, draft_side))  # no-op unless JPEG
-            image.load()
-            upright = ImageOps.exif_transpose(image) or image
-            return upright.convert("RGB")
+            yield
     except InvalidInput:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -4,6 +4,9 @@ Every keyed call takes one token from its key's bucket (a CheckUploads stream on
 upload); the bucket refills at the role's rate up to its burst. An empty bucket answers
 QuotaExceeded (RESOURCE_EXHAUSTED) saying when one token will be back. Buckets live in
 this process: N replicas behind a load balancer admit up to N times the rate per key.
+Decoding is limited too: hashing an image costs about 30 bytes of memory per decoded
+pixel, so images being decoded at once may hold at most a budget of pixels between them;
+a call that cannot get its share within DECODE_WAIT_SECONDS is refused with a retry hint.
 Every refusal by a limit, here or elsewhere, is counted by `refused`.
 """
 
@@ -11,7 +14,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -20,6 +24,8 @@ from service.domain import Principal, Role
 from service.errors import HashGuardError, LimitExceeded, QuotaExceeded
 
 E = TypeVar("E", bound=HashGuardError)
+
+DECODE_WAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +85,8 @@ class Limits:
         self,
         rates: dict[Role, Rate],
         max_stream_items: int,
+        decode_budget_pixels: int = 0,
+        decode_wait: float = DECODE_WAIT_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._rates = rates
@@ -86,6 +94,10 @@ class Limits:
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
+        self._decode_budget = decode_budget_pixels
+        self._decode_free = decode_budget_pixels
+        self._decode_done = threading.Condition()
+        self._decode_wait = decode_wait
 
     def charge(self, principal: Principal) -> None:
         """Take one token from the caller's bucket or refuse the call."""
@@ -121,6 +133,34 @@ class Limits:
                     "the ones answered so far stand, send the rest on a new stream",
                 ),
             )
+
+    @contextmanager
+    def decoding(self, principal: Principal, pixels: int) -> Iterator[None]:
+        """Hold `pixels` of the decode budget (at most all of it) while the block runs."""
+        if self._decode_budget <= 0:
+            yield
+            return
+        share = min(pixels, self._decode_budget)
+        with self._decode_done:
+            if not self._decode_done.wait_for(
+                lambda: self._decode_free >= share, timeout=self._decode_wait
+            ):
+                raise self.refused(
+                    principal,
+                    QuotaExceeded(
+                        "decode_budget",
+                        f"the server is busy decoding other large images ({pixels:,} pixels "
+                        "asked for); retry in 1 s",
+                        retry_after=1.0,
+                    ),
+                )
+            self._decode_free -= share
+        try:
+            yield
+        finally:
+            with self._decode_done:
+                self._decode_free += share
+                self._decode_done.notify_all()
 
     @staticmethod
     def refused(principal: Principal, error: E) -> E:

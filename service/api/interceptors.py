@@ -1,6 +1,8 @@
 """One server interceptor for every call, unary or streaming: it maps domain errors to
 gRPC statuses with their message, turns anything unexpected into INTERNAL without
-leaking a stack trace to the client, and records request counts and latency."""
+leaking a stack trace to the client, and records request counts and latency. Request
+bytes that do not parse as the method's message become INVALID_ARGUMENT (grpc itself
+would answer INTERNAL)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Any
 import grpc
 
 from service import metrics
-from service.errors import HashGuardError
+from service.errors import HashGuardError, InvalidInput
 
 log = logging.getLogger("hashguard.api")
 
@@ -66,18 +68,55 @@ def _guarded(method: str, context: grpc.ServicerContext) -> Iterator[None]:
         _record(method, outcome, started)
 
 
-def _wrap_unary_response(method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+class _Malformed:
+    """Stands in for a request whose bytes did not parse, until the call can refuse it."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as exc:  # protobuf's DecodeError, or whatever a parser raises
+            return _Malformed(f"request is not a valid message for this method: {exc}")
+
+    return parse
+
+
+def _parsed(request: Any) -> Any:
+    if isinstance(request, _Malformed):
+        raise InvalidInput(request.reason)
+    return request
+
+
+def _requests(request: Any, streaming: bool) -> Any:
+    """The request, or for a request stream an iterator that refuses malformed items."""
+    return (_parsed(item) for item in request) if streaming else _parsed(request)
+
+
+def _wrap_unary_response(
+    method: str, behavior: Callable[..., Any], streaming: bool
+) -> Callable[..., Any]:
     def wrapper(request: Any, context: grpc.ServicerContext) -> Any:
         with _guarded(method, context):
-            return behavior(request, context)
+            return behavior(_requests(request, streaming), context)
 
     return wrapper
 
 
-def _wrap_stream_response(method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+def _wrap_stream_response(
+    method: str, behavior: Callable[..., Any], streaming: bool
+) -> Callable[..., Any]:
     def wrapper(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         with _guarded(method, context):
-            yield from behavior(request, context)
+            yield from behavior(_requests(request, streaming), context)
 
     return wrapper
 
@@ -104,23 +143,23 @@ class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
             return None
         method = handler_call_details.method.rsplit("/", 1)[-1]
         common = {
-            "request_deserializer": handler.request_deserializer,
+            "request_deserializer": _tolerant(handler.request_deserializer),
             "response_serializer": handler.response_serializer,
         }
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary_response(method, handler.unary_unary), **common
+                _wrap_unary_response(method, handler.unary_unary, streaming=False), **common
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                _wrap_unary_response(method, handler.stream_unary), **common
+                _wrap_unary_response(method, handler.stream_unary, streaming=True), **common
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream_response(method, handler.unary_stream), **common
+                _wrap_stream_response(method, handler.unary_stream, streaming=False), **common
             )
         if handler.stream_stream:
             return grpc.stream_stream_rpc_method_handler(
-                _wrap_stream_response(method, handler.stream_stream), **common
+                _wrap_stream_response(method, handler.stream_stream, streaming=True), **common
             )
         return handler
