@@ -1,0 +1,266 @@
+"""Hostile requests for the fuzz harness (loadtests/fuzz_inputs.py) and the hostile-input
+tests: broken and malicious images in every accepted format, and malformed, oversized,
+mistyped and mutated protobuf requests. Every probe is raw request bytes for one method,
+so malformed messages reach the server exactly as an attacker would send them.
+
+Images are generated (gradients and noise), never photos of people.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+from hashguard.v1 import hashguard_pb2 as pb
+from PIL import Image
+
+CHECK = "/hashguard.v1.MatchService/CheckUpload"
+CHECKS = "/hashguard.v1.MatchService/CheckUploads"
+SUBMIT = "/hashguard.v1.SubmissionService/SubmitCase"
+GET_CASE = "/hashguard.v1.SubmissionService/GetCase"
+WITHDRAW = "/hashguard.v1.SubmissionService/WithdrawCase"
+LIST_HITS = "/hashguard.v1.ReviewService/ListHits"
+RESOLVE = "/hashguard.v1.ReviewService/ResolveHit"
+# Which key each method is sent with (GetCase/WithdrawCase take a case token instead).
+ROLE_OF = {
+    CHECK: "operator",
+    CHECKS: "operator",
+    SUBMIT: "submitter",
+    GET_CASE: "",
+    WITHDRAW: "",
+    LIST_HITS: "moderator",
+    RESOLVE: "moderator",
+}
+WIDTH, HEIGHT = 64, 48
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One hostile request: `family` groups probes in the harness's table; `bodies` is
+    one serialized request (several for the CheckUploads stream)."""
+
+    family: str
+    method: str
+    bodies: tuple[bytes, ...]
+
+
+def check(image: bytes, family: str) -> Probe:
+    return Probe(family, CHECK, (pb.CheckUploadRequest(image=image).SerializeToString(),))
+
+
+# --- images ----------------------------------------------------------------------------
+
+
+def picture(seed: int = 0, size: tuple[int, int] = (WIDTH, HEIGHT)) -> Image.Image:
+    """A gradient with noise: structured enough for PDQ, different for every seed."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0 : size[1], 0 : size[0]]
+    base = np.stack([xx * 4, yy * 5, (xx + yy) * 2], axis=-1)
+    noise = rng.integers(0, 40, (size[1], size[0], 3))
+    return Image.fromarray(((base + noise) % 256).astype(np.uint8))
+
+
+def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+@cache
+def seeds() -> dict[str, bytes]:
+    """Valid files in every accepted format and some of their variants."""
+    image = picture()
+    frames = [picture(seed) for seed in range(1, 4)]
+    return {
+        "JPEG": encode(image, "JPEG", quality=85),
+        "JPEG progressive": encode(image, "JPEG", progressive=True),
+        "PNG": encode(image, "PNG"),
+        "PNG 16-bit": encode(image.convert("I;16"), "PNG"),
+        "GIF": encode(image, "GIF"),
+        "GIF animated": encode(image, "GIF", save_all=True, append_images=frames),
+        "WEBP": encode(image, "WEBP", quality=80),
+        "WEBP lossless": encode(image, "WEBP", lossless=True),
+        "WEBP animated": encode(image, "WEBP", save_all=True, append_images=frames),
+        "TIFF": encode(image, "TIFF"),
+        "TIFF lzw": encode(image, "TIFF", compression="tiff_lzw"),
+        "BMP": encode(image, "BMP"),
+    }
+
+
+def truncate(data: bytes, rng: np.random.Generator) -> bytes:
+    return data[: int(rng.integers(0, len(data)))]
+
+
+def flip_bits(data: bytes, rng: np.random.Generator) -> bytes:
+    out = bytearray(data)
+    for _ in range(int(rng.integers(1, 12))):
+        out[int(rng.integers(0, len(out)))] ^= 1 << int(rng.integers(0, 8))
+    return bytes(out)
+
+
+def overwrite(data: bytes, rng: np.random.Generator) -> bytes:
+    out = bytearray(data)
+    start, length = int(rng.integers(0, len(out))), int(rng.integers(1, 32))
+    out[start : start + length] = rng.integers(0, 256, length, dtype=np.uint8).tobytes()
+    return bytes(out)
+
+
+def insert(data: bytes, rng: np.random.Generator) -> bytes:
+    at = int(rng.integers(0, len(data)))
+    filler = bytes([int(rng.choice([0x00, 0xFF, 0x7F]))]) * int(rng.integers(1, 64))
+    return data[:at] + filler + data[at:]
+
+
+def huge_dimensions(data: bytes, rng: np.random.Generator) -> bytes:
+    """Replace the seed's width and height wherever the file stores them (16- or 32-bit,
+    either byte order, as each format does) with large values: the header then declares
+    far more pixels than the few bytes that follow."""
+    big = int(rng.choice([9_000, 16_383, 30_000, 65_535, 100_000, 2**31 - 1]))
+    out = data
+    for fmt in (">I", "<I", ">H", "<H"):
+        limit = 2 ** (8 * struct.calcsize(fmt)) - 1
+        for side in (WIDTH, HEIGHT, WIDTH - 1, HEIGHT - 1):  # WebP stores sides - 1
+            new = struct.pack(fmt, min(big, limit))
+            out = out.replace(struct.pack(fmt, side), new, 1)
+    return out
+
+
+IMAGE_MUTATIONS: dict[str, Callable[[bytes, np.random.Generator], bytes]] = {
+    "truncated": truncate,
+    "bit flips": flip_bits,
+    "overwritten": overwrite,
+    "inserted bytes": insert,
+    "huge dimensions": huge_dimensions,
+}
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A PNG of one colour: a few kilobytes that inflate to width x height pixels."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
+
+    compressor = zlib.compressobj(9)
+    row = b"\x00" * (width + 1)  # filter byte + one grey byte per pixel
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+@cache
+def many_frames(fmt: str, frames: int) -> bytes:
+    """An animation of `frames` tiny frames (only the first is ever decoded)."""
+    images = [Image.new("L", (16, 16), i % 256) for i in range(frames)]
+    options = {"duration": 10} if fmt == "GIF" else {"quality": 10, "method": 0}
+    return encode(images[0], fmt, save_all=True, append_images=images[1:], **options)
+
+
+def fixed_image_probes(bomb_side: int) -> list[Probe]:
+    """The hand-made cases, once each: bombs, many frames, empty and random bytes."""
+    rng = np.random.default_rng(0)
+    return [
+        check(png_bomb(bomb_side, bomb_side), f"bomb {bomb_side}x{bomb_side} PNG"),
+        check(png_bomb(20_000, 20_000), "bomb 20000x20000 PNG"),
+        check(many_frames("GIF", 3_000), "3000-frame GIF"),
+        check(many_frames("WEBP", 1_000), "1000-frame WebP"),
+        check(b"", "empty image"),
+        check(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes(), "random bytes"),
+        check(b"\x89PNG\r\n\x1a\n", "signature only"),
+    ]
+
+
+# --- requests ----------------------------------------------------------------------------
+
+
+def _hash(algorithm: int = pb.HASH_ALGORITHM_PDQ, size: int = 32, quality: int = 100) -> pb.Hash:
+    return pb.Hash(algorithm=algorithm, value=bytes(i % 251 for i in range(size)), quality=quality)
+
+
+def request_probes() -> list[Probe]:
+    """Valid-looking messages with wrong enums, empty or oversized fields, unknown fields
+    and other messages' bytes."""
+    probes: list[tuple[str, str, object]] = [
+        ("wrong enum", CHECK, pb.CheckUploadRequest(hashes=[_hash(algorithm=99)])),
+        ("wrong enum", SUBMIT, pb.SubmitCaseRequest(hashes=[_hash(algorithm=-7)])),
+        ("wrong enum", LIST_HITS, pb.ListHitsRequest(state=42)),
+        ("wrong enum", RESOLVE, pb.ResolveHitRequest(hit_id="x", verdict=9)),
+        ("wrong enum", CHECK, pb.CheckUploadRequest(hashes=[_hash(quality=1000)])),
+        ("empty fields", CHECK, pb.CheckUploadRequest()),
+        ("empty fields", SUBMIT, pb.SubmitCaseRequest()),
+        ("empty fields", GET_CASE, pb.GetCaseRequest()),
+        ("empty fields", WITHDRAW, pb.WithdrawCaseRequest()),
+        ("empty fields", RESOLVE, pb.ResolveHitRequest()),
+        ("empty fields", SUBMIT, pb.SubmitCaseRequest(hashes=[pb.Hash()])),
+        ("oversized fields", CHECK, pb.CheckUploadRequest(hashes=[_hash()] * 10_000)),
+        ("oversized fields", CHECK, pb.CheckUploadRequest(hashes=[_hash(size=1 << 20)])),
+        (
+            "oversized fields",
+            CHECK,
+            pb.CheckUploadRequest(hashes=[_hash()], content_ref="r" * 200_000),
+        ),
+        ("oversized fields", SUBMIT, pb.SubmitCaseRequest(hashes=[_hash(size=31)] * 50_000)),
+        ("oversized fields", GET_CASE, pb.GetCaseRequest(case_id="c" * 500_000, case_token="t")),
+        (
+            "oversized fields",
+            RESOLVE,
+            pb.ResolveHitRequest(hit_id="h", verdict=1, note="n" * 10**6),
+        ),
+        ("oversized fields", LIST_HITS, pb.ListHitsRequest(page_size=2**31 - 1)),
+        ("oversized fields", LIST_HITS, pb.ListHitsRequest(page_size=-5)),
+        ("oversized fields", LIST_HITS, pb.ListHitsRequest(page_token="%" * 100_000)),
+        ("oversized fields", LIST_HITS, pb.ListHitsRequest(page_token="aGl0czp4")),
+    ]
+    out = [Probe(f, m, (message.SerializeToString(),)) for f, m, message in probes]  # type: ignore[attr-defined]
+    valid = pb.CheckUploadRequest(hashes=[_hash()], content_ref="ok").SerializeToString()
+    unknown_fields = (
+        valid + b"\xf8\x06\x01",  # field 111, varint
+        valid + b"\x8a\x07\x03abc",  # field 113, bytes
+        valid + b"\x95\x07\x00\x00\x80\x3f",  # field 114, fixed32
+    )
+    out += [Probe("unknown fields", CHECK, (body,)) for body in unknown_fields]
+    other_message = pb.ResolveHitRequest(hit_id="h" * 40, verdict=1).SerializeToString()
+    out += [
+        Probe("other message", CHECK, (other_message,)),
+        Probe("other message", SUBMIT, (valid,)),
+        Probe("malformed protobuf", CHECK, (b"\xff\xff\xff\xff",)),
+        Probe("malformed protobuf", GET_CASE, (b"\x0a\x05ab",)),
+        Probe("malformed protobuf", GET_CASE, (b"\x0a\x02\xff\xfe",)),  # invalid UTF-8 string
+        Probe("stream", CHECKS, (valid, b"\xff\xff", valid)),
+        Probe("stream", CHECKS, (valid, pb.CheckUploadRequest().SerializeToString(), valid)),
+    ]
+    return out
+
+
+def mutated_request(rng: np.random.Generator) -> Probe:
+    """A valid request of a random method with its bytes mutated."""
+    valid = {
+        CHECK: pb.CheckUploadRequest(hashes=[_hash(), _hash(pb.HASH_ALGORITHM_MD5, 16)]),
+        SUBMIT: pb.SubmitCaseRequest(hashes=[_hash(pb.HASH_ALGORITHM_SHA256)]),
+        GET_CASE: pb.GetCaseRequest(case_id="3f2a" * 9, case_token="t" * 43),
+        LIST_HITS: pb.ListHitsRequest(state=1, page_size=10, page_token="aGl0czo1"),
+        RESOLVE: pb.ResolveHitRequest(hit_id="3f2a" * 9, verdict=2, note="not it"),
+    }
+    method = str(rng.choice(list(valid)))
+    body = valid[method].SerializeToString()  # type: ignore[attr-defined]
+    name = str(rng.choice(list(IMAGE_MUTATIONS)[:4]))
+    return Probe("mutated request", method, (IMAGE_MUTATIONS[name](body, rng),))
+
+
+def random_probes(rng: np.random.Generator) -> Iterator[Probe]:
+    """Endless: a mutated image (each format and mutation in turn) or a mutated request."""
+    formats = list(seeds())
+    while True:
+        if rng.random() < 0.2:
+            yield mutated_request(rng)
+            continue
+        fmt = str(rng.choice(formats))
+        mutation = str(rng.choice(list(IMAGE_MUTATIONS)))
+        family = f"{mutation} {fmt.split()[0]}"
+        yield check(IMAGE_MUTATIONS[mutation](seeds()[fmt], rng), family)
