@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,14 +117,31 @@ class Fuzzer:
             for role in ("operator", "submitter", "moderator")
         }
         self.server = Server(data_dir, serve_args).start()
+        # Decoders (libtiff) write warnings to the server's stderr; read them so the pipe
+        # never fills and blocks the server.
+        self.server_output: deque[str] = deque(maxlen=20)
+        threading.Thread(target=self._drain, daemon=True).start()
         self.channel = grpc.insecure_channel(
             f"127.0.0.1:{self.server.port}",
             options=[("grpc.max_send_message_length", 64 * 1024 * 1024)],
         )
 
+    def _drain(self) -> None:
+        assert self.server.process is not None and self.server.process.stdout is not None
+        for line in self.server.process.stdout:
+            self.server_output.append(line)
+
     def close(self) -> None:
+        """SIGTERM and wait (the drain thread, not communicate(), reads the output)."""
         self.channel.close()
-        self.server.stop()
+        process = self.server.process
+        assert process is not None
+        process.terminate()
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
     def metadata(self, method: str) -> tuple[tuple[str, str], ...]:
         role = ROLE_OF[method]

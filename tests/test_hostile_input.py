@@ -1,0 +1,187 @@
+"""Hostile input: property-based tests over image decoding and request validation, and a
+short run of the fuzz harness (loadtests/fuzz_inputs.py) against a real server. Every
+input must end in a precise refusal or a normal answer, the server keeps serving and
+nothing stored changes. The long harness run is recorded in docs/SECURITY.md."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import grpc
+import numpy as np
+import pytest
+from hashguard.v1 import hashguard_pb2 as pb
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from loadtests.fuzz_inputs import EXPECTED, run, table
+from loadtests.hostile_inputs import IMAGE_MUTATIONS, png_bomb, seeds
+from service.api.convert import hashes_from_pb
+from service.domain import Principal, Role
+from service.errors import InvalidInput, LimitExceeded, QuotaExceeded
+from service.hashing import decoded_pixels, hash_image_bytes
+from service.limits import Limits
+from tests.support import ServerProcess, Stubs, add_key, bearer
+from tests.test_hashing import png_header_only
+
+PROPERTY = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+SMALL_CAP = 250_000  # pixels: keeps every decode in these tests small
+
+
+def hashes_or_refuses(data: bytes) -> None:
+    """The property: hashes come out, or InvalidInput says why; nothing else escapes."""
+    try:
+        pixels = decoded_pixels(data, SMALL_CAP)
+        hashed = hash_image_bytes(data, SMALL_CAP)
+    except InvalidInput as exc:
+        assert str(exc)
+        return
+    assert 0 < pixels <= SMALL_CAP
+    assert len(hashed.pdq.value) == 32 and len(hashed.pdq_dihedral) == 8
+
+
+@PROPERTY
+@given(st.binary(max_size=4096))
+def test_arbitrary_bytes_hash_or_are_refused(data: bytes) -> None:
+    hashes_or_refuses(data)
+
+
+@PROPERTY
+@given(
+    fmt=st.sampled_from(sorted(seeds())),
+    mutation=st.sampled_from(sorted(IMAGE_MUTATIONS)),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_mutated_images_of_every_format_hash_or_are_refused(
+    fmt: str, mutation: str, seed: int
+) -> None:
+    hashes_or_refuses(IMAGE_MUTATIONS[mutation](seeds()[fmt], np.random.default_rng(seed)))
+
+
+@PROPERTY
+@given(st.integers(1, 2**31 - 1), st.integers(1, 2**31 - 1))
+def test_declared_size_is_refused_before_decoding(width: int, height: int) -> None:
+    """A header-only PNG declaring any size: refused for its size when over the cap (the
+    message names the limit), else refused for its missing pixel data or decoded."""
+    data = png_header_only(width, height)
+    if width * height > SMALL_CAP:
+        with pytest.raises(InvalidInput, match=r"limit|decompression bomb"):
+            decoded_pixels(data, SMALL_CAP)
+    hashes_or_refuses(data)
+
+
+def test_bomb_over_the_cap_is_a_limit_with_its_name() -> None:
+    with pytest.raises(LimitExceeded) as refused:
+        decoded_pixels(png_bomb(600, 600), SMALL_CAP)
+    assert refused.value.limit == "image_pixels"
+    assert decoded_pixels(png_bomb(500, 500), SMALL_CAP) == 250_000
+
+
+@PROPERTY
+@given(
+    st.lists(
+        st.builds(
+            pb.Hash,
+            algorithm=st.integers(-(2**31), 2**31 - 1),
+            value=st.binary(max_size=64),
+            quality=st.integers(-(2**31), 2**31 - 1),
+        ),
+        max_size=5,
+    )
+)
+def test_hash_messages_convert_or_are_refused(hashes: list[pb.Hash]) -> None:
+    try:
+        values = hashes_from_pb(hashes)
+    except InvalidInput as exc:
+        assert "hashes[" in str(exc)
+        return
+    assert all(0 <= (v.quality or 0) <= 100 for v in values)
+
+
+def test_decode_budget_makes_large_decodes_wait_their_turn() -> None:
+    limits = Limits({}, max_stream_items=1, decode_budget_pixels=100, decode_wait=0.2)
+    forum = Principal("forum", Role.OPERATOR)
+    entered, release, order = threading.Event(), threading.Event(), []
+
+    def first() -> None:
+        with limits.decoding(forum, 80):
+            entered.set()
+            release.wait(30)
+            order.append("first done")
+
+    holder = threading.Thread(target=first)
+    holder.start()
+    entered.wait(30)
+    with pytest.raises(QuotaExceeded, match="busy decoding") as refused, limits.decoding(forum, 50):
+        pass
+    assert refused.value.limit == "decode_budget" and refused.value.retry_after == 1.0
+    with limits.decoding(forum, 20):  # fits beside the first
+        order.append("small")
+    release.set()
+    holder.join(30)
+    with limits.decoding(forum, 10**9):  # more than the budget: takes all of it, when free
+        order.append("huge")
+    assert order == ["small", "first done", "huge"]
+
+
+# --- against a real server -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
+    data_dir = tmp_path_factory.mktemp("hostile")
+    operator = add_key(data_dir, "operator", "op")
+    process = ServerProcess(data_dir, ("--rate-limits", "")).start()
+    try:
+        yield process, operator
+    finally:
+        process.stop()
+
+
+@settings(PROPERTY, max_examples=60)
+@given(
+    image=st.binary(max_size=512),
+    hashes=st.lists(
+        st.builds(
+            pb.Hash,
+            algorithm=st.integers(-5, 8),
+            value=st.binary(max_size=40),
+            quality=st.integers(-200, 200),
+        ),
+        max_size=3,
+    ),
+    content_ref=st.text(max_size=1100),
+)
+def test_any_check_request_gets_a_precise_status(
+    server: tuple[ServerProcess, str], image: bytes, hashes: list[pb.Hash], content_ref: str
+) -> None:
+    process, operator = server
+    request = pb.CheckUploadRequest(image=image, hashes=hashes, content_ref=content_ref)
+    with process.channel() as channel:
+        try:
+            Stubs(channel).match.CheckUpload(request, metadata=bearer(operator), timeout=30)
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT, exc.details()
+
+
+def test_fuzz_harness_short_run() -> None:
+    """Every family of the harness, a few hundred random inputs, one moderate bomb."""
+    report = run(inputs=150, seed=3, bomb_side=1000)
+    print(table(report))
+    assert report.ok, table(report)
+    assert report.inputs >= 150
+    for family in ("truncated", "bit flips", "huge dimensions"):
+        for fmt in ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP"):
+            assert f"{family} {fmt}" in report.families, f"{family} {fmt}"
+    malformed = report.families["malformed protobuf"].codes
+    assert malformed == {"INVALID_ARGUMENT": sum(malformed.values())}
+    assert report.families["bomb 20000x20000 PNG"].codes == {"INVALID_ARGUMENT": 1}
+    assert report.families["3000-frame GIF"].codes == {"OK": 1}
+    codes = {code for f in report.families.values() for code in f.codes}
+    assert codes <= {c.name for c in EXPECTED}
