@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,14 @@ DEFAULT_MAX_PIXELS = 64_000_000
 # 46 photos) and makes a 12-megapixel JPEG about 10x cheaper to hash
 # (docs/BENCHMARKS.md, docs/QUALITY.md). 0 decodes every pixel.
 DEFAULT_DRAFT_SIDE = 512
+# On the check path an image with more pixels than this, once decoded, is box-reduced by
+# an integer factor to about REDUCED_PIXELS before it is converted and hashed. Hashing
+# costs about 30 bytes per pixel (RGB copies, PDQ's float buffers), so a 62 KB PNG that
+# inflates to 64 megapixels cost 10 s and 2 GB; reduced, it costs a fraction. Ordinary
+# uploads (up to 16 megapixels, and JPEGs, which draft decoding already shrank) are
+# hashed pixel for pixel as before; see docs/SECURITY.md, "Hostile input".
+LARGE_IMAGE_PIXELS = 16_000_000
+REDUCED_PIXELS = 4_000_000
 # Only formats uploads really use (JPEG covers MPO). Pillow could open more (EPS would
 # run Ghostscript), and every extra decoder is attack surface for bytes from strangers.
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
@@ -96,6 +105,8 @@ def decode_image(
     with _decoding():
         image = _open(data, max_pixels, draft_side)
         image.load()
+        if draft_side > 0:
+            image = _reduced(image)
         upright = ImageOps.exif_transpose(image) or image
         rgb = upright.convert("RGB")
     return rgb
@@ -126,6 +137,18 @@ def _open(data: bytes, max_pixels: int, draft_side: int) -> Image.Image:
     if draft_side > 0:
         image.draft(image.mode, (draft_side, draft_side))  # no-op unless JPEG
     return image
+
+
+def _reduced(image: Image.Image) -> Image.Image:
+    """Box-reduce an image larger than LARGE_IMAGE_PIXELS to about REDUCED_PIXELS (as
+    JPEG draft decoding does for JPEGs); modes `reduce` lacks (palette) go to RGB first."""
+    width, height = image.size
+    if width * height <= LARGE_IMAGE_PIXELS:
+        return image
+    factor = math.ceil(math.sqrt(width * height / REDUCED_PIXELS))
+    if image.mode not in ("L", "LA", "I", "F", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr"):
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    return image.reduce(factor)
 
 
 @contextmanager
