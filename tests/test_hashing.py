@@ -481,3 +481,15 @@ def test_formats_outside_the_upload_allow_list_are_refused(fmt: str) -> None:
     Image.new("RGB", (64, 64), (10, 200, 30)).save(buffer, format=fmt)
     with pytest.raises(InvalidInput, match="not an image format"):
         hash_image_bytes(buffer.getvalue())
+
+
+def test_huge_uploads_are_reduced_before_hashing_and_stay_close() -> None:
+    """Above 16 megapixels the check path box-reduces the decoded image (a bomb then
+    costs a fraction of its full decode); the victim's path still hashes every pixel."""
+    big = photo("coffee").convert("L").resize((4096, 4096), Image.Resampling.BICUBIC)
+    data = encode(big, "PNG", compress_level=1)
+    assert decode_image(data).size == (1366, 1366)  # 16.8 MP, reduced by 3
+    assert decode_image(data, draft_side=0).size == (4096, 4096)
+    reduced, full = hash_image_bytes(data), hash_image_bytes(data, draft_side=0)
+    assert distance(reduced.pdq.value, full.pdq.value) <= 8
+    assert distance(reduced.phash.value, full.phash.value) <= 2

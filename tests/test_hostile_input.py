@@ -183,5 +183,8 @@ def test_fuzz_harness_short_run() -> None:
     assert malformed == {"INVALID_ARGUMENT": sum(malformed.values())}
     assert report.families["bomb 20000x20000 PNG"].codes == {"INVALID_ARGUMENT": 1}
     assert report.families["3000-frame GIF"].codes == {"OK": 1}
+    # A malformed item ends its stream as INVALID_ARGUMENT; a merely invalid one is
+    # answered in the stream with `error` set.
+    assert report.families["stream"].codes == {"INVALID_ARGUMENT": 1, "OK": 1}
     codes = {code for f in report.families.values() for code in f.codes}
     assert codes <= {c.name for c in EXPECTED}
