@@ -56,11 +56,9 @@ class LimitExceeded(InvalidInput):
         self.limit = limit
 
 
-class QuotaExceeded(HashGuardError):
+class QuotaExceeded(ResourceExhausted):
     """The caller used up a rate or quota. `retry_after` (seconds), when known, is sent
     as the trailing metadata `retry-after-ms` and named in the message."""
-
-    status = "RESOURCE_EXHAUSTED"
 
     def __init__(self, limit: str, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)

@@ -21,7 +21,7 @@ from service.api.convert import (
 )
 from service.app import HashGuard
 from service.domain import Principal
-from service.errors import InvalidInput, ResourceExhausted, Unauthenticated
+from service.errors import InvalidInput, QuotaExceeded, Unauthenticated
 
 
 def caller(app: HashGuard, context: grpc.ServicerContext) -> Principal:
@@ -59,10 +59,14 @@ class MatchServicer(pb_grpc.MatchServiceServicer):
         the stream's length cap end it (RESOURCE_EXHAUSTED)."""
         principal = caller(self.app, context)
         if not self._stream_slots.acquire(blocking=False):
-            raise ResourceExhausted(
-                f"this server already has {self.max_streams} CheckUploads streams open "
-                "(--max-streams): close idle streams, reuse one stream for many checks, "
-                "or call CheckUpload"
+            raise self.app.limits.refused(
+                principal,
+                QuotaExceeded(
+                    "open_streams",
+                    f"this server already has {self.max_streams} CheckUploads streams open "
+                    "(--max-streams): close idle streams, reuse one stream for many checks, "
+                    "or call CheckUpload",
+                ),
             )
         try:
             for count, request in enumerate(request_iterator, 1):
