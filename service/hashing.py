@@ -96,7 +96,8 @@ def decode_image(
     data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft_side: int = DEFAULT_DRAFT_SIDE
 ) -> Image.Image:
     """Decode to an upright 8-bit RGB image (a large JPEG at reduced scale, see
-    DEFAULT_DRAFT_SIDE; other formats and small JPEGs pixel for pixel).
+    DEFAULT_DRAFT_SIDE, and anything above LARGE_IMAGE_PIXELS box-reduced; the rest pixel
+    for pixel; draft_side=0 turns both reductions off).
 
     EXIF orientation is applied. Every mode goes through Pillow's convert("RGB"), which is
     what python-threatexchange does, so our PDQ hashes equal the ones it publishes

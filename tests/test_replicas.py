@@ -40,7 +40,11 @@ class Cluster:
             # A 5 s catch-up poll: convergence within a second must come from NOTIFY.
             ServerProcess(
                 root / name,
-                extra_args=["--store", url, "--pool-size", "4", "--follow-interval", "5"],
+                # Submits as fast as it can: per-key limits (tests/test_limits.py) are off.
+                extra_args=[
+                    *("--store", url, "--pool-size", "4", "--follow-interval", "5"),
+                    *("--rate-limits", "", "--max-cases-per-hour", "0"),
+                ],
             )
             for name in "abc"
         ]
