@@ -175,10 +175,14 @@ class HammingIndex:
             view.base, (*view.pending, view.delta, *extra), DeltaBuffer(self._n_words)
         )
         self._removed_while_merging = []
-        self._merging = threading.Thread(
+        merging = threading.Thread(
             target=self._build_and_publish, name="hamming-merge", daemon=True
         )
-        self._merging.start()
+        # Started before it is published: writers join `_merging` without the lock, and
+        # joining a thread not yet started raises. The thread clears `_merging` under
+        # this lock, so it cannot do so before this assignment.
+        merging.start()
+        self._merging = merging
 
     def _build_and_publish(self) -> None:
         view = self._view
