@@ -56,7 +56,7 @@ class Settings:
     tls_client_ca: str = ""
     rate_limits: str = "operator=1000:2000,moderator=20:100,submitter=5:50,admin=50:200"
     max_cases_per_hour: int = 1000
-    max_stream_items: int = 100_000
+    max_stream_items: int = 1_000_000
     decode_budget_pixels: int = 128_000_000
 
     @property
@@ -141,7 +141,7 @@ _HELP = {
     "rate_limits": "per-key token buckets, `ROLE=PER_SECOND:BURST,...`; roles left out "
     "(or rate 0) are not limited",
     "max_cases_per_hour": "most cases one submitter key may open per hour (0: no cap)",
-    "max_stream_items": "most uploads one CheckUploads stream may carry",
+    "max_stream_items": "most uploads one CheckUploads stream may carry; then open a new one",
     "decode_budget_pixels": "most pixels all images being decoded at once may hold (about "
     "30 bytes of memory each; 0: no budget)",
 }
