@@ -56,7 +56,7 @@ _OPTIONS = [("grpc.max_receive_message_length", 32 * 1024 * 1024)]
 
 
 def _app(data_dir: Path) -> HashGuard:
-    settings = Settings(data_dir=str(data_dir))
+    settings = Settings(data_dir=str(data_dir), rate_limits="", max_cases_per_hour=0)
     store = open_store(settings.store, settings.data_path, settings.pool_size)
     return HashGuard(store, settings, snapshot_dir(settings.data_path))
 
