@@ -1,4 +1,4 @@
-"""Is Python's gRPC server the limit? The same app and servicers served three ways, driven
+"""Is Python's gRPC server the limit? The same app and servicers served several ways, driven
 by the same load (loadtests/load.py), one after the other in one run:
 
   stock [T]    `hashguard serve` as shipped (one process, sync grpc.server, 16 threads, or
@@ -8,6 +8,9 @@ by the same load (loadtests/load.py), one after the other in one run:
   aio          one process, grpc.aio server running the same sync servicers in its
                migration thread pool (without the sync interceptor, which grpc.aio cannot
                run: no error mapping or request metrics, so it is flattered a little)
+  aio-native N one process (or N sharing the port) running grpc.aio with CheckUpload and
+               CheckUploads as coroutines: a hash check runs on the event loop, an image
+               check in a thread (MatchService only; no interceptor, rate limits off)
 
 Each variant gets the same seeded data directory, request mix, client processes and
 duration; the table shows throughput, latency and server CPU per request (all server
