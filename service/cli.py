@@ -1,4 +1,4 @@
-"""The `hashguard` command: serve, keys, hash, submit, check, case, hits, import, export."""
+"""The `hashguard` command: serve, web, keys, hash, submit, check, case, hits, import, export."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from service import submission_file
 from service.api.tls import ClientTls, open_channel
-from service.config import SETTINGS, Settings, load_settings
+from service.config import SETTINGS, WEB_SETTINGS, Settings, load_settings, load_web_settings
 from service.crops import DEFAULT_WINDOWS, window_hashes
 from service.domain import Algorithm, EntryState, HashValue, Role
 from service.errors import HashGuardError
@@ -62,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{setting.help} (env {setting.env}; default {setting.default})",
         )
     serve.set_defaults(handler=cmd_serve)
+
+    web = commands.add_parser("web", help="serve the victims' pages and the moderators' console")
+    for setting in WEB_SETTINGS:
+        web.add_argument(
+            setting.flag,
+            type=setting.type,
+            default=None,
+            help=f"{setting.help} (env {setting.env}; default {setting.default!r})",
+        )
+    web.set_defaults(handler=cmd_web)
 
     health = commands.add_parser(
         "health", help="ask a server whether it is serving (exit 0) or not (exit 1)"
@@ -249,6 +259,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settings.data_dir,
         )
     return serve(settings, app)
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from service.web.server import serve
+
+    return serve(load_web_settings({s.name: getattr(args, s.name) for s in WEB_SETTINGS}))
 
 
 def cmd_health(args: argparse.Namespace) -> int:

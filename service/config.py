@@ -152,11 +152,78 @@ SETTINGS: tuple[Setting, ...] = tuple(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """`hashguard web`: the pages for victims and moderators, a gRPC client of the service.
+    The two secrets are read like every setting; prefer the environment for them."""
+
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    web_target: str = "127.0.0.1:50051"
+    web_submitter_key: str = ""
+    web_session_secret: str = ""
+    web_cookie_secure: int = 1
+    web_content_url: str = ""
+
+    def validate(self) -> WebSettings:
+        checks = [
+            (0 <= self.web_port <= 65535, "web_port must be 0..65535"),
+            (self.web_cookie_secure in (0, 1), "web_cookie_secure must be 0 or 1"),
+            (
+                not self.web_content_url
+                or (
+                    self.web_content_url.startswith(("https://", "http://"))
+                    and "{ref}" in self.web_content_url
+                ),
+                "web_content_url must be an http(s) URL containing {ref}",
+            ),
+            (
+                not self.web_session_secret or len(self.web_session_secret) >= 32,
+                "web_session_secret must be at least 32 characters",
+            ),
+        ]
+        problems = [message for ok, message in checks if not ok]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+_WEB_HELP = {
+    "web_host": "address the web pages listen on",
+    "web_port": "HTTP port of the web pages (0 picks a free one)",
+    "web_target": "HOST:PORT of the gRPC service the pages call",
+    "web_submitter_key": "submitter API key the victim page submits with (empty: no submissions)",
+    "web_session_secret": "secret that encrypts moderator sessions; set the same one on every "
+    "web replica (empty: random, sessions end at restart)",
+    "web_cookie_secure": "1: cookies only over HTTPS (browsers also allow localhost); 0 for "
+    "plain HTTP behind nothing",
+    "web_content_url": "link to the operator's content, `{ref}` replaced by the content "
+    "reference (empty: no link)",
+}
+
+WEB_SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(f.name, _TYPES[str(f.type)], f.default, _WEB_HELP[f.name]) for f in fields(WebSettings)
+)
+
+
 def load_settings(overrides: dict[str, object], environ: dict[str, str] | None = None) -> Settings:
     """Build Settings from flags (`overrides`, None meaning unset), then env, then defaults."""
+    return Settings(**_values(SETTINGS, overrides, environ)).validate()  # type: ignore[arg-type]
+
+
+def load_web_settings(
+    overrides: dict[str, object], environ: dict[str, str] | None = None
+) -> WebSettings:
+    """Build WebSettings like load_settings builds Settings."""
+    return WebSettings(**_values(WEB_SETTINGS, overrides, environ)).validate()  # type: ignore[arg-type]
+
+
+def _values(
+    table: tuple[Setting, ...], overrides: dict[str, object], environ: dict[str, str] | None
+) -> dict[str, object]:
     environ = dict(os.environ) if environ is None else environ
     values: dict[str, object] = {}
-    for setting in SETTINGS:
+    for setting in table:
         flag_value = overrides.get(setting.name)
         if flag_value is not None:
             values[setting.name] = flag_value
@@ -168,4 +235,4 @@ def load_settings(overrides: dict[str, object], environ: dict[str, str] | None =
                 raise ValueError(
                     f"{setting.env}={raw!r} is not a valid {setting.type.__name__}"
                 ) from None
-    return Settings(**values).validate()  # type: ignore[arg-type]
+    return values

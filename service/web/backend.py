@@ -1,0 +1,263 @@
+"""The web tier's only way to the service: the public gRPC contract, through service.client.
+
+Calls are blocking (the pages run them in Starlette's thread pool). Replies become plain
+dataclasses for the templates; gRPC errors become PageError with words for a person,
+never a stack trace or the service's internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import grpc
+from hashguard.v1 import hashguard_pb2 as pb
+
+from service.client import Client
+from service.domain import Algorithm, validate_hash
+from service.errors import InvalidInput
+
+# The hashes a browser computes: PDQ (with quality) and SHA-256 of the file's bytes.
+BROWSER_ALGORITHMS = {
+    Algorithm.PDQ: pb.HASH_ALGORITHM_PDQ,
+    Algorithm.SHA256: pb.HASH_ALGORITHM_SHA256,
+}
+# ListHits pages while counting; past this many hits a count is shown as "N+".
+COUNT_LIMIT = 5000
+_PAGE = 500
+# The RPC that lists DISPUTED entries for admins (issue 5); the console offers the page
+# only when the service's contract has it. See disputed_entries().
+DISPUTED_RPC = "ListDisputedEntries"
+
+
+class PageError(Exception):
+    """A call failed in a way the page explains; `status` is the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class NewCase:
+    case_id: str
+    case_token: str
+    entry_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CaseStatus:
+    case_id: str
+    withdrawn: bool
+    created_at: datetime
+    entries_pending: int
+    entries_vetted: int
+    entries_withdrawn: int
+    hits_total: int
+    hits_confirmed: int
+
+
+@dataclass(frozen=True, slots=True)
+class HitView:
+    hit_id: str
+    operator: str
+    content_ref: str
+    created_at: datetime
+    algorithm: str  # of the closest match
+    distance: int
+    entry_states: str
+
+
+@dataclass(frozen=True, slots=True)
+class HitCounts:
+    pending: str
+    confirmed: str
+    rejected: str
+
+
+class Backend:
+    """One channel to the service; the submitter key is the web tier's own, moderator keys
+    come from each signed-in moderator's session."""
+
+    def __init__(self, target: str, submitter_key: str = "", timeout: float = 10.0) -> None:
+        self.client = Client(target, timeout=timeout)
+        self.submitter_key = submitter_key
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- victims ----------------------------------------------------------------------
+
+    @property
+    def accepts_submissions(self) -> bool:
+        return bool(self.submitter_key)
+
+    def submit_case(self, hashes: Sequence[tuple[Algorithm, bytes, int]]) -> NewCase:
+        """(algorithm, value, quality) triples, already checked by parse_browser_hashes."""
+        if not self.submitter_key:
+            raise PageError(
+                "This site is not set up to take new cases yet. Please try again later.", 503
+            )
+        request = pb.SubmitCaseRequest(
+            hashes=[
+                pb.Hash(algorithm=BROWSER_ALGORITHMS[a], value=v, quality=q) for a, v, q in hashes
+            ]
+        )
+        reply = self._call(self.client.submission.SubmitCase, request, self.submitter_key)
+        return NewCase(reply.case_id, reply.case_token, reply.entry_count)
+
+    def case_status(self, case_id: str, token: str) -> CaseStatus:
+        reply = self._call(
+            self.client.submission.GetCase,
+            pb.GetCaseRequest(case_id=case_id.strip(), case_token=token.strip()),
+        )
+        return CaseStatus(
+            case_id=reply.case_id,
+            withdrawn=reply.state == pb.CASE_STATE_WITHDRAWN,
+            created_at=reply.created_at.ToDatetime(),
+            entries_pending=reply.entries_pending,
+            entries_vetted=reply.entries_vetted,
+            entries_withdrawn=reply.entries_withdrawn,
+            hits_total=reply.hits_total,
+            hits_confirmed=reply.hits_confirmed,
+        )
+
+    def withdraw_case(self, case_id: str, token: str) -> int:
+        """Returns how many fingerprints were withdrawn."""
+        reply = self._call(
+            self.client.submission.WithdrawCase,
+            pb.WithdrawCaseRequest(case_id=case_id.strip(), case_token=token.strip()),
+        )
+        return int(reply.entries_withdrawn)
+
+    # -- moderators -------------------------------------------------------------------
+
+    def check_moderator(self, key: str) -> None:
+        """Raises PageError unless `key` may review hits."""
+        self._call(self.client.review.ListHits, pb.ListHitsRequest(page_size=1), key)
+
+    def pending_hits(self, key: str, limit: int = 50) -> list[HitView]:
+        """The newest pending hits (the service lists newest first)."""
+        reply = self._call(
+            self.client.review.ListHits,
+            pb.ListHitsRequest(state=pb.HIT_STATE_PENDING, page_size=limit),
+            key,
+        )
+        return [_hit_view(hit) for hit in reply.hits]
+
+    def hit_counts(self, key: str) -> HitCounts:
+        """Counted by paging ListHits (the contract has no count call), up to COUNT_LIMIT."""
+        return HitCounts(
+            pending=self._count(key, pb.HIT_STATE_PENDING),
+            confirmed=self._count(key, pb.HIT_STATE_CONFIRMED),
+            rejected=self._count(key, pb.HIT_STATE_REJECTED),
+        )
+
+    def resolve_hit(self, key: str, hit_id: str, confirm: bool, note: str) -> None:
+        verdict = pb.VERDICT_CONFIRMED if confirm else pb.VERDICT_REJECTED
+        self._call(
+            self.client.review.ResolveHit,
+            pb.ResolveHitRequest(hit_id=hit_id, verdict=verdict, note=note),
+            key,
+        )
+
+    @property
+    def offers_disputed_entries(self) -> bool:
+        """Whether the service's contract lists DISPUTED entries (issue 5's admin view)."""
+        service = pb.DESCRIPTOR.services_by_name["ReviewService"]
+        return DISPUTED_RPC in service.methods_by_name
+
+    def _count(self, key: str, state: Any) -> str:
+        total, token = 0, ""
+        while total < COUNT_LIMIT:
+            reply = self._call(
+                self.client.review.ListHits,
+                pb.ListHitsRequest(state=state, page_size=_PAGE, page_token=token),
+                key,
+            )
+            total += len(reply.hits)
+            token = reply.next_page_token
+            if not token:
+                return str(total)
+        return f"{total}+"
+
+    def _call(self, method: Any, request: Any, key: str = "") -> Any:
+        metadata = (("authorization", f"Bearer {key}"),) if key else ()
+        try:
+            return method(request, metadata=metadata, timeout=self.client.timeout)
+        except grpc.RpcError as exc:
+            raise _page_error(exc) from None
+
+
+def parse_browser_hashes(items: object, most: int) -> list[tuple[Algorithm, bytes, int]]:
+    """The JSON the victim page sends: [{"algorithm": "pdq"|"sha256", "hex", "quality"}]."""
+    if not isinstance(items, list) or not items:
+        raise PageError("No fingerprints were received. Please choose your photos again.")
+    if len(items) > most:
+        raise PageError(f"Too many fingerprints at once: at most {most}.", 413)
+    parsed = []
+    for item in items:
+        try:
+            algorithm = Algorithm(item["algorithm"])
+            value = validate_hash(algorithm, bytes.fromhex(item["hex"]))
+            quality = int(item.get("quality", 0))
+        except (KeyError, TypeError, ValueError, AttributeError, InvalidInput) as exc:
+            raise PageError(f"A fingerprint was not in the expected form ({exc}).") from None
+        if algorithm not in BROWSER_ALGORITHMS or not 0 <= quality <= 100:
+            raise PageError("A fingerprint was not in the expected form.")
+        parsed.append((algorithm, value, quality))
+    return parsed
+
+
+_MESSAGES = {
+    grpc.StatusCode.NOT_FOUND: (
+        "We could not find a case with that case number and secret code. "
+        "Please check both and try again.",
+        404,
+    ),
+    grpc.StatusCode.UNAUTHENTICATED: ("That key was not recognised.", 401),
+    grpc.StatusCode.PERMISSION_DENIED: ("That key may not do this.", 403),
+    grpc.StatusCode.FAILED_PRECONDITION: ("This was already done.", 409),
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ("That was too much at once.", 413),
+    grpc.StatusCode.UNAVAILABLE: (
+        "The service cannot be reached right now. Nothing was lost; please try again "
+        "in a few minutes.",
+        503,
+    ),
+    grpc.StatusCode.DEADLINE_EXCEEDED: (
+        "The service took too long to answer. Please try again in a few minutes.",
+        504,
+    ),
+}
+
+
+def _page_error(exc: grpc.RpcError) -> PageError:
+    code = exc.code()
+    if code in _MESSAGES:
+        message, status = _MESSAGES[code]
+        return PageError(message, status)
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return PageError(f"The service refused this: {exc.details()}", 400)
+    return PageError("Something went wrong on our side. Please try again later.", 502)
+
+
+def _hit_view(hit: Any) -> HitView:
+    best = min(hit.matches, key=lambda m: m.distance, default=None)
+    algorithm = (
+        pb.HashAlgorithm.Name(best.algorithm).removeprefix("HASH_ALGORITHM_") if best else ""
+    )
+    states = sorted(
+        {pb.EntryState.Name(m.entry_state).removeprefix("ENTRY_STATE_") for m in hit.matches}
+    )
+    return HitView(
+        hit_id=hit.hit_id,
+        operator=hit.operator,
+        content_ref=hit.content_ref,
+        created_at=hit.created_at.ToDatetime(),
+        algorithm=algorithm,
+        distance=best.distance if best else 0,
+        entry_states=", ".join(s.lower() for s in states),
+    )

@@ -1,0 +1,155 @@
+"""The moderators' console: sign in with a moderator key, review the queue of pending
+hits (newest first), confirm or reject with a note. Every call goes to ReviewService with
+the key sealed in the moderator's session, so the service decides what the key may see
+(its tenant's hits, once the service scopes them)."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from service.web.backend import PageError
+from service.web.context import WebContext
+from service.web.security import Session, same_token
+
+NOTE_MAX = 500
+DONE = {
+    "confirmed": "Confirmed. Re-uploads of this picture are now blocked.",
+    "rejected": "Rejected. This upload will not be queued again for that entry.",
+}
+
+
+def _ctx(request: Request) -> WebContext:
+    ctx: WebContext = request.app.state.web
+    return ctx
+
+
+def _to_sign_in() -> Response:
+    return RedirectResponse("/console/sign-in", status_code=303)
+
+
+async def sign_in_page(request: Request) -> Response:
+    ctx = _ctx(request)
+    if ctx.session(request):
+        return RedirectResponse("/console", status_code=303)
+    return ctx.render(request, "sign_in.html")
+
+
+async def sign_in(request: Request) -> Response:
+    ctx = _ctx(request)
+    form = await request.form()
+    key = str(form.get("key", "")).strip()
+    try:
+        if not same_token(request.cookies.get(ctx.csrf_cookie), str(form.get("csrf", ""))):
+            raise PageError("This page has expired. Please reload it and sign in again.", 403)
+        if not key:
+            raise PageError("Please enter your moderator key.")
+        await run_in_threadpool(ctx.backend.check_moderator, key)
+    except PageError as exc:
+        return ctx.render(request, "sign_in.html", {"error": exc.message}, exc.status)
+    response = RedirectResponse("/console", status_code=303)
+    ctx.start_session(response, key)
+    return response
+
+
+async def sign_out(request: Request) -> Response:
+    ctx = _ctx(request)
+    session = ctx.session(request)
+    form = await request.form()
+    if session and not same_token(session.csrf, str(form.get("csrf", ""))):
+        return ctx.render(request, "error.html", {"error": "This page has expired."}, 403, session)
+    response = _to_sign_in()
+    ctx.end_session(response)
+    return response
+
+
+async def queue(request: Request) -> Response:
+    ctx = _ctx(request)
+    session = ctx.session(request)
+    if session is None:
+        return _to_sign_in()
+    try:
+        hits = await run_in_threadpool(ctx.backend.pending_hits, session.moderator_key)
+        counts = await run_in_threadpool(ctx.backend.hit_counts, session.moderator_key)
+    except PageError as exc:
+        return _console_error(ctx, request, session, exc)
+    done = DONE.get(request.query_params.get("done", ""))
+    return ctx.render(
+        request,
+        "queue.html",
+        {
+            "hits": hits,
+            "counts": counts,
+            "done": done,
+            "disputed": ctx.backend.offers_disputed_entries,
+        },
+        session=session,
+    )
+
+
+async def resolve(request: Request) -> Response:
+    ctx = _ctx(request)
+    session = ctx.session(request)
+    if session is None:
+        return _to_sign_in()
+    form = await request.form()
+    try:
+        verdict, note = _verdict(session, form)
+        await run_in_threadpool(
+            ctx.backend.resolve_hit,
+            session.moderator_key,
+            request.path_params["hit_id"],
+            verdict == "confirm",
+            note,
+        )
+    except PageError as exc:
+        return _console_error(ctx, request, session, exc)
+    return RedirectResponse(f"/console?done={verdict}ed", status_code=303)
+
+
+async def disputed(request: Request) -> Response:
+    """DISPUTED entries for admins. The service's contract has no call for them yet
+    (issue 5 adds it); until then the page says so rather than showing anything made up."""
+    ctx = _ctx(request)
+    session = ctx.session(request)
+    if session is None:
+        return _to_sign_in()
+    return ctx.render(
+        request,
+        "disputed.html",
+        {"available": ctx.backend.offers_disputed_entries},
+        session=session,
+    )
+
+
+def _verdict(session: Session, form: FormData) -> tuple[str, str]:
+    if not same_token(session.csrf, str(form.get("csrf", ""))):
+        raise PageError("This page has expired. Please reload it and try again.", 403)
+    verdict = str(form.get("verdict", ""))
+    if verdict not in ("confirm", "reject"):
+        raise PageError("Choose confirm or reject.")
+    note = str(form.get("note", "")).strip()
+    if len(note) > NOTE_MAX:
+        raise PageError(f"The note is too long: at most {NOTE_MAX} characters.")
+    return verdict, note
+
+
+def _console_error(ctx: WebContext, request: Request, session: Session, exc: PageError) -> Response:
+    if exc.status == 401:
+        response = _to_sign_in()  # the key is no longer known (revoked): sign in again
+        ctx.end_session(response)
+        return response
+    return ctx.render(request, "error.html", {"error": exc.message}, exc.status, session)
+
+
+ROUTES = [
+    Route("/console", queue, methods=["GET"]),
+    Route("/console/sign-in", sign_in_page, methods=["GET"]),
+    Route("/console/sign-in", sign_in, methods=["POST"]),
+    Route("/console/sign-out", sign_out, methods=["POST"]),
+    Route("/console/hits/{hit_id}", resolve, methods=["POST"]),
+    Route("/console/disputed", disputed, methods=["GET"]),
+]

@@ -1,0 +1,105 @@
+"""What every page handler shares: settings, the backend, sessions, templates, cookies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from service.config import WebSettings
+from service.web.backend import Backend
+from service.web.security import SESSION_SECONDS, Session, SessionBox, new_token
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+@dataclass
+class WebContext:
+    settings: WebSettings
+    backend: Backend
+    sessions: SessionBox
+    templates: Jinja2Templates
+
+    @classmethod
+    def create(cls, settings: WebSettings, backend: Backend) -> WebContext:
+        templates = Jinja2Templates(directory=str(TEMPLATES))
+        templates.env.globals["content_link"] = _content_link(settings.web_content_url)
+        return cls(settings, backend, SessionBox(settings.web_session_secret), templates)
+
+    # -- cookies: __Host- names pin them to this host and path / when they are Secure --
+
+    def _cookie_name(self, name: str) -> str:
+        return f"__Host-{name}" if self.settings.web_cookie_secure else name
+
+    @property
+    def session_cookie(self) -> str:
+        return self._cookie_name("hg_session")
+
+    @property
+    def csrf_cookie(self) -> str:
+        return self._cookie_name("hg_csrf")
+
+    def set_cookie(self, response: Response, name: str, value: str, max_age: int) -> None:
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path="/",
+            secure=bool(self.settings.web_cookie_secure),
+            httponly=True,
+            samesite="strict",
+        )
+
+    def session(self, request: Request) -> Session | None:
+        return self.sessions.open(request.cookies.get(self.session_cookie))
+
+    def start_session(self, response: Response, moderator_key: str) -> None:
+        sealed, _ = self.sessions.seal(moderator_key)
+        self.set_cookie(response, self.session_cookie, sealed, SESSION_SECONDS)
+
+    def end_session(self, response: Response) -> None:
+        response.delete_cookie(
+            self.session_cookie,
+            path="/",
+            secure=bool(self.settings.web_cookie_secure),
+            httponly=True,
+            samesite="strict",
+        )
+
+    # -- pages ------------------------------------------------------------------------
+
+    def render(
+        self,
+        request: Request,
+        template: str,
+        context: dict[str, Any] | None = None,
+        status: int = 200,
+        session: Session | None = None,
+    ) -> Response:
+        """A page with a CSRF token for its forms: the session's on console pages, else
+        the public double-submit cookie's (set here when the visitor has none yet)."""
+        existing = request.cookies.get(self.csrf_cookie)
+        csrf = session.csrf if session else (existing or new_token())
+        response = self.templates.TemplateResponse(
+            request,
+            template,
+            {"csrf": csrf, "session": session, **(context or {})},
+            status_code=status,
+        )
+        if session is None and not existing:
+            self.set_cookie(response, self.csrf_cookie, csrf, SESSION_SECONDS)
+        return response
+
+
+def _content_link(template: str) -> Any:
+    """Jinja helper: the operator's link for a content reference, or None without one."""
+
+    def link(ref: str) -> str | None:
+        return template.replace("{ref}", quote(ref, safe="")) if template and ref else None
+
+    return link

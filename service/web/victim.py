@@ -1,0 +1,100 @@
+"""Victims' pages: hash photos in the browser and submit the hashes; follow or withdraw a
+case with its number and secret code. No page here ever receives image bytes: the
+submit endpoint takes JSON fingerprints only, and refuses anything large."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from service.web.backend import PageError, parse_browser_hashes
+from service.web.context import WebContext
+from service.web.security import same_token
+
+# A photo gives two fingerprints of about 70 bytes of JSON each: 256 KiB is ~1800 of them,
+# and no room for an image.
+MAX_BODY_BYTES = 256 * 1024
+MOST_HASHES = 1000
+
+
+def _ctx(request: Request) -> WebContext:
+    ctx: WebContext = request.app.state.web
+    return ctx
+
+
+async def submit_page(request: Request) -> Response:
+    ctx = _ctx(request)
+    return ctx.render(request, "submit.html", {"open": ctx.backend.accepts_submissions})
+
+
+async def submit_hashes(request: Request) -> Response:
+    """JSON in, JSON out; the page's script shows the answer."""
+    ctx = _ctx(request)
+    try:
+        if not same_token(
+            request.cookies.get(ctx.csrf_cookie), request.headers.get("x-csrf-token")
+        ):
+            raise PageError("This page has expired. Please reload it and try again.", 403)
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            raise PageError("That was too much at once. Please send fewer photos.", 413)
+        try:
+            hashes = parse_browser_hashes(json.loads(body).get("hashes"), MOST_HASHES)
+        except (ValueError, AttributeError):
+            raise PageError("The fingerprints were not in the expected form.") from None
+        case = await run_in_threadpool(ctx.backend.submit_case, hashes)
+    except PageError as exc:
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+    return JSONResponse(
+        {"case_id": case.case_id, "case_token": case.case_token, "entry_count": case.entry_count}
+    )
+
+
+async def status_page(request: Request) -> Response:
+    return _ctx(request).render(request, "status.html")
+
+
+async def status(request: Request) -> Response:
+    ctx = _ctx(request)
+    form = await request.form()
+    case_id, token = str(form.get("case_id", "")), str(form.get("case_token", ""))
+    try:
+        _check_public_csrf(ctx, request, str(form.get("csrf", "")))
+        case = await run_in_threadpool(ctx.backend.case_status, case_id, token)
+    except PageError as exc:
+        return ctx.render(
+            request, "status.html", {"error": exc.message, "case_id": case_id}, exc.status
+        )
+    return ctx.render(request, "status.html", {"case": case, "case_token": token})
+
+
+async def withdraw(request: Request) -> Response:
+    ctx = _ctx(request)
+    form = await request.form()
+    case_id, token = str(form.get("case_id", "")), str(form.get("case_token", ""))
+    try:
+        _check_public_csrf(ctx, request, str(form.get("csrf", "")))
+        count = await run_in_threadpool(ctx.backend.withdraw_case, case_id, token)
+    except PageError as exc:
+        return ctx.render(
+            request, "status.html", {"error": exc.message, "case_id": case_id}, exc.status
+        )
+    return ctx.render(request, "withdrawn.html", {"case_id": case_id, "count": count})
+
+
+def _check_public_csrf(ctx: WebContext, request: Request, given: str) -> None:
+    if not same_token(request.cookies.get(ctx.csrf_cookie), given):
+        raise PageError("This page has expired. Please reload it and try again.", 403)
+
+
+ROUTES = [
+    Route("/", submit_page, methods=["GET"]),
+    Route("/api/cases", submit_hashes, methods=["POST"]),
+    Route("/case", status_page, methods=["GET"]),
+    Route("/case", status, methods=["POST"]),
+    Route("/case/withdraw", withdraw, methods=["POST"]),
+]

@@ -1,0 +1,274 @@
+"""`hashguard web` in a real browser (Debian's headless Chromium driven by Playwright)
+against a real `hashguard serve`: a victim hashes a photo file and submits only hashes,
+an operator's re-upload is flagged, a moderator confirms it in the console, the re-upload
+is then blocked, and the victim withdraws.
+
+Screenshots of every page (desktop and phone) go to HASHGUARD_SCREENSHOTS if set (that is
+how docs/web/ was made), else to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import skimage.data
+from hashguard.v1 import hashguard_pb2 as pb
+from PIL import Image
+
+from service.hashing import hash_file
+from tests.browser import need_program
+from tests.support import ServerProcess, Stubs, add_key, bearer
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CONTENT_URL = "https://forum.example/mod/posts/{ref}"
+_LISTENING = re.compile(r"web pages on (http://\S+:\d+)/")
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+@dataclass
+class Stack:
+    server: ServerProcess
+    web: subprocess.Popen[str]
+    url: str
+    operator_key: str
+    moderator_key: str
+    shots: Path
+
+    def check(self, image: bytes, ref: str) -> Any:
+        with self.server.channel() as channel:
+            return Stubs(channel).match.CheckUpload(
+                pb.CheckUploadRequest(image=image, content_ref=ref),
+                metadata=bearer(self.operator_key),
+                timeout=30,
+            )
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    data = tmp_path_factory.mktemp("web-data")
+    keys = {
+        role: add_key(data, role, f"{role}-1") for role in ("submitter", "operator", "moderator")
+    }
+    server = ServerProcess(data).start()
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "HASHGUARD_WEB_SUBMITTER_KEY": keys["submitter"],
+        "HASHGUARD_WEB_SESSION_SECRET": "s" * 40,
+    }
+    web = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "service.cli", "web", "--web-port", "0"),
+            *("--web-target", server.target, "--web-content-url", CONTENT_URL),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        url = _wait_for_url(web)
+        shots = Path(os.environ.get("HASHGUARD_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
+        shots.mkdir(parents=True, exist_ok=True)
+        yield Stack(server, web, url, keys["operator"], keys["moderator"], shots)
+    finally:
+        web.terminate()
+        web.communicate(timeout=30)
+        server.stop()
+
+
+def _wait_for_url(web: subprocess.Popen[str]) -> str:
+    assert web.stdout is not None
+    seen = []
+    for line in web.stdout:
+        seen.append(line)
+        found = _LISTENING.search(line)
+        if found:
+            return found.group(1)
+    raise AssertionError("hashguard web did not start:\n" + "".join(seen))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    chromium = need_program("chromium", "chromium chromium-driver")
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def shoot(page: Any, stack: Stack, name: str) -> None:
+    """Desktop and phone screenshots of the page as it is now."""
+    page.set_viewport_size(DESKTOP)
+    page.screenshot(path=str(stack.shots / f"{name}-desktop.png"), full_page=True)
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=str(stack.shots / f"{name}-phone.png"), full_page=True)
+    page.set_viewport_size(DESKTOP)
+
+
+def test_victim_operator_moderator_journey(stack: Stack, browser: Any, tmp_path: Path) -> None:
+    photo = tmp_path / "me.jpg"
+    Image.fromarray(skimage.data.astronaut()).save(photo, quality=92)
+    photo_bytes = photo.read_bytes()
+
+    # -- the victim hashes a photo file in the browser and submits --------------------
+    victim = browser.new_context(viewport=DESKTOP)
+    requests: list[Any] = []
+    victim.on("request", lambda request: requests.append(request))
+    page = victim.new_page()
+    page.goto(stack.url + "/")
+    shoot(page, stack, "1-victim-start")
+    page.set_input_files("#photos", str(photo))
+    page.wait_for_selector("#progress li.ok")
+    assert page.inner_text("#progress") == "Photo 1 of 1: fingerprint ready."
+    page.click("#send")
+    page.wait_for_selector("#result:not([hidden])")
+    assert page.evaluate("document.activeElement.id") == "result"  # read from the top
+    case_id = page.inner_text("#case-id")
+    case_token = page.inner_text("#case-token")
+    assert re.fullmatch(r"[0-9a-f-]{36}", case_id) and len(case_token) >= 32
+    shoot(page, stack, "2-victim-case-open")
+
+    # Every request stayed on the web tier; the only one with a body is the JSON of two
+    # fingerprints, and no byte of the photo was sent.
+    assert all(r.url.startswith(stack.url + "/") for r in requests)
+    with_body = [r for r in requests if r.post_data_buffer]
+    assert [(r.method, r.url) for r in with_body] == [("POST", stack.url + "/api/cases")]
+    sent = json.loads(with_body[0].post_data_buffer)
+    assert [item["algorithm"] for item in sent["hashes"]] == ["pdq", "sha256"]
+    assert all(set(item) <= {"algorithm", "hex", "quality"} for item in sent["hashes"])
+    assert sent["hashes"][1]["hex"] == hashlib.sha256(photo_bytes).hexdigest()
+    assert photo_bytes[:4096] not in with_body[0].post_data_buffer
+    assert all(r.method == "GET" for r in requests if r not in with_body)
+    # The browser's PDQ (canvas decoding + pdq.js) is the one `hashguard hash` computes.
+    python_pdq = hash_file(str(photo)).pdq
+    browser_pdq = bytes.fromhex(sent["hashes"][0]["hex"])
+    distance = int.from_bytes(browser_pdq, "big") ^ int.from_bytes(python_pdq.value, "big")
+    assert distance.bit_count() <= 10
+    assert abs(sent["hashes"][0]["quality"] - python_pdq.quality) <= 2
+
+    # -- an operator's re-upload (recompressed, smaller) is flagged ------------------
+    reupload = io.BytesIO()
+    Image.open(photo).resize((384, 384)).save(reupload, format="JPEG", quality=70)
+    flagged = stack.check(reupload.getvalue(), "post 123/ä")
+    assert flagged.decision == pb.DECISION_REVIEW and flagged.hit_id
+
+    # -- the moderator signs in and confirms it ---------------------------------------
+    moderator = browser.new_context(viewport=DESKTOP)
+    console = moderator.new_page()
+    console.goto(stack.url + "/console")
+    assert console.url == stack.url + "/console/sign-in"
+    assert console.evaluate("document.activeElement.id") == "key"
+    console.fill("#key", "hg_not-a-real-key")
+    console.click("button[type=submit]")
+    assert "not recognised" in console.inner_text(".error")
+    shoot(console, stack, "3-console-sign-in")
+    console.fill("#key", stack.moderator_key)
+    console.click("button[type=submit]")
+    console.wait_for_url(stack.url + "/console")
+    assert stack.moderator_key not in console.content()
+    session = next(c for c in moderator.cookies() if c["name"] == "__Host-hg_session")
+    assert session["httpOnly"] and session["secure"] and session["sameSite"] == "Strict"
+    assert stack.moderator_key not in session["value"]
+
+    hit = console.locator(f"#hit-{flagged.hit_id}")
+    assert console.inner_text("#count-pending") == "1"
+    assert "from operator-1" in hit.inner_text()
+    ref = hit.locator(".ref")
+    assert "blurred" in (ref.get_attribute("class") or "")
+    link = ref.locator("a")
+    assert link.get_attribute("href") == "https://forum.example/mod/posts/post%20123%2F%C3%A4"
+    shoot(console, stack, "4-console-queue")
+    console.keyboard.press("v")  # reveal
+    assert "blurred" not in (ref.get_attribute("class") or "")
+    console.keyboard.press("n")
+    console.keyboard.type("same photo, recompressed")
+    console.keyboard.press("Escape")
+    console.keyboard.press("c")
+    console.wait_for_url(stack.url + "/console?done=confirmed")
+    assert "Confirmed" in console.inner_text(".notice")
+    assert console.inner_text("#count-pending") == "0"
+    assert console.inner_text("#count-confirmed") == "1"
+    shoot(console, stack, "5-console-after-confirm")
+    console.goto(stack.url + "/console/disputed")
+    assert "does not list disputed entries yet" in console.inner_text("main")
+
+    # -- the re-upload is now blocked -------------------------------------------------
+    assert stack.check(reupload.getvalue(), "post-124").decision == pb.DECISION_BLOCK
+
+    # -- the victim follows the case, then withdraws ----------------------------------
+    page.goto(stack.url + "/case")
+    shoot(page, stack, "6-victim-status-form")
+    page.fill("#case_id", case_id)
+    page.fill("#case_token", case_token)
+    page.click("button[type=submit]")
+    counts = page.inner_text(".counts")
+    assert re.search(r"Matching uploads found\s+1", counts)
+    assert re.search(r"confirmed by a moderator\s+1", counts)
+    assert "active" in page.inner_text(".lead")
+    shoot(page, stack, "7-victim-status")
+    page.check("#understand")
+    page.click("button.danger")
+    assert page.inner_text("h1") == "Your case is withdrawn"
+    assert "2 fingerprints removed" in page.inner_text(".lead")
+    shoot(page, stack, "8-victim-withdrawn")
+    assert stack.check(reupload.getvalue(), "post-125").decision == pb.DECISION_ALLOW
+    victim.close()
+    moderator.close()
+
+
+def test_forms_and_endpoints_refuse_forgeries_and_images(stack: Stack, browser: Any) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(stack.url + "/")
+    csrf = page.get_attribute("#submit-form", "data-csrf")
+    api = context.request
+
+    # Without the page's CSRF token, or with image bytes instead of fingerprints: refused.
+    one = {"hashes": [{"algorithm": "sha256", "hex": "ab" * 32}]}
+    assert api.post(stack.url + "/api/cases", data=one).status == 403
+    photo = io.BytesIO()
+    Image.fromarray(skimage.data.astronaut()).save(photo, format="PNG")
+    refused = api.post(
+        stack.url + "/api/cases",
+        headers={"X-CSRF-Token": csrf, "Content-Type": "image/png"},
+        data=photo.getvalue(),
+    )
+    assert refused.status == 413
+    wrong = {"hashes": [{"algorithm": "md5", "hex": "ab" * 16}]}
+    answer = api.post(stack.url + "/api/cases", headers={"X-CSRF-Token": csrf}, data=wrong)
+    assert answer.status == 400 and "expected form" in answer.json()["error"]
+
+    # The console without a session, or with a forged one, goes to sign-in and does nothing.
+    forged = api.post(
+        stack.url + "/console/hits/some-hit",
+        form={"verdict": "confirm", "note": "", "csrf": "x"},
+        headers={"Cookie": "__Host-hg_session=AAAA"},
+        max_redirects=0,
+    )
+    assert forged.status == 303 and forged.headers["location"] == "/console/sign-in"
+
+    # A signed-in moderator's form without the session's CSRF token is refused.
+    page.goto(stack.url + "/console/sign-in")
+    page.fill("#key", stack.moderator_key)
+    page.click("button[type=submit]")
+    page.wait_for_url(stack.url + "/console")
+    no_token = api.post(
+        stack.url + "/console/hits/some-hit", form={"verdict": "confirm", "csrf": csrf or ""}
+    )
+    assert no_token.status == 403 and "expired" in no_token.text()
+    context.close()
