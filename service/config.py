@@ -195,8 +195,8 @@ _WEB_HELP = {
     "web_submitter_key": "submitter API key the victim page submits with (empty: no submissions)",
     "web_session_secret": "secret that encrypts moderator sessions; set the same one on every "
     "web replica (empty: random, sessions end at restart)",
-    "web_cookie_secure": "1: cookies only over HTTPS (browsers also allow localhost); 0 for "
-    "plain HTTP behind nothing",
+    "web_cookie_secure": "1: cookies travel over HTTPS only (browsers count localhost as "
+    "HTTPS); 0: over plain HTTP too",
     "web_content_url": "link to the operator's content, `{ref}` replaced by the content "
     "reference (empty: no link)",
 }

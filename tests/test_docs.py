@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from service import metrics
-from service.config import SETTINGS
+from service.config import SETTINGS, WEB_SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -25,9 +25,23 @@ def test_quick_start_has_two_commands_and_ci_runs_the_second() -> None:
     assert blocks[1] in ci.splitlines()
 
 
+def test_ci_installs_the_system_packages_the_readme_names_before_testing() -> None:
+    quick_start = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    found = re.search(r"`apt-get install -y ([a-z0-9 .+-]+)`", quick_start)
+    assert found, "the quick start names the Debian packages the web tests need"
+    packages = found.group(1).split()
+    assert {"chromium", "nodejs"} <= set(packages)
+    test_command = _shell_blocks(quick_start)[1].strip()
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    install = next(i for i, line in enumerate(lines) if "apt-get install" in line)
+    assert set(packages) <= set(lines[install].split())
+    assert install < lines.index(test_command)
+
+
 def test_every_setting_is_in_the_configuration_table() -> None:
-    for setting in SETTINGS:
-        row = f"| `{setting.flag}` | `{setting.env}` | `{setting.default}` | {setting.help} |"
+    for setting in (*SETTINGS, *WEB_SETTINGS):
+        default = f"`{setting.default}`" if setting.default != "" else "(empty)"
+        row = f"| `{setting.flag}` | `{setting.env}` | {default} | {setting.help} |"
         assert row in README, row
 
 
