@@ -135,6 +135,7 @@ def test_victim_operator_moderator_journey(stack: Stack, browser: Any, tmp_path:
     page.set_input_files("#photos", str(photo))
     page.wait_for_selector("#progress li.ok")
     assert page.inner_text("#progress") == "Photo 1 of 1: fingerprint ready."
+    shoot(page, stack, "1b-victim-photo-ready")
     page.click("#send")
     page.wait_for_selector("#result:not([hidden])")
     assert page.evaluate("document.activeElement.id") == "result"  # read from the top
@@ -195,6 +196,7 @@ def test_victim_operator_moderator_journey(stack: Stack, browser: Any, tmp_path:
     shoot(console, stack, "4-console-queue")
     console.keyboard.press("v")  # reveal
     assert "blurred" not in (ref.get_attribute("class") or "")
+    shoot(console, stack, "4b-console-revealed")
     console.keyboard.press("n")
     console.keyboard.type("same photo, recompressed")
     console.keyboard.press("Escape")
