@@ -26,9 +26,9 @@ import skimage.data
 from hashguard.v1 import hashguard_pb2 as pb
 from PIL import Image
 
-from service.hashing import hash_file
+from service.hashing import hash_file, hash_image_bytes
 from tests.browser import need_program
-from tests.support import ServerProcess, Stubs, add_key, bearer
+from tests.support import ServerProcess, Stubs, add_key, bearer, encode
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -45,6 +45,7 @@ class Stack:
     url: str
     operator_key: str
     moderator_key: str
+    submitter_key: str
     shots: Path
 
     def check(self, image: bytes, ref: str) -> Any:
@@ -84,7 +85,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         url = _wait_for_url(web)
         shots = Path(os.environ.get("HASHGUARD_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
         shots.mkdir(parents=True, exist_ok=True)
-        yield Stack(server, web, url, keys["operator"], keys["moderator"], shots)
+        yield Stack(server, web, url, keys["operator"], keys["moderator"], keys["submitter"], shots)
     finally:
         web.terminate()
         web.communicate(timeout=30)
@@ -120,6 +121,20 @@ def shoot(page: Any, stack: Stack, name: str) -> None:
     page.set_viewport_size(DESKTOP)
 
 
+def tab_order(page: Any, presses: int) -> list[str]:
+    """What Tab focuses, in order: an element's id, class or text."""
+    page.evaluate("document.activeElement.blur()")
+    seen = []
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        seen.append(
+            page.evaluate(
+                "(e => e.id || e.className || e.textContent.trim())(document.activeElement)"
+            )
+        )
+    return seen
+
+
 def test_victim_operator_moderator_journey(stack: Stack, browser: Any, tmp_path: Path) -> None:
     photo = tmp_path / "me.jpg"
     Image.fromarray(skimage.data.astronaut()).save(photo, quality=92)
@@ -132,6 +147,13 @@ def test_victim_operator_moderator_journey(stack: Stack, browser: Any, tmp_path:
     page = victim.new_page()
     page.goto(stack.url + "/")
     shoot(page, stack, "1-victim-start")
+    assert tab_order(page, 5) == [
+        "skip",
+        "brand",
+        "Protect photos",
+        "Check or withdraw a case",
+        "photos",
+    ]
     page.set_input_files("#photos", str(photo))
     page.wait_for_selector("#progress li.ok")
     assert page.inner_text("#progress") == "Photo 1 of 1: fingerprint ready."
@@ -275,3 +297,49 @@ def test_forms_and_endpoints_refuse_forgeries_and_images(stack: Stack, browser: 
     )
     assert no_token.status == 403 and "expired" in no_token.text()
     context.close()
+
+
+def test_moderator_works_the_queue_by_keyboard(stack: Stack, browser: Any) -> None:
+    """Two hits, newest first: j moves to the older one, n/r reject it with a note."""
+    photos = {name: getattr(skimage.data, name)() for name in ("coffee", "chelsea")}
+    with stack.server.channel() as channel:
+        Stubs(channel).submission.SubmitCase(
+            pb.SubmitCaseRequest(hashes=[pdq_hash(encode(pixels)) for pixels in photos.values()]),
+            metadata=bearer(stack.submitter_key),
+            timeout=30,
+        )
+    hit_ids = [
+        stack.check(encode(photos[name], "JPEG"), f"ref-{name}").hit_id
+        for name in ("coffee", "chelsea")  # chelsea's hit is the newer
+    ]
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.goto(stack.url + "/console/sign-in")
+    page.fill("#key", stack.moderator_key)
+    page.keyboard.press("Enter")
+    page.wait_for_url(stack.url + "/console")
+    shown = page.eval_on_selector_all(".hit", "hits => hits.map(h => h.dataset.hit)")
+    assert shown == hit_ids[::-1]
+    page.keyboard.press("j")
+    assert page.evaluate("document.activeElement.dataset.hit") == hit_ids[0]
+    page.keyboard.press("n")
+    page.keyboard.type("a different cup")
+    page.keyboard.press("Escape")
+    page.keyboard.press("r")
+    page.wait_for_url(stack.url + "/console?done=rejected")
+    assert page.eval_on_selector_all(".hit", "hits => hits.map(h => h.dataset.hit)") == [hit_ids[1]]
+    assert page.inner_text("#count-rejected") == "1"
+    with stack.server.channel() as channel:
+        rejected = Stubs(channel).review.ListHits(
+            pb.ListHitsRequest(state=pb.HIT_STATE_REJECTED),
+            metadata=bearer(stack.moderator_key),
+            timeout=30,
+        )
+    assert [(h.hit_id, h.note) for h in rejected.hits] == [(hit_ids[0], "a different cup")]
+    context.close()
+
+
+def pdq_hash(data: bytes) -> Any:
+    """The PDQ `hashguard hash` would submit for this file."""
+    pdq = hash_image_bytes(data, draft_side=0).pdq
+    return pb.Hash(algorithm=pb.HASH_ALGORITHM_PDQ, value=pdq.value, quality=pdq.quality)
