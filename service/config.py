@@ -1,6 +1,7 @@
-"""One settings object for the server. Precedence: command-line flag > environment
-variable HASHGUARD_<NAME> > default. The SETTINGS table feeds `hashguard serve --help`
-and the configuration table in README.md (a test keeps the two in step)."""
+"""One settings object for the server (Settings) and one for the web pages (WebSettings).
+Precedence: command-line flag > environment variable HASHGUARD_<NAME> > default. The
+SETTINGS and WEB_SETTINGS tables feed `hashguard serve --help`, `hashguard web --help` and
+the configuration tables in README.md (a test keeps them in step)."""
 
 from __future__ import annotations
 

@@ -27,8 +27,8 @@ BROWSER_ALGORITHMS = {
 # ListHits pages while counting; past this many hits a count is shown as "N+".
 COUNT_LIMIT = 5000
 _PAGE = 500
-# The RPC that lists DISPUTED entries for admins (issue 5); the console offers the page
-# only when the service's contract has it. See disputed_entries().
+# The RPC that would list DISPUTED entries for admins (issue 5; not in the contract yet).
+# The console's disputed page checks for it; see offers_disputed_entries.
 DISPUTED_RPC = "ListDisputedEntries"
 
 

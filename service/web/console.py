@@ -84,7 +84,6 @@ async def queue(request: Request) -> Response:
             "hits": hits,
             "counts": counts,
             "done": done,
-            "disputed": ctx.backend.offers_disputed_entries,
         },
         session=session,
     )
