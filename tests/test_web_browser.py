@@ -10,6 +10,7 @@ how docs/web/ was made), else to a temporary folder.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import json
 import os
@@ -64,43 +65,47 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         role: add_key(data, role, f"{role}-1") for role in ("submitter", "operator", "moderator")
     }
     server = ServerProcess(data).start()
-    env = {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "HASHGUARD_WEB_SUBMITTER_KEY": keys["submitter"],
-        "HASHGUARD_WEB_SESSION_SECRET": "s" * 40,
-    }
+    web, url = start_web(
+        server.target,
+        HASHGUARD_WEB_SUBMITTER_KEY=keys["submitter"],
+        HASHGUARD_WEB_SESSION_SECRET="s" * 40,
+    )
+    try:
+        shots = Path(os.environ.get("HASHGUARD_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
+        shots.mkdir(parents=True, exist_ok=True)
+        yield Stack(server, web, url, keys["operator"], keys["moderator"], keys["submitter"], shots)
+    finally:
+        stop_web(web)
+        server.stop()
+
+
+def start_web(target: str, **env: str) -> tuple[subprocess.Popen[str], str]:
+    """`hashguard web` on a free port in front of `target`; returns it and its URL."""
     web = subprocess.Popen(
         [
             *(sys.executable, "-m", "service.cli", "web", "--web-port", "0"),
-            *("--web-target", server.target, "--web-content-url", CONTENT_URL),
+            *("--web-target", target, "--web-content-url", CONTENT_URL),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         text=True,
-        env=env,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
     )
-    try:
-        url = _wait_for_url(web)
-        shots = Path(os.environ.get("HASHGUARD_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
-        shots.mkdir(parents=True, exist_ok=True)
-        yield Stack(server, web, url, keys["operator"], keys["moderator"], keys["submitter"], shots)
-    finally:
-        web.terminate()
-        web.communicate(timeout=30)
-        server.stop()
-
-
-def _wait_for_url(web: subprocess.Popen[str]) -> str:
     assert web.stdout is not None
     seen = []
     for line in web.stdout:
         seen.append(line)
         found = _LISTENING.search(line)
         if found:
-            return found.group(1)
+            return web, found.group(1)
+    stop_web(web)
     raise AssertionError("hashguard web did not start:\n" + "".join(seen))
+
+
+def stop_web(web: subprocess.Popen[str]) -> None:
+    web.terminate()
+    web.communicate(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -343,3 +348,30 @@ def pdq_hash(data: bytes) -> Any:
     """The PDQ `hashguard hash` would submit for this file."""
     pdq = hash_image_bytes(data, draft_side=0).pdq
     return pb.Hash(algorithm=pb.HASH_ALGORITHM_PDQ, value=pdq.value, quality=pdq.quality)
+
+
+def test_pages_explain_when_the_service_cannot_be_reached(browser: Any) -> None:
+    """Nothing listens at the target: the pages say so in plain words, with no trace."""
+    web, url = start_web("127.0.0.1:1", HASHGUARD_WEB_SUBMITTER_KEY="hg_unused")
+    try:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(url + "/case")
+        page.fill("#case_id", "3f1c0000-0000-0000-0000-000000000000")
+        page.fill("#case_token", "whatever")
+        page.click("button[type=submit]")
+        assert "cannot be reached right now" in page.inner_text(".error")
+        assert "Traceback" not in page.content()
+        page.goto(url + "/console/sign-in")
+        page.fill("#key", "hg_some-key")
+        page.click("button[type=submit]")
+        assert "cannot be reached right now" in page.inner_text(".error")
+        # A body without a length (chunked) is refused before it is read.
+        host, port = url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        connection.request("POST", "/api/cases", body=iter([b"{}" * 8]), encode_chunked=True)
+        assert connection.getresponse().status == 411
+        connection.close()
+        context.close()
+    finally:
+        stop_web(web)

@@ -11,9 +11,10 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.config import WebSettings
 from service.web import console, victim
@@ -29,6 +30,32 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
     "object-src 'none'"
 )
+
+
+# Every request body these pages take is small (fingerprints, a form): 256 KiB is room for
+# about 1800 fingerprints and no room for an image.
+MAX_BODY_BYTES = 256 * 1024
+
+
+class BodyLimit:
+    """Refuse a request body before it is read when it is, or may be, too large: over
+    MAX_BODY_BYTES by its Content-Length, or without one (chunked), which browsers never
+    send to these pages."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            declared = dict(scope["headers"]).get(b"content-length")
+            if declared is None or not declared.isdigit():
+                await PlainTextResponse("Length required", 411)(scope, receive, send)
+                return
+            if int(declared) > MAX_BODY_BYTES:
+                refused = "That was too much at once. Please send fewer photos."
+                await JSONResponse({"error": refused}, 413)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class SecurityHeaders(BaseHTTPMiddleware):
@@ -58,7 +85,7 @@ def create_app(settings: WebSettings, backend: Backend | None = None) -> Starlet
             *console.ROUTES,
             Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
         ],
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit)],
         lifespan=lifespan,
     )
     app.state.web = WebContext.create(settings, backend)

@@ -15,10 +15,7 @@ from service.web.backend import PageError, parse_browser_hashes
 from service.web.context import WebContext
 from service.web.security import same_token
 
-# A photo gives two fingerprints of about 70 bytes of JSON each: 256 KiB is ~1800 of them,
-# and no room for an image.
-MAX_BODY_BYTES = 256 * 1024
-MOST_HASHES = 1000
+MOST_HASHES = 1000  # the service's default --max-hashes-per-case
 
 
 def _ctx(request: Request) -> WebContext:
@@ -39,9 +36,7 @@ async def submit_hashes(request: Request) -> Response:
             request.cookies.get(ctx.csrf_cookie), request.headers.get("x-csrf-token")
         ):
             raise PageError("This page has expired. Please reload it and try again.", 403)
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            raise PageError("That was too much at once. Please send fewer photos.", 413)
+        body = await request.body()  # at most MAX_BODY_BYTES: app.BodyLimit
         try:
             hashes = parse_browser_hashes(json.loads(body).get("hashes"), MOST_HASHES)
         except (ValueError, AttributeError):
