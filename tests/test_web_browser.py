@@ -261,10 +261,21 @@ def test_victim_operator_moderator_journey(stack: Stack, browser: Any, tmp_path:
     moderator.close()
 
 
-def test_forms_and_endpoints_refuse_forgeries_and_images(stack: Stack, browser: Any) -> None:
+def test_forms_and_endpoints_refuse_forgeries_and_images(
+    stack: Stack, browser: Any, tmp_path: Path
+) -> None:
     context = browser.new_context()
     page = context.new_page()
     page.goto(stack.url + "/")
+    # A file that is not a photo is left out, in words; the photo beside it still counts.
+    (tmp_path / "notes.txt").write_text("not a photo")
+    Image.fromarray(skimage.data.coffee()).save(tmp_path / "cup.png")
+    page.set_input_files("#photos", [str(tmp_path / "notes.txt"), str(tmp_path / "cup.png")])
+    page.wait_for_selector("#progress li:nth-child(2).ok")
+    assert page.inner_text("#progress li.bad") == (
+        "Photo 1 of 2: this file could not be read as a photo. It will be left out."
+    )
+    assert page.is_enabled("#send")
     csrf = page.get_attribute("#submit-form", "data-csrf")
     api = context.request
 
