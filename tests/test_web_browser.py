@@ -325,7 +325,7 @@ def test_moderator_works_the_queue_by_keyboard(stack: Stack, browser: Any) -> No
             timeout=30,
         )
     hit_ids = [
-        stack.check(encode(photos[name], "JPEG"), f"ref-{name}").hit_id
+        stack.check(encode(photos[name], "JPEG"), f"<i>{name}</i>").hit_id
         for name in ("coffee", "chelsea")  # chelsea's hit is the newer
     ]
     context = browser.new_context(viewport=DESKTOP)
@@ -336,6 +336,11 @@ def test_moderator_works_the_queue_by_keyboard(stack: Stack, browser: Any) -> No
     page.wait_for_url(stack.url + "/console")
     shown = page.eval_on_selector_all(".hit", "hits => hits.map(h => h.dataset.hit)")
     assert shown == hit_ids[::-1]
+    # Operators' references are text, never markup; the link encodes them whole.
+    assert page.inner_text(f"#hit-{hit_ids[1]} .ref").strip() == "<i>chelsea</i>"
+    assert page.get_attribute(f"#hit-{hit_ids[1]} .ref a", "href") == (
+        "https://forum.example/mod/posts/%3Ci%3Echelsea%3C%2Fi%3E"
+    )
     page.keyboard.press("j")
     assert page.evaluate("document.activeElement.dataset.hit") == hit_ids[0]
     page.keyboard.press("n")
