@@ -12,10 +12,17 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from service.config import WebSettings
-from service.web.backend import Backend
-from service.web.security import SESSION_SECONDS, Session, SessionBox, new_token
+from service.web.backend import Backend, PageError
+from service.web.security import SESSION_SECONDS, Session, SessionBox, new_token, same_token
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+EXPIRED = "This page has expired. Please reload it and try again."
+
+
+def web_context(request: Request) -> WebContext:
+    """The WebContext create_app stored on the application."""
+    ctx: WebContext = request.app.state.web
+    return ctx
 
 
 @dataclass
@@ -54,6 +61,11 @@ class WebContext:
             httponly=True,
             samesite="strict",
         )
+
+    def check_public_token(self, request: Request, given: str | None) -> None:
+        """Public forms and calls: the token must equal the visitor's CSRF cookie."""
+        if not same_token(request.cookies.get(self.csrf_cookie), given):
+            raise PageError(EXPIRED, 403)
 
     def session(self, request: Request) -> Session | None:
         return self.sessions.open(request.cookies.get(self.session_cookie))

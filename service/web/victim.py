@@ -12,30 +12,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from service.web.backend import PageError, parse_browser_hashes
-from service.web.context import WebContext
-from service.web.security import same_token
+from service.web.context import web_context
 
 MOST_HASHES = 1000  # the service's default --max-hashes-per-case
 
 
-def _ctx(request: Request) -> WebContext:
-    ctx: WebContext = request.app.state.web
-    return ctx
-
-
 async def submit_page(request: Request) -> Response:
-    ctx = _ctx(request)
+    ctx = web_context(request)
     return ctx.render(request, "submit.html", {"open": ctx.backend.accepts_submissions})
 
 
 async def submit_hashes(request: Request) -> Response:
     """JSON in, JSON out; the page's script shows the answer."""
-    ctx = _ctx(request)
+    ctx = web_context(request)
     try:
-        if not same_token(
-            request.cookies.get(ctx.csrf_cookie), request.headers.get("x-csrf-token")
-        ):
-            raise PageError("This page has expired. Please reload it and try again.", 403)
+        ctx.check_public_token(request, request.headers.get("x-csrf-token"))
         body = await request.body()  # at most MAX_BODY_BYTES: app.BodyLimit
         try:
             hashes = parse_browser_hashes(json.loads(body).get("hashes"), MOST_HASHES)
@@ -50,15 +41,15 @@ async def submit_hashes(request: Request) -> Response:
 
 
 async def status_page(request: Request) -> Response:
-    return _ctx(request).render(request, "status.html")
+    return web_context(request).render(request, "status.html")
 
 
 async def status(request: Request) -> Response:
-    ctx = _ctx(request)
+    ctx = web_context(request)
     form = await request.form()
     case_id, token = str(form.get("case_id", "")), str(form.get("case_token", ""))
     try:
-        _check_public_csrf(ctx, request, str(form.get("csrf", "")))
+        ctx.check_public_token(request, str(form.get("csrf", "")))
         case = await run_in_threadpool(ctx.backend.case_status, case_id, token)
     except PageError as exc:
         return ctx.render(
@@ -68,22 +59,17 @@ async def status(request: Request) -> Response:
 
 
 async def withdraw(request: Request) -> Response:
-    ctx = _ctx(request)
+    ctx = web_context(request)
     form = await request.form()
     case_id, token = str(form.get("case_id", "")), str(form.get("case_token", ""))
     try:
-        _check_public_csrf(ctx, request, str(form.get("csrf", "")))
+        ctx.check_public_token(request, str(form.get("csrf", "")))
         count = await run_in_threadpool(ctx.backend.withdraw_case, case_id, token)
     except PageError as exc:
         return ctx.render(
             request, "status.html", {"error": exc.message, "case_id": case_id}, exc.status
         )
     return ctx.render(request, "withdrawn.html", {"case_id": case_id, "count": count})
-
-
-def _check_public_csrf(ctx: WebContext, request: Request, given: str) -> None:
-    if not same_token(request.cookies.get(ctx.csrf_cookie), given):
-        raise PageError("This page has expired. Please reload it and try again.", 403)
 
 
 ROUTES = [
