@@ -188,6 +188,11 @@ def test_victim_operator_moderator_journey(stack: Stack, browser: Any, tmp_path:
     distance = int.from_bytes(browser_pdq, "big") ^ int.from_bytes(python_pdq.value, "big")
     assert distance.bit_count() <= 10
     assert abs(sent["hashes"][0]["quality"] - python_pdq.quality) <= 2
+    # "Save them as a file" is made in the page.
+    with page.expect_download() as saving:
+        page.click("#save")
+    saved = Path(saving.value.path()).read_text()
+    assert f"Case number: {case_id}" in saved and f"Secret code: {case_token}" in saved
 
     # -- an operator's re-upload (recompressed, smaller) is flagged ------------------
     reupload = io.BytesIO()

@@ -24,9 +24,9 @@ from service.web.context import WebContext
 STATIC = Path(__file__).resolve().parent / "static"
 
 # Everything from this origin only: no CDNs, no third-party fonts or trackers, no inline
-# scripts, no framing. Photos are read with blob: URLs inside the page.
+# scripts, no framing. Photos are decoded in the page's memory, never shown or fetched.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
     "object-src 'none'"
 )
@@ -71,8 +71,8 @@ class SecurityHeaders(BaseHTTPMiddleware):
         return response
 
 
-def create_app(settings: WebSettings, backend: Backend | None = None) -> Starlette:
-    backend = backend or Backend(settings.web_target, settings.web_submitter_key)
+def create_app(settings: WebSettings) -> Starlette:
+    backend = Backend(settings.web_target, settings.web_submitter_key)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
