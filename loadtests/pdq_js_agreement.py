@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from loadtests.photos import load_registry
+from loadtests.photos import REGISTRY, load_registry
 from service.hashing import decode_image, hash_image_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,9 +49,12 @@ def fixture_files() -> dict[str, bytes]:
     return {str(p.relative_to(FIXTURES)): p.read_bytes() for p in files}
 
 
-def photo_files(max_side: int = 1280) -> dict[str, bytes]:
-    """The registered photos that are installed, as lossless PNG files."""
-    photos, _missing = load_registry(max_side=max_side)
+def photo_files(max_side: int = 1280, sources: Iterable[str] = ()) -> dict[str, bytes]:
+    """The registered photos that are installed (of `sources` only, if given), as lossless
+    PNG files."""
+    wanted = set(sources)
+    registry = [p for p in REGISTRY if not wanted or p.source in wanted]
+    photos, _missing = load_registry(max_side=max_side, registry=registry)
     files = {}
     for photo in photos:
         buffer = io.BytesIO()
