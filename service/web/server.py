@@ -27,6 +27,9 @@ def serve(settings: WebSettings) -> int:
     sock = socket.socket(socket.AF_INET6 if ":" in settings.web_host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((settings.web_host, settings.web_port))
+    # Listen before saying so: a client that reads the log line can connect at once, and
+    # waits in the backlog until uvicorn accepts.
+    sock.listen(128)
     host, port = sock.getsockname()[:2]
     log.info(
         "web pages on http://%s:%d/ (console: /console), service at %s",
