@@ -21,7 +21,6 @@ from pathlib import Path
 from service import metrics
 from service.auth import (
     digest,
-    new_api_key,
     new_case_token,
     require_role,
     same_secret,
@@ -31,8 +30,10 @@ from service.config import Settings
 from service.crops import candidate_queries
 from service.domain import (
     Algorithm,
+    AuditEvent,
     CaseStatus,
     Decision,
+    DisputedEntry,
     EntryState,
     HashValue,
     Hit,
@@ -52,13 +53,15 @@ from service.errors import (
     Unavailable,
 )
 from service.hashing import decode_image, decoded_pixels, hash_decoded
+from service.key_management import create_api_key
 from service.limits import Limits, parse_rate_limits
 from service.matcher import Matcher
 from service.policy import Thresholds, best_per_entry, decide
 from service.replica.follower import Follower
 from service.replica.snapshot import SnapshotWriter
 from service.replica.startup import load_matcher
-from service.store.base import ApiKeyRecord, EntryRow, PriorHit, Store
+from service.store.base import ApiKeyRecord, EntryRow, PriorHit, ReviewRules, Store
+from service.submission_checks import check_submission
 
 log = logging.getLogger("hashguard.app")
 
@@ -88,13 +91,7 @@ class NewCase:
     entry_count: int
 
 
-def create_api_key(store: Store, role: Role, name: str | None = None) -> str:
-    """Store a new key's digest and return the key (the only time it is seen)."""
-    key_id, key = new_api_key()
-    store.add_api_key(
-        ApiKeyRecord(key_id, name or f"{role.value}-{key_id}", role, digest(key), time.time())
-    )
-    return key
+__all__ = ["CheckResult", "HashGuard", "NewCase", "create_api_key"]
 
 
 class HashGuard:
@@ -152,7 +149,7 @@ class HashGuard:
             raise Unauthenticated("unknown or revoked API key")
         if not same_secret(api_key, record.secret_hash):
             raise Unauthenticated("unknown or revoked API key")
-        return Principal(record.name, record.role)
+        return Principal(record.name, record.role, record.tenant)
 
     def _api_key_record(self, key_id: str) -> ApiKeyRecord | None:
         """The key's record from the store. While the store cannot be reached, the last
@@ -270,17 +267,38 @@ class HashGuard:
         A pair (entry, upload hash) a moderator already rejected does not queue again,
         and one already waiting in a pending hit reuses that hit.
         """
-        decision = decide(matches)
+        decision, disputed = decide(matches), set[int]()
+        if decision is Decision.REVIEW:
+            pending_ids = sorted(
+                {m.entry_id for m in matches if m.entry_state is EntryState.PENDING}
+            )
+            disputed = self.store.disputed_among(pending_ids)
+            decision = decide(matches, disputed)
+            if disputed:
+                notes.append("matched entries that moderators of several platforms disputed")
         if decision is not Decision.REVIEW:
             return decision, ""
-        pending = [m for m in matches if m.entry_state is EntryState.PENDING]
-        prior = self.store.prior_hits([(m.entry_id, m.query_value) for m in pending])
+        pending = [
+            m for m in matches if m.entry_state is EntryState.PENDING and m.entry_id not in disputed
+        ]
+        # Hits belong to the caller's tenant: another platform's verdicts neither hide
+        # this upload from this platform's moderators nor reveal themselves to it.
+        prior = self.store.prior_hits(
+            [(m.entry_id, m.query_value) for m in pending], principal.tenant
+        )
         rejected = [m for m in pending if _state(prior, m) is HitState.REJECTED]
-        waiting = [m for m in pending if _state(prior, m) is HitState.PENDING]
+        # Confirmed here but not yet vetted (more tenants must confirm): keep reviewing.
+        waiting = [m for m in pending if _state(prior, m) in (HitState.PENDING, HitState.CONFIRMED)]
         new = [m for m in pending if (m.entry_id, m.query_value) not in prior]
         if new:
-            hit_id = str(uuid.uuid4())
-            self.store.create_hit(hit_id, principal.name, content_ref, new, time.time())
+            hit_id, now = str(uuid.uuid4()), time.time()
+            entries = ",".join(str(m.entry_id) for m in new)
+            audit = AuditEvent.by(
+                principal, "hit.created", f"hit {hit_id}", now, f"entries {entries}"
+            )
+            self.store.create_hit(
+                hit_id, principal.name, content_ref, new, now, principal.tenant, audit
+            )
             return Decision.REVIEW, hit_id
         if waiting:
             return Decision.REVIEW, prior[(waiting[0].entry_id, waiting[0].query_value)].hit_id
@@ -304,14 +322,14 @@ class HashGuard:
                     "one case may hold; split them into several cases",
                 ),
             )
-        unique: dict[tuple[Algorithm, bytes], HashValue] = {}
-        for h in hashes:
-            validate_hash(h.algorithm, h.value)
-            unique.setdefault((h.algorithm, h.value), h)
-        values = list(unique.values())
+        check_submission(hashes, self.settings.pdq_min_quality)
+        values = list(hashes)
         self._check_hourly_cases(principal)
-        case_id, token = str(uuid.uuid4()), new_case_token()
-        ids = self.store.create_case(case_id, digest(token), principal.name, values, time.time())
+        case_id, token, now = str(uuid.uuid4()), new_case_token(), time.time()
+        audit = AuditEvent.by(
+            principal, "case.submitted", f"case {case_id}", now, f"{len(values)} hashes"
+        )
+        ids = self.store.create_case(case_id, digest(token), principal.name, values, now, audit)
         self.follower.apply_local(
             [
                 EntryRow(i, h.algorithm, h.value, EntryState.PENDING)
@@ -341,14 +359,17 @@ class HashGuard:
             )
 
     def get_case(self, case_id: str, case_token: str) -> CaseStatus:
+        """Counts only: never which platforms the matching uploads came from."""
         self._authorise_case(case_id, case_token)
+        self.store.append_audit(_case_holder(case_id, "case.read"))
         return self.store.case_status(case_id)
 
     def withdraw_case(self, case_id: str, case_token: str) -> tuple[CaseStatus, int]:
         """Remove the case's entries from matching and erase their hash values.
         Withdrawing twice is harmless and withdraws nothing more."""
         self._authorise_case(case_id, case_token)
-        withdrawn = self.store.withdraw_case(case_id, time.time())
+        audit = _case_holder(case_id, "case.withdrawn")
+        withdrawn = self.store.withdraw_case(case_id, audit.at, audit)
         self.follower.apply_local([e._replace(state=EntryState.WITHDRAWN) for e in withdrawn])
         return self.store.case_status(case_id), len(withdrawn)
 
@@ -369,13 +390,21 @@ class HashGuard:
     ) -> tuple[list[Hit], str]:
         require_role(principal, Role.MODERATOR)
         self.limits.charge(principal)
-        if page_size < 0:
-            raise InvalidInput("page_size must not be negative")
-        limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        limit = _page_limit(page_size)
         before = _decode_page_token(page_token) if page_token else None
-        rows = self.store.list_hits(state, limit + 1, before)
+        rows = self.store.list_hits(state, limit + 1, before, _tenant_scope(principal))
         next_token = _encode_page_token(rows[limit - 1][0]) if len(rows) > limit else ""
-        return [hit for _, hit in rows[:limit]], next_token
+        hits = [hit for _, hit in rows[:limit]]
+        self.store.append_audit(
+            AuditEvent.by(
+                principal,
+                "hits.listed",
+                "hits " + ",".join(h.hit_id for h in hits),
+                time.time(),
+                f"state={state.value if state else 'all'}",
+            )
+        )
+        return hits, next_token
 
     def resolve_hit(
         self, principal: Principal, hit_id: str, verdict: Verdict, note: str
@@ -386,9 +415,40 @@ class HashGuard:
             raise InvalidInput("hit_id is required")
         if len(note) > MAX_NOTE:
             raise InvalidInput(f"note is longer than {MAX_NOTE} characters")
-        hit, vetted = self.store.resolve_hit(hit_id, verdict, note, principal.name, time.time())
+        now = time.time()
+        audit = AuditEvent.by(principal, "hit.resolved", f"hit {hit_id}", now, verdict.value)
+        rules = ReviewRules(self.settings.vet_tenants, self.settings.dispute_tenants)
+        hit, vetted = self.store.resolve_hit(
+            hit_id, verdict, note, principal.name, now, _tenant_scope(principal), rules, audit
+        )
         self.follower.vet_local(vetted)
         return hit, vetted
+
+    # -- admins -------------------------------------------------------------------------
+
+    def list_disputed(
+        self, principal: Principal, page_size: int, page_token: str
+    ) -> tuple[list[DisputedEntry], str]:
+        """Entries moderators of several tenants rejected: candidates for withdrawal by
+        an admin's own investigation (docs/SECURITY.md). Admins only."""
+        require_role(principal, Role.ADMIN)
+        self.limits.charge(principal)
+        limit = _page_limit(page_size)
+        after = _decode_page_token(page_token, "disputed") if page_token else 0
+        rows = self.store.list_disputed(limit + 1, after)
+        entries = rows[:limit]
+        next_token = (
+            _encode_page_token(entries[-1].entry_id, "disputed") if len(rows) > limit else ""
+        )
+        self.store.append_audit(
+            AuditEvent.by(
+                principal,
+                "disputed.listed",
+                "entries " + ",".join(str(e.entry_id) for e in entries),
+                time.time(),
+            )
+        )
+        return entries, next_token
 
     # -- gauges -------------------------------------------------------------------------
 
@@ -411,14 +471,30 @@ def _state(prior: dict[tuple[int, bytes], PriorHit], match: Match) -> HitState |
     return None if found is None else found.state
 
 
-def _encode_page_token(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"hits:{seq}".encode()).decode()
+def _tenant_scope(principal: Principal) -> str | None:
+    """The tenant whose hits the caller may see: its own, or every one for admins."""
+    return None if principal.sees_every_tenant else principal.tenant
 
 
-def _decode_page_token(token: str) -> int:
+def _case_holder(case_id: str, action: str) -> AuditEvent:
+    """Case-token calls have no key: the audit names the case, never the token."""
+    return AuditEvent("case-token", "case", "", action, f"case {case_id}", time.time())
+
+
+def _page_limit(page_size: int) -> int:
+    if page_size < 0:
+        raise InvalidInput("page_size must not be negative")
+    return min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def _encode_page_token(seq: int, kind: str = "hits") -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{seq}".encode()).decode()
+
+
+def _decode_page_token(token: str, kind: str = "hits") -> int:
     try:
         prefix, seq = base64.urlsafe_b64decode(token.encode()).decode().split(":")
-        if prefix != "hits":
+        if prefix != kind:
             raise ValueError(prefix)
         return int(seq)
     except (ValueError, binascii.Error, UnicodeDecodeError):

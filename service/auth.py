@@ -26,7 +26,12 @@ def new_api_key() -> tuple[str, str]:
     """Returns (key_id, full key). The key id is public (it names the row); the rest is
     the secret. Format: hg_<12 hex key id>_<43 url-safe characters>."""
     key_id = secrets.token_hex(6)
-    return key_id, f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+    return key_id, secret_for(key_id)
+
+
+def secret_for(key_id: str) -> str:
+    """A fresh full key for an existing key id (rotation keeps the id and name)."""
+    return f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
 
 
 def split_api_key(key: str) -> str:

@@ -1,4 +1,5 @@
-"""The `hashguard` command: serve, web, keys, hash, submit, check, case, hits, import, export."""
+"""The `hashguard` command: serve, web, keys, hash, submit, check, case, hits, import, export,
+audit, disputed (the last two and `keys list|revoke|rotate` live in cli_admin.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from service import submission_file
 from service.api.tls import ClientTls, open_channel
 from service.config import SETTINGS, WEB_SETTINGS, Settings, load_settings, load_web_settings
 from service.crops import DEFAULT_WINDOWS, window_hashes
-from service.domain import Algorithm, EntryState, HashValue, Role
+from service.domain import DEFAULT_TENANT, Algorithm, EntryState, HashValue, Role
 from service.errors import HashGuardError
 from service.hashing import decode_image, hash_decoded, hash_file
 from service.hashlist import FORMATS, detect_format, read_hashes, write_hashes
@@ -87,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir(add)
     add.add_argument("--role", required=True, choices=[r.value for r in Role])
     add.add_argument("--name", help="a unique name for the key (default: role-<id>)")
+    add.add_argument(
+        "--tenant",
+        default=DEFAULT_TENANT,
+        help=f"the platform the key acts for (default {DEFAULT_TENANT!r}); moderators see "
+        "only their tenant's hits",
+    )
     add.set_defaults(handler=cmd_keys_add)
 
     hash_ = commands.add_parser("hash", help="hash photos on this machine (no network)")
@@ -174,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--format", choices=FORMATS, default="plain")
     export.set_defaults(handler=cmd_export)
+
+    from service import cli_admin
+
+    cli_admin.register(commands, keys)
     return parser
 
 
@@ -284,19 +295,25 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_add(args: argparse.Namespace) -> int:
-    from service.app import create_api_key
+    from service.key_management import create_api_key
 
     store = _open_store(args)
     try:
-        key = create_api_key(store, Role(args.role), args.name)
+        key = create_api_key(store, Role(args.role), args.name, args.tenant)
     finally:
         store.close()
-    print(f"created {args.role} key; it is shown only now, store it safely:", file=sys.stderr)
+    print(
+        f"created {args.role} key for tenant {args.tenant!r}; it is shown only now, store it "
+        "safely:",
+        file=sys.stderr,
+    )
     print(key)
     return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from service.key_management import local_actor
+
     fmt = detect_format(args.file, args.format)
     store = _open_store(args)
     started = time.perf_counter()
@@ -304,7 +321,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         with _progress_lines(args.file) as lines:
             default_type = Algorithm(args.type) if args.type else None
             hashes = read_hashes(lines, fmt, default_type)
-            result = store.import_entries(hashes, args.vetted, time.time())
+            audit = local_actor("list.imported", Path(args.file).name, f"vetted={args.vetted}")
+            result = store.import_entries(hashes, args.vetted, time.time(), audit)
     finally:
         store.close()
     print(

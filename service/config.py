@@ -59,6 +59,8 @@ class Settings:
     max_cases_per_hour: int = 1000
     max_stream_items: int = 1_000_000
     decode_budget_pixels: int = 128_000_000
+    vet_tenants: int = 1
+    dispute_tenants: int = 2
 
     @property
     def data_path(self) -> Path:
@@ -99,6 +101,8 @@ class Settings:
             (self.max_cases_per_hour >= 0, "max_cases_per_hour must not be negative"),
             (self.max_stream_items >= 1, "max_stream_items must be positive"),
             (self.decode_budget_pixels >= 0, "decode_budget_pixels must not be negative"),
+            (self.vet_tenants >= 1, "vet_tenants must be at least 1"),
+            (self.dispute_tenants >= 1, "dispute_tenants must be at least 1"),
         ]
         problems = [message for ok, message in checks if not ok]
         try:
@@ -145,6 +149,8 @@ _HELP = {
     "max_stream_items": "most uploads one CheckUploads stream may carry; then open a new one",
     "decode_budget_pixels": "most pixels all images being decoded at once may hold (about "
     "30 bytes of memory each; 0: no budget)",
+    "vet_tenants": "distinct tenants whose moderators must confirm an entry before it blocks",
+    "dispute_tenants": "distinct tenants rejecting an entry's hits that make it disputed",
 }
 _TYPES = {"str": str, "int": int, "float": float}
 

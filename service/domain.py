@@ -137,12 +137,20 @@ class Match:
     query_value: bytes  # the upload's hash that matched (kept for hit de-duplication)
 
 
+DEFAULT_TENANT = "default"  # the tenant of keys made before tenants existed
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the API key's name and role."""
+    """Who is calling: the API key's name, role and tenant (the platform it acts for)."""
 
     name: str
     role: Role
+    tenant: str = DEFAULT_TENANT
+
+    @property
+    def sees_every_tenant(self) -> bool:
+        return self.role is Role.ADMIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,3 +184,40 @@ class Hit:
     note: str = ""
     resolved_by: str = ""
     resolved_at: float | None = None
+    tenant: str = DEFAULT_TENANT
+
+
+@dataclass(frozen=True, slots=True)
+class DisputedEntry:
+    """A pending entry that moderators of several tenants rejected: it no longer asks
+    for review, and admins look into it (docs/SECURITY.md)."""
+
+    entry_id: int
+    algorithm: Algorithm
+    state: EntryState
+    disputed_at: float
+    rejecting_tenants: int
+    confirming_tenants: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One audit-log row: who (key name, role, tenant), what (action, the ids it
+    concerns, a short detail), when. Never image bytes, hash values or case tokens."""
+
+    actor: str
+    role: str
+    tenant: str
+    action: str
+    target: str
+    at: float
+    detail: str = ""
+    seq: int = 0  # set when read back from the store
+
+    @classmethod
+    def by(
+        cls, principal: Principal, action: str, target: str, at: float, detail: str = ""
+    ) -> AuditEvent:
+        return cls(
+            principal.name, principal.role.value, principal.tenant, action, target, at, detail
+        )

@@ -7,7 +7,7 @@ REVIEW.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from service.domain import Algorithm, Decision, EntryState, Match
@@ -42,11 +42,13 @@ def best_per_entry(matches: Iterable[Match]) -> list[Match]:
     return sorted(best.values(), key=lambda m: (m.distance, m.entry_id))
 
 
-def decide(matches: Iterable[Match]) -> Decision:
-    """BLOCK on any vetted entry, else REVIEW on any pending entry, else ALLOW."""
-    states = {m.entry_state for m in matches}
-    if EntryState.VETTED in states:
+def decide(matches: Iterable[Match], disputed: Collection[int] = ()) -> Decision:
+    """BLOCK on any vetted entry, else REVIEW on any pending entry that is not disputed,
+    else ALLOW. A disputed entry (rejected by moderators of several tenants) stops
+    asking for review, so a bad submission cannot keep flooding every platform's queue."""
+    matches = list(matches)
+    if any(m.entry_state is EntryState.VETTED for m in matches):
         return Decision.BLOCK
-    if EntryState.PENDING in states:
+    if any(m.entry_state is EntryState.PENDING and m.entry_id not in disputed for m in matches):
         return Decision.REVIEW
     return Decision.ALLOW

@@ -12,6 +12,7 @@ from service.domain import (
     Algorithm,
     CaseState,
     Decision,
+    DisputedEntry,
     EntryState,
     HashValue,
     Hit,
@@ -94,6 +95,18 @@ def hit_to_pb(hit: Hit) -> pb.Hit:
         note=hit.note,
         resolved_by=hit.resolved_by,
         resolved_at=timestamp(hit.resolved_at),
+        tenant=hit.tenant,
+    )
+
+
+def disputed_to_pb(entry: DisputedEntry) -> pb.DisputedEntry:
+    return pb.DisputedEntry(
+        entry_id=entry.entry_id,
+        algorithm=ALGORITHM_TO_PB[entry.algorithm],
+        state=ENTRY_STATE_TO_PB[entry.state],
+        disputed_at=timestamp(entry.disputed_at),
+        rejecting_tenants=entry.rejecting_tenants,
+        confirming_tenants=entry.confirming_tenants,
     )
 
 

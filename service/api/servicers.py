@@ -15,6 +15,7 @@ from service.api.convert import (
     HIT_STATE_FROM_PB,
     VERDICT_FROM_PB,
     check_response_to_pb,
+    disputed_to_pb,
     hashes_from_pb,
     hit_to_pb,
     timestamp,
@@ -158,3 +159,14 @@ class ReviewServicer(pb_grpc.ReviewServiceServicer):
             raise InvalidInput("verdict must be VERDICT_CONFIRMED or VERDICT_REJECTED")
         hit, vetted = self.app.resolve_hit(principal, request.hit_id, verdict, request.note)
         return pb.ResolveHitResponse(hit=hit_to_pb(hit), vetted_entry_ids=vetted)
+
+    def ListDisputedEntries(
+        self, request: pb.ListDisputedEntriesRequest, context: grpc.ServicerContext
+    ) -> pb.ListDisputedEntriesResponse:
+        principal = caller(self.app, context)
+        entries, next_token = self.app.list_disputed(
+            principal, request.page_size, request.page_token
+        )
+        return pb.ListDisputedEntriesResponse(
+            entries=[disputed_to_pb(e) for e in entries], next_page_token=next_token
+        )

@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from service.domain import (
+    DEFAULT_TENANT,
     Algorithm,
+    AuditEvent,
     CaseState,
     CaseStatus,
+    DisputedEntry,
     EntryState,
     HashValue,
     Hit,
@@ -34,6 +37,30 @@ class ApiKeyRecord:
     secret_hash: bytes
     created_at: float
     revoked_at: float | None = None
+    tenant: str = DEFAULT_TENANT
+    rotated_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRules:
+    """How many distinct tenants' confirmations vet an entry, and how many tenants'
+    rejections make a pending entry disputed."""
+
+    vet_tenants: int = 1
+    dispute_tenants: int = 2
+
+
+DEFAULT_RULES = ReviewRules()
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Filters for reading the audit log, newest first."""
+
+    actor: str | None = None
+    action: str | None = None  # exact, or a prefix ending in '.' ("hit.")
+    since: float | None = None
+    limit: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +108,24 @@ class Store(ABC):
 
     # API keys
     @abstractmethod
-    def add_api_key(self, record: ApiKeyRecord) -> None:
+    def add_api_key(self, record: ApiKeyRecord, audit: AuditEvent | None = None) -> None:
         """Raises Conflict if the name is taken."""
 
     @abstractmethod
     def get_api_key(self, key_id: str) -> ApiKeyRecord | None: ...
+
+    @abstractmethod
+    def list_api_keys(self) -> list[ApiKeyRecord]: ...
+
+    @abstractmethod
+    def revoke_api_key(self, name: str, now: float, audit: AuditEvent) -> ApiKeyRecord:
+        """Raises NotFound for an unknown name, Conflict if already revoked."""
+
+    @abstractmethod
+    def rotate_api_key(
+        self, name: str, secret_hash: bytes, now: float, audit: AuditEvent
+    ) -> ApiKeyRecord:
+        """Replace a live key's secret (its id and name stay); the old one stops working."""
 
     @abstractmethod
     def count_api_keys(self) -> int: ...
@@ -99,6 +139,7 @@ class Store(ABC):
         submitted_by: str,
         hashes: Sequence[HashValue],
         now: float,
+        audit: AuditEvent | None = None,
     ) -> list[int]:
         """Store the case and one pending entry per hash; returns the entry ids."""
 
@@ -114,7 +155,9 @@ class Store(ABC):
     def case_status(self, case_id: str) -> CaseStatus: ...
 
     @abstractmethod
-    def withdraw_case(self, case_id: str, now: float) -> list[EntryRow]:
+    def withdraw_case(
+        self, case_id: str, now: float, audit: AuditEvent | None = None
+    ) -> list[EntryRow]:
         """Mark the case withdrawn, erase its hash values (tombstones remain) and close
         hits that matched only its entries. Returns the entries withdrawn now (their
         `value` is the erased one, so the caller can drop them from indexes)."""
@@ -126,7 +169,13 @@ class Store(ABC):
         """Entries in the given states, in id order, in batches."""
 
     @abstractmethod
-    def import_entries(self, hashes: Iterable[HashValue], vetted: bool, now: float) -> ImportResult:
+    def import_entries(
+        self,
+        hashes: Iterable[HashValue],
+        vetted: bool,
+        now: float,
+        audit: AuditEvent | None = None,
+    ) -> ImportResult:
         """Add list entries with no case, in one transaction. Re-importing a value is a
         no-op, except that --vetted vets an imported entry still pending."""
 
@@ -135,12 +184,22 @@ class Store(ABC):
 
     # Hits
     @abstractmethod
-    def prior_hits(self, pairs: Sequence[tuple[int, bytes]]) -> dict[tuple[int, bytes], PriorHit]:
-        """For (entry id, upload hash) pairs, the latest hit that recorded each pair."""
+    def prior_hits(
+        self, pairs: Sequence[tuple[int, bytes]], tenant: str | None = None
+    ) -> dict[tuple[int, bytes], PriorHit]:
+        """For (entry id, upload hash) pairs, the latest hit that recorded each pair
+        (of `tenant`'s hits only, when given)."""
 
     @abstractmethod
     def create_hit(
-        self, hit_id: str, operator: str, content_ref: str, matches: Sequence[Match], now: float
+        self,
+        hit_id: str,
+        operator: str,
+        content_ref: str,
+        matches: Sequence[Match],
+        now: float,
+        tenant: str = DEFAULT_TENANT,
+        audit: AuditEvent | None = None,
     ) -> None: ...
 
     @abstractmethod
@@ -148,17 +207,48 @@ class Store(ABC):
 
     @abstractmethod
     def list_hits(
-        self, state: HitState | None, limit: int, before_seq: int | None
+        self,
+        state: HitState | None,
+        limit: int,
+        before_seq: int | None,
+        tenant: str | None = None,
     ) -> list[tuple[int, Hit]]:
-        """Newest first, as (seq, hit) pairs; `before_seq` continues a listing."""
+        """Newest first, as (seq, hit) pairs; `before_seq` continues a listing;
+        `tenant` keeps only that tenant's hits."""
 
     @abstractmethod
     def resolve_hit(
-        self, hit_id: str, verdict: Verdict, note: str, resolved_by: str, now: float
+        self,
+        hit_id: str,
+        verdict: Verdict,
+        note: str,
+        resolved_by: str,
+        now: float,
+        tenant: str | None = None,
+        rules: ReviewRules = DEFAULT_RULES,
+        audit: AuditEvent | None = None,
     ) -> tuple[Hit, list[int]]:
-        """Record the verdict; a confirmation vets the hit's pending entries at once.
-        Returns the resolved hit and the ids of the entries it vetted. Raises NotFound,
-        or Conflict when the hit is no longer pending."""
+        """Record the verdict. A confirmation vets the hit's pending entries that now
+        have confirmed hits from `rules.vet_tenants` distinct tenants; a rejection
+        disputes those with rejected hits from `rules.dispute_tenants` tenants. Returns
+        the resolved hit and the ids of the entries it vetted. Raises NotFound (also
+        for another tenant's hit when `tenant` is given), or Conflict when the hit is
+        no longer pending."""
+
+    # Disputed entries
+    @abstractmethod
+    def disputed_among(self, entry_ids: Sequence[int]) -> set[int]: ...
+
+    @abstractmethod
+    def list_disputed(self, limit: int, after_id: int) -> list[DisputedEntry]:
+        """Disputed entries in id order, starting after `after_id`."""
+
+    # The audit log
+    @abstractmethod
+    def append_audit(self, event: AuditEvent) -> None: ...
+
+    @abstractmethod
+    def read_audit(self, query: AuditQuery) -> list[AuditEvent]: ...
 
     @abstractmethod
     def count_hits(self, state: HitState) -> int: ...

@@ -24,7 +24,9 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from service.domain import (
+    DEFAULT_TENANT,
     Algorithm,
+    AuditEvent,
     CaseState,
     EntryState,
     HashValue,
@@ -36,9 +38,11 @@ from service.domain import (
 from service.errors import Conflict, NotFound, Unavailable
 from service.store import records
 from service.store.base import (
+    DEFAULT_RULES,
     ApiKeyRecord,
     EntryRow,
     ImportResult,
+    ReviewRules,
     Store,
 )
 from service.store.migrations import check_not_newer, load_migrations
@@ -131,6 +135,9 @@ class PostgresStore(SharedSQL, Store):
     def _read(self) -> AbstractContextManager[psycopg.Connection[Any]]:
         return self._tx()
 
+    def _change(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        return self._tx()
+
     def close(self) -> None:
         if self._listener is not None:
             self._listener.close()
@@ -171,20 +178,22 @@ class PostgresStore(SharedSQL, Store):
 
     # -- API keys -----------------------------------------------------------------------
 
-    def add_api_key(self, record: ApiKeyRecord) -> None:
+    def add_api_key(self, record: ApiKeyRecord, audit: AuditEvent | None = None) -> None:
         try:
             with self._tx() as conn:
                 conn.execute(
-                    "INSERT INTO api_keys (key_id, name, role, secret_hash, created_at)"
-                    " VALUES (%s, %s, %s, %s, %s)",
+                    "INSERT INTO api_keys (key_id, name, role, secret_hash, created_at, tenant)"
+                    " VALUES (%s, %s, %s, %s, %s, %s)",
                     (
                         record.key_id,
                         record.name,
                         record.role.value,
                         record.secret_hash,
                         record.created_at,
+                        record.tenant,
                     ),
                 )
+                self._insert_audit(conn, audit)
         except psycopg.errors.UniqueViolation:
             raise Conflict(f"an API key named {record.name!r} already exists") from None
 
@@ -197,9 +206,11 @@ class PostgresStore(SharedSQL, Store):
         submitted_by: str,
         hashes: Sequence[HashValue],
         now: float,
+        audit: AuditEvent | None = None,
     ) -> list[int]:
         with self._tx() as conn:
             conn.execute(_LOCK_SQL)
+            self._insert_audit(conn, audit)
             conn.execute(
                 "INSERT INTO cases (case_id, token_hash, state, submitted_by, created_at)"
                 " VALUES (%s, %s, %s, %s, %s)",
@@ -217,12 +228,15 @@ class PostgresStore(SharedSQL, Store):
                 ids.append(int(row[0]))
             return ids
 
-    def withdraw_case(self, case_id: str, now: float) -> list[EntryRow]:
+    def withdraw_case(
+        self, case_id: str, now: float, audit: AuditEvent | None = None
+    ) -> list[EntryRow]:
         with self._tx() as conn:
             conn.execute(_LOCK_SQL)
             row = conn.execute("SELECT state FROM cases WHERE case_id = %s", (case_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no case {case_id!r}")
+            self._insert_audit(conn, audit)
             entries = [
                 EntryRow(r[0], Algorithm(r[1]), bytes(r[2]), EntryState(r[3]))
                 for r in conn.execute(
@@ -281,9 +295,16 @@ class PostgresStore(SharedSQL, Store):
             yield [records.entry_row(r) for r in rows]
             after = rows[-1][0]
 
-    def import_entries(self, hashes: Iterable[HashValue], vetted: bool, now: float) -> ImportResult:
+    def import_entries(
+        self,
+        hashes: Iterable[HashValue],
+        vetted: bool,
+        now: float,
+        audit: AuditEvent | None = None,
+    ) -> ImportResult:
         state = EntryState.VETTED if vetted else EntryState.PENDING
         with self._tx() as conn:
+            self._insert_audit(conn, audit)
             # Stage the file with COPY before taking the change-log lock, so other
             # replicas' writes wait only for the final INSERT ... SELECT.
             conn.execute(
@@ -337,14 +358,22 @@ class PostgresStore(SharedSQL, Store):
     # -- hits -----------------------------------------------------------------------------
 
     def create_hit(
-        self, hit_id: str, operator: str, content_ref: str, matches: Sequence[Match], now: float
+        self,
+        hit_id: str,
+        operator: str,
+        content_ref: str,
+        matches: Sequence[Match],
+        now: float,
+        tenant: str = DEFAULT_TENANT,
+        audit: AuditEvent | None = None,
     ) -> None:
         with self._tx() as conn:
             conn.execute(
-                "INSERT INTO hits (hit_id, operator, content_ref, state, created_at)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                (hit_id, operator, content_ref, HitState.PENDING.value, now),
+                "INSERT INTO hits (hit_id, operator, content_ref, state, created_at, tenant)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                (hit_id, operator, content_ref, HitState.PENDING.value, now, tenant),
             )
+            self._insert_audit(conn, audit)
             with conn.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO hit_matches (hit_id, entry_id, algorithm, query_value,"
@@ -363,10 +392,17 @@ class PostgresStore(SharedSQL, Store):
             return None if row is None else _hits_from_rows(conn, [row])[0]
 
     def list_hits(
-        self, state: HitState | None, limit: int, before_seq: int | None
+        self,
+        state: HitState | None,
+        limit: int,
+        before_seq: int | None,
+        tenant: str | None = None,
     ) -> list[tuple[int, Hit]]:
         where: list[str] = ["TRUE"]
         args: list[str | int] = []
+        if tenant is not None:
+            where.append("tenant = %s")
+            args.append(tenant)
         if state is not None:
             where.append("state = %s")
             args.append(state.value)
@@ -383,14 +419,22 @@ class PostgresStore(SharedSQL, Store):
         return list(zip([int(row[0]) for row in rows], hits, strict=True))
 
     def resolve_hit(
-        self, hit_id: str, verdict: Verdict, note: str, resolved_by: str, now: float
+        self,
+        hit_id: str,
+        verdict: Verdict,
+        note: str,
+        resolved_by: str,
+        now: float,
+        tenant: str | None = None,
+        rules: ReviewRules = DEFAULT_RULES,
+        audit: AuditEvent | None = None,
     ) -> tuple[Hit, list[int]]:
         with self._tx() as conn:
             conn.execute(_LOCK_SQL)
             row = conn.execute(
-                "SELECT state FROM hits WHERE hit_id = %s FOR UPDATE", (hit_id,)
+                "SELECT state, tenant FROM hits WHERE hit_id = %s FOR UPDATE", (hit_id,)
             ).fetchone()
-            if row is None:
+            if row is None or (tenant is not None and row[1] != tenant):
                 raise NotFound(f"no hit {hit_id!r}")
             if row[0] != HitState.PENDING.value:
                 raise Conflict(f"hit {hit_id} is already {row[0]}; only pending hits resolve")
@@ -400,20 +444,21 @@ class PostgresStore(SharedSQL, Store):
                 " WHERE hit_id = %s",
                 (state.value, note, resolved_by, now, hit_id),
             )
+            self._insert_audit(conn, audit)
             vetted: list[int] = []
             if state is HitState.CONFIRMED:
-                seq = self._record_change(conn, "vetted", 0)
-                vetted = [
-                    int(r[0])
-                    for r in conn.execute(
+                vetted = self._entries_reaching(conn, hit_id, state, rules.vet_tenants)
+                if vetted:
+                    seq = self._record_change(conn, "vetted", len(vetted))
+                    conn.execute(
                         "UPDATE entries SET state = %s, vetted_at = %s, changed_seq = %s"
-                        " WHERE state = %s AND entry_id IN"
-                        " (SELECT entry_id FROM hit_matches WHERE hit_id = %s)"
-                        " RETURNING entry_id",
-                        (EntryState.VETTED.value, now, seq, EntryState.PENDING.value, hit_id),
-                    ).fetchall()
-                ]
-                self._settle_change(conn, seq, len(vetted))
+                        " WHERE entry_id = ANY(%s)",
+                        (EntryState.VETTED.value, now, seq, vetted),
+                    )
+                self._audit_outcome(conn, audit, "entries.vetted", vetted)
+            else:
+                disputed = self._dispute(conn, hit_id, rules.dispute_tenants, now)
+                self._audit_outcome(conn, audit, "entries.disputed", disputed)
             hit_row = conn.execute(
                 f"SELECT {records.HIT_COLUMNS} FROM hits WHERE hit_id = %s", (hit_id,)
             ).fetchone()

@@ -14,7 +14,7 @@ ALGORITHMS = {a.value: a for a in Algorithm}
 ENTRY_STATES = {s.value: s for s in EntryState}
 PAST_EVERY_ID = 2**63 - 1  # (seq, id) paging: nothing of the starting seq itself
 HIT_COLUMNS = (
-    "seq, hit_id, operator, content_ref, state, created_at, note, resolved_by, resolved_at"
+    "seq, hit_id, operator, content_ref, state, created_at, note, resolved_by, resolved_at, tenant"
 )
 ENTRY_COLUMNS = "entry_id, algorithm, value, state"
 
@@ -45,6 +45,7 @@ def hits(rows: Sequence[Sequence[Any]], match_rows: Sequence[Sequence[Any]]) -> 
             note=row[6],
             resolved_by=row[7],
             resolved_at=row[8],
+            tenant=row[9],
             matches=tuple(matches[row[1]]),
         )
         for row in rows

@@ -2,26 +2,50 @@
 reads, and settling a change-log row inside a write.
 
 A store mixes this in and provides `_read()`: a connection for a few reads (SQLite: the
-thread's connection; PostgreSQL: a pooled transaction). Queries use `?` placeholders,
-which `_PLACEHOLDER` rewrites for drivers that want another style.
+thread's connection; PostgreSQL: a pooled transaction), and `_change()`: one write
+transaction for changes that do not touch the list (keys, the audit log). Queries use
+`?` placeholders, which `_PLACEHOLDER` rewrites for drivers that want another style.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Any
 
-from service.domain import Algorithm, CaseState, CaseStatus, EntryState, HitState, Role
-from service.errors import NotFound
+from service.domain import (
+    Algorithm,
+    AuditEvent,
+    CaseState,
+    CaseStatus,
+    DisputedEntry,
+    EntryState,
+    HitState,
+    Role,
+)
+from service.errors import Conflict, NotFound
 from service.store import records
-from service.store.base import ApiKeyRecord, CaseAuth, ChangeHead, EntryRow, PriorHit
+from service.store.base import (
+    ApiKeyRecord,
+    AuditQuery,
+    CaseAuth,
+    ChangeHead,
+    EntryRow,
+    PriorHit,
+)
+
+_KEY_COLUMNS = "key_id, name, role, secret_hash, created_at, revoked_at, tenant, rotated_at"
+_AUDIT_COLUMNS = "seq, at, actor, role, tenant, action, target, detail"
 
 
 class SharedSQL:
     _PLACEHOLDER = "?"
 
     def _read(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _change(self) -> AbstractContextManager[Any]:
         raise NotImplementedError
 
     def _one(self, query: str, args: Sequence[Any] = ()) -> tuple[Any, ...] | None:
@@ -40,14 +64,46 @@ class SharedSQL:
     # -- API keys and cases -----------------------------------------------------------------
 
     def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
-        row = self._one(
-            "SELECT key_id, name, role, secret_hash, created_at, revoked_at"
-            " FROM api_keys WHERE key_id = ?",
-            (key_id,),
-        )
+        row = self._one(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,))
+        return None if row is None else _api_key(row)
+
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        return [
+            _api_key(r) for r in self._all(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY name")
+        ]
+
+    def revoke_api_key(self, name: str, now: float, audit: AuditEvent) -> ApiKeyRecord:
+        with self._change() as conn:
+            record = self._live_key(conn, name)
+            conn.execute(
+                self._sql("UPDATE api_keys SET revoked_at = ? WHERE key_id = ?"),
+                (now, record.key_id),
+            )
+            self._insert_audit(conn, audit)
+        return record
+
+    def rotate_api_key(
+        self, name: str, secret_hash: bytes, now: float, audit: AuditEvent
+    ) -> ApiKeyRecord:
+        with self._change() as conn:
+            record = self._live_key(conn, name)
+            conn.execute(
+                self._sql("UPDATE api_keys SET secret_hash = ?, rotated_at = ? WHERE key_id = ?"),
+                (secret_hash, now, record.key_id),
+            )
+            self._insert_audit(conn, audit)
+        return record
+
+    def _live_key(self, conn: Any, name: str) -> ApiKeyRecord:
+        row = conn.execute(
+            self._sql(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE name = ?"), (name,)
+        ).fetchone()
         if row is None:
-            return None
-        return ApiKeyRecord(row[0], row[1], Role(row[2]), bytes(row[3]), row[4], row[5])
+            raise NotFound(f"no API key named {name!r}; `hashguard keys list` shows them")
+        record = _api_key(row)
+        if record.revoked_at is not None:
+            raise Conflict(f"API key {name!r} is already revoked")
+        return record
 
     def count_api_keys(self) -> int:
         row = self._one("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL")
@@ -99,17 +155,24 @@ class SharedSQL:
 
     # -- hits -------------------------------------------------------------------------------
 
-    def prior_hits(self, pairs: Sequence[tuple[int, bytes]]) -> dict[tuple[int, bytes], PriorHit]:
+    def prior_hits(
+        self, pairs: Sequence[tuple[int, bytes]], tenant: str | None = None
+    ) -> dict[tuple[int, bytes], PriorHit]:
         found: dict[tuple[int, bytes], PriorHit] = {}
         if not pairs:
             return found
+        of_tenant = "" if tenant is None else " AND h.tenant = ?"
         query = self._sql(
             "SELECT h.hit_id, h.state FROM hit_matches m JOIN hits h USING (hit_id)"
-            " WHERE m.entry_id = ? AND m.query_value = ? ORDER BY h.seq DESC LIMIT 1"
+            f" WHERE m.entry_id = ? AND m.query_value = ?{of_tenant}"
+            " ORDER BY h.seq DESC LIMIT 1"
         )
         with self._read() as conn:
             for entry_id, query_value in pairs:
-                row = conn.execute(query, (entry_id, query_value)).fetchone()
+                args = (
+                    (entry_id, query_value) if tenant is None else (entry_id, query_value, tenant)
+                )
+                row = conn.execute(query, args).fetchone()
                 if row is not None:
                     found[(entry_id, query_value)] = PriorHit(row[0], HitState(row[1]))
         return found
@@ -117,6 +180,130 @@ class SharedSQL:
     def count_hits(self, state: HitState) -> int:
         row = self._one("SELECT COUNT(*) FROM hits WHERE state = ?", (state.value,))
         return int(row[0]) if row else 0
+
+    def _entries_reaching(self, conn: Any, hit_id: str, state: HitState, tenants: int) -> list[int]:
+        """The pending entries of hit `hit_id` that now have hits in `state` from at
+        least `tenants` distinct tenants (run after the hit's own state is written)."""
+        rows = conn.execute(
+            self._sql(
+                "SELECT m.entry_id FROM hit_matches m JOIN hits h ON h.hit_id = m.hit_id"
+                " JOIN entries e ON e.entry_id = m.entry_id"
+                " WHERE e.state = 'pending' AND h.state = ?"
+                " AND m.entry_id IN (SELECT entry_id FROM hit_matches WHERE hit_id = ?)"
+                " GROUP BY m.entry_id HAVING COUNT(DISTINCT h.tenant) >= ?"
+                " ORDER BY m.entry_id"
+            ),
+            (state.value, hit_id, tenants),
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def _dispute(self, conn: Any, hit_id: str, tenants: int, now: float) -> list[int]:
+        """Mark the hit's pending entries rejected by `tenants` tenants as disputed;
+        returns the ids newly disputed."""
+        reached = self._entries_reaching(conn, hit_id, HitState.REJECTED, tenants)
+        if not reached:
+            return []
+        marks = ",".join("?" * len(reached))
+        new = conn.execute(
+            self._sql(
+                f"SELECT entry_id FROM entries WHERE entry_id IN ({marks})"
+                " AND disputed_at IS NULL ORDER BY entry_id"
+            ),
+            reached,
+        ).fetchall()
+        disputed = [int(r[0]) for r in new]
+        if disputed:
+            conn.execute(
+                self._sql(
+                    "UPDATE entries SET disputed_at = ?"
+                    f" WHERE entry_id IN ({','.join('?' * len(disputed))})"
+                ),
+                (now, *disputed),
+            )
+        return disputed
+
+    # -- disputed entries ---------------------------------------------------------------
+
+    def disputed_among(self, entry_ids: Sequence[int]) -> set[int]:
+        if not entry_ids:
+            return set()
+        rows = self._all(
+            "SELECT entry_id FROM entries WHERE disputed_at IS NOT NULL"
+            f" AND entry_id IN ({','.join('?' * len(entry_ids))})",
+            list(entry_ids),
+        )
+        return {int(r[0]) for r in rows}
+
+    def list_disputed(self, limit: int, after_id: int) -> list[DisputedEntry]:
+        rows = self._all(
+            "SELECT e.entry_id, e.algorithm, e.state, e.disputed_at,"
+            " (SELECT COUNT(DISTINCT h.tenant) FROM hit_matches m JOIN hits h"
+            "  ON h.hit_id = m.hit_id WHERE m.entry_id = e.entry_id AND h.state = 'rejected'),"
+            " (SELECT COUNT(DISTINCT h.tenant) FROM hit_matches m JOIN hits h"
+            "  ON h.hit_id = m.hit_id WHERE m.entry_id = e.entry_id AND h.state = 'confirmed')"
+            " FROM entries e WHERE e.disputed_at IS NOT NULL AND e.entry_id > ?"
+            " ORDER BY e.entry_id LIMIT ?",
+            (after_id, limit),
+        )
+        return [
+            DisputedEntry(int(r[0]), Algorithm(r[1]), EntryState(r[2]), r[3], int(r[4]), int(r[5]))
+            for r in rows
+        ]
+
+    # -- the audit log ------------------------------------------------------------------
+
+    def _insert_audit(self, conn: Any, event: AuditEvent | None) -> None:
+        """Append inside the caller's transaction, so the record commits with the change."""
+        if event is None:
+            return
+        conn.execute(
+            self._sql(
+                "INSERT INTO audit_log (at, actor, role, tenant, action, target, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)"
+            ),
+            (
+                event.at,
+                event.actor,
+                event.role,
+                event.tenant,
+                event.action,
+                event.target,
+                event.detail,
+            ),
+        )
+
+    def _audit_outcome(
+        self, conn: Any, cause: AuditEvent | None, action: str, entry_ids: Sequence[int]
+    ) -> None:
+        """Record what a change led to (entries vetted or disputed), as its actor."""
+        if cause is not None and entry_ids:
+            target = "entries " + ",".join(map(str, entry_ids))
+            self._insert_audit(conn, replace(cause, action=action, target=target, detail=""))
+
+    def append_audit(self, event: AuditEvent) -> None:
+        with self._change() as conn:
+            self._insert_audit(conn, event)
+
+    def read_audit(self, query: AuditQuery) -> list[AuditEvent]:
+        where, args = ["1 = 1"], []  # type: tuple[list[str], list[Any]]
+        if query.actor is not None:
+            where.append("actor = ?")
+            args.append(query.actor)
+        if query.action is not None and query.action.endswith("."):
+            where.append(f"substr(action, 1, {len(query.action)}) = ?")
+            args.append(query.action)
+        elif query.action is not None:
+            where.append("action = ?")
+            args.append(query.action)
+        if query.since is not None:
+            where.append("at >= ?")
+            args.append(query.since)
+        rows = self._all(
+            f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE {' AND '.join(where)}"
+            " ORDER BY seq DESC LIMIT ?",
+            (*args, query.limit),
+        )
+        return [AuditEvent(r[2], r[3], r[4], r[5], r[6], r[1], r[7], seq=int(r[0])) for r in rows]
 
     # -- the change log ---------------------------------------------------------------------
 
@@ -159,3 +346,7 @@ class SharedSQL:
                 return
             yield [records.entry_row(r) for r in rows]
             last_seq, last_id = rows[-1][4], rows[-1][0]
+
+
+def _api_key(row: Sequence[Any]) -> ApiKeyRecord:
+    return ApiKeyRecord(row[0], row[1], Role(row[2]), bytes(row[3]), row[4], row[5], row[6], row[7])

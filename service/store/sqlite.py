@@ -10,12 +10,14 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from service.domain import (
+    DEFAULT_TENANT,
     Algorithm,
+    AuditEvent,
     CaseState,
     EntryState,
     HashValue,
@@ -27,9 +29,11 @@ from service.domain import (
 from service.errors import Conflict, NotFound
 from service.store import records
 from service.store.base import (
+    DEFAULT_RULES,
     ApiKeyRecord,
     EntryRow,
     ImportResult,
+    ReviewRules,
     Store,
 )
 from service.store.migrations import check_not_newer, load_migrations
@@ -82,6 +86,9 @@ class SQLiteStore(SharedSQL, Store):
                 raise
             conn.execute("COMMIT")
 
+    def _change(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._write()
+
     def close(self) -> None:
         with self._connections_lock:
             for conn in self._connections:
@@ -105,20 +112,22 @@ class SQLiteStore(SharedSQL, Store):
 
     # -- API keys -----------------------------------------------------------------------
 
-    def add_api_key(self, record: ApiKeyRecord) -> None:
+    def add_api_key(self, record: ApiKeyRecord, audit: AuditEvent | None = None) -> None:
         try:
             with self._write() as conn:
                 conn.execute(
-                    "INSERT INTO api_keys (key_id, name, role, secret_hash, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO api_keys (key_id, name, role, secret_hash, created_at, tenant)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
                     (
                         record.key_id,
                         record.name,
                         record.role.value,
                         record.secret_hash,
                         record.created_at,
+                        record.tenant,
                     ),
                 )
+                self._insert_audit(conn, audit)
         except sqlite3.IntegrityError:
             raise Conflict(f"an API key named {record.name!r} already exists") from None
 
@@ -131,8 +140,10 @@ class SQLiteStore(SharedSQL, Store):
         submitted_by: str,
         hashes: Sequence[HashValue],
         now: float,
+        audit: AuditEvent | None = None,
     ) -> list[int]:
         with self._write() as conn:
+            self._insert_audit(conn, audit)
             conn.execute(
                 "INSERT INTO cases (case_id, token_hash, state, submitted_by, created_at)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -149,11 +160,14 @@ class SQLiteStore(SharedSQL, Store):
                 ids.append(int(cursor.lastrowid or 0))
             return ids
 
-    def withdraw_case(self, case_id: str, now: float) -> list[EntryRow]:
+    def withdraw_case(
+        self, case_id: str, now: float, audit: AuditEvent | None = None
+    ) -> list[EntryRow]:
         with self._write() as conn:
             row = conn.execute("SELECT state FROM cases WHERE case_id = ?", (case_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no case {case_id!r}")
+            self._insert_audit(conn, audit)
             entries = [
                 EntryRow(r[0], Algorithm(r[1]), bytes(r[2]), EntryState(r[3]))
                 for r in conn.execute(
@@ -217,12 +231,19 @@ class SQLiteStore(SharedSQL, Store):
             yield [records.entry_row(r) for r in rows]
             after = rows[-1][0]
 
-    def import_entries(self, hashes: Iterable[HashValue], vetted: bool, now: float) -> ImportResult:
+    def import_entries(
+        self,
+        hashes: Iterable[HashValue],
+        vetted: bool,
+        now: float,
+        audit: AuditEvent | None = None,
+    ) -> ImportResult:
         state = EntryState.VETTED if vetted else EntryState.PENDING
         # An imported value already present is left alone, except that --vetted vets it
         # if it is still pending: one upsert statement does both.
         vetted_at = now if vetted else None
         with self._write() as conn:
+            self._insert_audit(conn, audit)
             # One change for the new entries and one for the pending ones this vets; the
             # counts are filled in at the end and an empty change is dropped again.
             added_seq = _record_change(conn, "added", 0, now)
@@ -261,14 +282,22 @@ class SQLiteStore(SharedSQL, Store):
     # -- hits -----------------------------------------------------------------------------
 
     def create_hit(
-        self, hit_id: str, operator: str, content_ref: str, matches: Sequence[Match], now: float
+        self,
+        hit_id: str,
+        operator: str,
+        content_ref: str,
+        matches: Sequence[Match],
+        now: float,
+        tenant: str = DEFAULT_TENANT,
+        audit: AuditEvent | None = None,
     ) -> None:
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO hits (hit_id, operator, content_ref, state, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (hit_id, operator, content_ref, HitState.PENDING.value, now),
+                "INSERT INTO hits (hit_id, operator, content_ref, state, created_at, tenant)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (hit_id, operator, content_ref, HitState.PENDING.value, now, tenant),
             )
+            self._insert_audit(conn, audit)
             conn.executemany(
                 "INSERT INTO hit_matches (hit_id, entry_id, algorithm, query_value, distance)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -287,10 +316,17 @@ class SQLiteStore(SharedSQL, Store):
         return None if row is None else self._hits_from_rows([row])[0]
 
     def list_hits(
-        self, state: HitState | None, limit: int, before_seq: int | None
+        self,
+        state: HitState | None,
+        limit: int,
+        before_seq: int | None,
+        tenant: str | None = None,
     ) -> list[tuple[int, Hit]]:
         where: list[str] = ["1 = 1"]
         args: list[str | int] = []
+        if tenant is not None:
+            where.append("tenant = ?")
+            args.append(tenant)
         if state is not None:
             where.append("state = ?")
             args.append(state.value)
@@ -323,11 +359,21 @@ class SQLiteStore(SharedSQL, Store):
         return records.hits(rows, matches.fetchall())
 
     def resolve_hit(
-        self, hit_id: str, verdict: Verdict, note: str, resolved_by: str, now: float
+        self,
+        hit_id: str,
+        verdict: Verdict,
+        note: str,
+        resolved_by: str,
+        now: float,
+        tenant: str | None = None,
+        rules: ReviewRules = DEFAULT_RULES,
+        audit: AuditEvent | None = None,
     ) -> tuple[Hit, list[int]]:
         with self._write() as conn:
-            row = conn.execute("SELECT state FROM hits WHERE hit_id = ?", (hit_id,)).fetchone()
-            if row is None:
+            row = conn.execute(
+                "SELECT state, tenant FROM hits WHERE hit_id = ?", (hit_id,)
+            ).fetchone()
+            if row is None or (tenant is not None and row[1] != tenant):
                 raise NotFound(f"no hit {hit_id!r}")
             if row[0] != HitState.PENDING.value:
                 raise Conflict(f"hit {hit_id} is already {row[0]}; only pending hits resolve")
@@ -337,16 +383,14 @@ class SQLiteStore(SharedSQL, Store):
                 " WHERE hit_id = ?",
                 (state.value, note, resolved_by, now, hit_id),
             )
+            self._insert_audit(conn, audit)
             vetted: list[int] = []
             if state is HitState.CONFIRMED:
-                vetted = [
-                    r[0]
-                    for r in conn.execute(
-                        "SELECT entry_id FROM entries WHERE state = ? AND"
-                        " entry_id IN (SELECT entry_id FROM hit_matches WHERE hit_id = ?)",
-                        (EntryState.PENDING.value, hit_id),
-                    )
-                ]
+                vetted = self._entries_reaching(conn, hit_id, state, rules.vet_tenants)
+                self._audit_outcome(conn, audit, "entries.vetted", vetted)
+            else:
+                disputed = self._dispute(conn, hit_id, rules.dispute_tenants, now)
+                self._audit_outcome(conn, audit, "entries.disputed", disputed)
             if vetted:
                 seq = _record_change(conn, "vetted", len(vetted), now)
                 conn.execute(

@@ -25,25 +25,25 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1chashguard/v1/hashguard.proto\x12\x0chashguard.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"V\n\x04Hash\x12.\n\talgorithm\x18\x01 \x01(\x0e\x32\x1b.hashguard.v1.HashAlgorithm\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0f\n\x07quality\x18\x03 \x01(\x05\"\x8a\x01\n\x05Match\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\x03\x12.\n\talgorithm\x18\x02 \x01(\x0e\x32\x1b.hashguard.v1.HashAlgorithm\x12\x10\n\x08\x64istance\x18\x03 \x01(\x05\x12-\n\x0b\x65ntry_state\x18\x04 \x01(\x0e\x32\x18.hashguard.v1.EntryState\"*\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"\\\n\x12\x43heckUploadRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\"\n\x06hashes\x18\x02 \x03(\x0b\x32\x12.hashguard.v1.Hash\x12\x13\n\x0b\x63ontent_ref\x18\x03 \x01(\t\"\xee\x01\n\x13\x43heckUploadResponse\x12(\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0e\x32\x16.hashguard.v1.Decision\x12$\n\x07matches\x18\x02 \x03(\x0b\x32\x13.hashguard.v1.Match\x12+\n\x0f\x63omputed_hashes\x18\x03 \x03(\x0b\x32\x12.hashguard.v1.Hash\x12\x0e\n\x06hit_id\x18\x04 \x01(\t\x12\x13\n\x0b\x63ontent_ref\x18\x05 \x01(\t\x12\r\n\x05notes\x18\x06 \x03(\t\x12&\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x17.hashguard.v1.ItemError\"7\n\x11SubmitCaseRequest\x12\"\n\x06hashes\x18\x01 \x03(\x0b\x32\x12.hashguard.v1.Hash\"N\n\x12SubmitCaseResponse\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x12\n\ncase_token\x18\x02 \x01(\t\x12\x13\n\x0b\x65ntry_count\x18\x03 \x01(\x05\"5\n\x0eGetCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x12\n\ncase_token\x18\x02 \x01(\t\"\xf2\x01\n\x0fGetCaseResponse\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.hashguard.v1.CaseState\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x65ntries_pending\x18\x04 \x01(\x05\x12\x16\n\x0e\x65ntries_vetted\x18\x05 \x01(\x05\x12\x19\n\x11\x65ntries_withdrawn\x18\x06 \x01(\x05\x12\x12\n\nhits_total\x18\x07 \x01(\x05\x12\x16\n\x0ehits_confirmed\x18\x08 \x01(\x05\":\n\x13WithdrawCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x12\n\ncase_token\x18\x02 \x01(\t\"j\n\x14WithdrawCaseResponse\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.hashguard.v1.CaseState\x12\x19\n\x11\x65ntries_withdrawn\x18\x03 \x01(\x05\"\x8d\x02\n\x03Hit\x12\x0e\n\x06hit_id\x18\x01 \x01(\t\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.hashguard.v1.HitState\x12\x10\n\x08operator\x18\x03 \x01(\t\x12\x13\n\x0b\x63ontent_ref\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x07matches\x18\x06 \x03(\x0b\x32\x13.hashguard.v1.Match\x12\x0c\n\x04note\x18\x07 \x01(\t\x12\x13\n\x0bresolved_by\x18\x08 \x01(\t\x12/\n\x0bresolved_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"_\n\x0fListHitsRequest\x12%\n\x05state\x18\x01 \x01(\x0e\x32\x16.hashguard.v1.HitState\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"L\n\x10ListHitsResponse\x12\x1f\n\x04hits\x18\x01 \x03(\x0b\x32\x11.hashguard.v1.Hit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"Y\n\x11ResolveHitRequest\x12\x0e\n\x06hit_id\x18\x01 \x01(\t\x12&\n\x07verdict\x18\x02 \x01(\x0e\x32\x15.hashguard.v1.Verdict\x12\x0c\n\x04note\x18\x03 \x01(\t\"N\n\x12ResolveHitResponse\x12\x1e\n\x03hit\x18\x01 \x01(\x0b\x32\x11.hashguard.v1.Hit\x12\x18\n\x10vetted_entry_ids\x18\x02 \x03(\x03*\xb3\x01\n\rHashAlgorithm\x12\x1e\n\x1aHASH_ALGORITHM_UNSPECIFIED\x10\x00\x12\x16\n\x12HASH_ALGORITHM_PDQ\x10\x01\x12\x18\n\x14HASH_ALGORITHM_PHASH\x10\x02\x12\x19\n\x15HASH_ALGORITHM_SHA256\x10\x03\x12\x16\n\x12HASH_ALGORITHM_MD5\x10\x04\x12\x1d\n\x19HASH_ALGORITHM_PDQ_WINDOW\x10\x05*a\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x44\x45\x43ISION_ALLOW\x10\x01\x12\x13\n\x0f\x44\x45\x43ISION_REVIEW\x10\x02\x12\x12\n\x0e\x44\x45\x43ISION_BLOCK\x10\x03*u\n\nEntryState\x12\x1b\n\x17\x45NTRY_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x45NTRY_STATE_PENDING\x10\x01\x12\x16\n\x12\x45NTRY_STATE_VETTED\x10\x02\x12\x19\n\x15\x45NTRY_STATE_WITHDRAWN\x10\x03*X\n\tCaseState\x12\x1a\n\x16\x43\x41SE_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43\x41SE_STATE_ACTIVE\x10\x01\x12\x18\n\x14\x43\x41SE_STATE_WITHDRAWN\x10\x02*\x86\x01\n\x08HitState\x12\x19\n\x15HIT_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11HIT_STATE_PENDING\x10\x01\x12\x17\n\x13HIT_STATE_CONFIRMED\x10\x02\x12\x16\n\x12HIT_STATE_REJECTED\x10\x03\x12\x17\n\x13HIT_STATE_WITHDRAWN\x10\x04*O\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x15\n\x11VERDICT_CONFIRMED\x10\x01\x12\x14\n\x10VERDICT_REJECTED\x10\x02\x32\xbb\x01\n\x0cMatchService\x12R\n\x0b\x43heckUpload\x12 .hashguard.v1.CheckUploadRequest\x1a!.hashguard.v1.CheckUploadResponse\x12W\n\x0c\x43heckUploads\x12 .hashguard.v1.CheckUploadRequest\x1a!.hashguard.v1.CheckUploadResponse(\x01\x30\x01\x32\x83\x02\n\x11SubmissionService\x12O\n\nSubmitCase\x12\x1f.hashguard.v1.SubmitCaseRequest\x1a .hashguard.v1.SubmitCaseResponse\x12\x46\n\x07GetCase\x12\x1c.hashguard.v1.GetCaseRequest\x1a\x1d.hashguard.v1.GetCaseResponse\x12U\n\x0cWithdrawCase\x12!.hashguard.v1.WithdrawCaseRequest\x1a\".hashguard.v1.WithdrawCaseResponse2\xab\x01\n\rReviewService\x12I\n\x08ListHits\x12\x1d.hashguard.v1.ListHitsRequest\x1a\x1e.hashguard.v1.ListHitsResponse\x12O\n\nResolveHit\x12\x1f.hashguard.v1.ResolveHitRequest\x1a .hashguard.v1.ResolveHitResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1chashguard/v1/hashguard.proto\x12\x0chashguard.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"V\n\x04Hash\x12.\n\talgorithm\x18\x01 \x01(\x0e\x32\x1b.hashguard.v1.HashAlgorithm\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0f\n\x07quality\x18\x03 \x01(\x05\"\x8a\x01\n\x05Match\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\x03\x12.\n\talgorithm\x18\x02 \x01(\x0e\x32\x1b.hashguard.v1.HashAlgorithm\x12\x10\n\x08\x64istance\x18\x03 \x01(\x05\x12-\n\x0b\x65ntry_state\x18\x04 \x01(\x0e\x32\x18.hashguard.v1.EntryState\"*\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"\\\n\x12\x43heckUploadRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\x12\"\n\x06hashes\x18\x02 \x03(\x0b\x32\x12.hashguard.v1.Hash\x12\x13\n\x0b\x63ontent_ref\x18\x03 \x01(\t\"\xee\x01\n\x13\x43heckUploadResponse\x12(\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0e\x32\x16.hashguard.v1.Decision\x12$\n\x07matches\x18\x02 \x03(\x0b\x32\x13.hashguard.v1.Match\x12+\n\x0f\x63omputed_hashes\x18\x03 \x03(\x0b\x32\x12.hashguard.v1.Hash\x12\x0e\n\x06hit_id\x18\x04 \x01(\t\x12\x13\n\x0b\x63ontent_ref\x18\x05 \x01(\t\x12\r\n\x05notes\x18\x06 \x03(\t\x12&\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x17.hashguard.v1.ItemError\"7\n\x11SubmitCaseRequest\x12\"\n\x06hashes\x18\x01 \x03(\x0b\x32\x12.hashguard.v1.Hash\"N\n\x12SubmitCaseResponse\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x12\n\ncase_token\x18\x02 \x01(\t\x12\x13\n\x0b\x65ntry_count\x18\x03 \x01(\x05\"5\n\x0eGetCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x12\n\ncase_token\x18\x02 \x01(\t\"\xf2\x01\n\x0fGetCaseResponse\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.hashguard.v1.CaseState\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x65ntries_pending\x18\x04 \x01(\x05\x12\x16\n\x0e\x65ntries_vetted\x18\x05 \x01(\x05\x12\x19\n\x11\x65ntries_withdrawn\x18\x06 \x01(\x05\x12\x12\n\nhits_total\x18\x07 \x01(\x05\x12\x16\n\x0ehits_confirmed\x18\x08 \x01(\x05\":\n\x13WithdrawCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x12\n\ncase_token\x18\x02 \x01(\t\"j\n\x14WithdrawCaseResponse\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.hashguard.v1.CaseState\x12\x19\n\x11\x65ntries_withdrawn\x18\x03 \x01(\x05\"\x9d\x02\n\x03Hit\x12\x0e\n\x06hit_id\x18\x01 \x01(\t\x12%\n\x05state\x18\x02 \x01(\x0e\x32\x16.hashguard.v1.HitState\x12\x10\n\x08operator\x18\x03 \x01(\t\x12\x13\n\x0b\x63ontent_ref\x18\x04 \x01(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x07matches\x18\x06 \x03(\x0b\x32\x13.hashguard.v1.Match\x12\x0c\n\x04note\x18\x07 \x01(\t\x12\x13\n\x0bresolved_by\x18\x08 \x01(\t\x12/\n\x0bresolved_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06tenant\x18\n \x01(\t\"_\n\x0fListHitsRequest\x12%\n\x05state\x18\x01 \x01(\x0e\x32\x16.hashguard.v1.HitState\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"L\n\x10ListHitsResponse\x12\x1f\n\x04hits\x18\x01 \x03(\x0b\x32\x11.hashguard.v1.Hit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"Y\n\x11ResolveHitRequest\x12\x0e\n\x06hit_id\x18\x01 \x01(\t\x12&\n\x07verdict\x18\x02 \x01(\x0e\x32\x15.hashguard.v1.Verdict\x12\x0c\n\x04note\x18\x03 \x01(\t\"N\n\x12ResolveHitResponse\x12\x1e\n\x03hit\x18\x01 \x01(\x0b\x32\x11.hashguard.v1.Hit\x12\x18\n\x10vetted_entry_ids\x18\x02 \x03(\x03\"\xe2\x01\n\rDisputedEntry\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\x03\x12.\n\talgorithm\x18\x02 \x01(\x0e\x32\x1b.hashguard.v1.HashAlgorithm\x12\'\n\x05state\x18\x03 \x01(\x0e\x32\x18.hashguard.v1.EntryState\x12/\n\x0b\x64isputed_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11rejecting_tenants\x18\x05 \x01(\x05\x12\x1a\n\x12\x63onfirming_tenants\x18\x06 \x01(\x05\"C\n\x1aListDisputedEntriesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"d\n\x1bListDisputedEntriesResponse\x12,\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1b.hashguard.v1.DisputedEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xb3\x01\n\rHashAlgorithm\x12\x1e\n\x1aHASH_ALGORITHM_UNSPECIFIED\x10\x00\x12\x16\n\x12HASH_ALGORITHM_PDQ\x10\x01\x12\x18\n\x14HASH_ALGORITHM_PHASH\x10\x02\x12\x19\n\x15HASH_ALGORITHM_SHA256\x10\x03\x12\x16\n\x12HASH_ALGORITHM_MD5\x10\x04\x12\x1d\n\x19HASH_ALGORITHM_PDQ_WINDOW\x10\x05*a\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x44\x45\x43ISION_ALLOW\x10\x01\x12\x13\n\x0f\x44\x45\x43ISION_REVIEW\x10\x02\x12\x12\n\x0e\x44\x45\x43ISION_BLOCK\x10\x03*u\n\nEntryState\x12\x1b\n\x17\x45NTRY_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x45NTRY_STATE_PENDING\x10\x01\x12\x16\n\x12\x45NTRY_STATE_VETTED\x10\x02\x12\x19\n\x15\x45NTRY_STATE_WITHDRAWN\x10\x03*X\n\tCaseState\x12\x1a\n\x16\x43\x41SE_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43\x41SE_STATE_ACTIVE\x10\x01\x12\x18\n\x14\x43\x41SE_STATE_WITHDRAWN\x10\x02*\x86\x01\n\x08HitState\x12\x19\n\x15HIT_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11HIT_STATE_PENDING\x10\x01\x12\x17\n\x13HIT_STATE_CONFIRMED\x10\x02\x12\x16\n\x12HIT_STATE_REJECTED\x10\x03\x12\x17\n\x13HIT_STATE_WITHDRAWN\x10\x04*O\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x15\n\x11VERDICT_CONFIRMED\x10\x01\x12\x14\n\x10VERDICT_REJECTED\x10\x02\x32\xbb\x01\n\x0cMatchService\x12R\n\x0b\x43heckUpload\x12 .hashguard.v1.CheckUploadRequest\x1a!.hashguard.v1.CheckUploadResponse\x12W\n\x0c\x43heckUploads\x12 .hashguard.v1.CheckUploadRequest\x1a!.hashguard.v1.CheckUploadResponse(\x01\x30\x01\x32\x83\x02\n\x11SubmissionService\x12O\n\nSubmitCase\x12\x1f.hashguard.v1.SubmitCaseRequest\x1a .hashguard.v1.SubmitCaseResponse\x12\x46\n\x07GetCase\x12\x1c.hashguard.v1.GetCaseRequest\x1a\x1d.hashguard.v1.GetCaseResponse\x12U\n\x0cWithdrawCase\x12!.hashguard.v1.WithdrawCaseRequest\x1a\".hashguard.v1.WithdrawCaseResponse2\x97\x02\n\rReviewService\x12I\n\x08ListHits\x12\x1d.hashguard.v1.ListHitsRequest\x1a\x1e.hashguard.v1.ListHitsResponse\x12O\n\nResolveHit\x12\x1f.hashguard.v1.ResolveHitRequest\x1a .hashguard.v1.ResolveHitResponse\x12j\n\x13ListDisputedEntries\x12(.hashguard.v1.ListDisputedEntriesRequest\x1a).hashguard.v1.ListDisputedEntriesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hashguard.v1.hashguard_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_HASHALGORITHM']._serialized_start=1911
-  _globals['_HASHALGORITHM']._serialized_end=2090
-  _globals['_DECISION']._serialized_start=2092
-  _globals['_DECISION']._serialized_end=2189
-  _globals['_ENTRYSTATE']._serialized_start=2191
-  _globals['_ENTRYSTATE']._serialized_end=2308
-  _globals['_CASESTATE']._serialized_start=2310
-  _globals['_CASESTATE']._serialized_end=2398
-  _globals['_HITSTATE']._serialized_start=2401
-  _globals['_HITSTATE']._serialized_end=2535
-  _globals['_VERDICT']._serialized_start=2537
-  _globals['_VERDICT']._serialized_end=2616
+  _globals['_HASHALGORITHM']._serialized_start=2327
+  _globals['_HASHALGORITHM']._serialized_end=2506
+  _globals['_DECISION']._serialized_start=2508
+  _globals['_DECISION']._serialized_end=2605
+  _globals['_ENTRYSTATE']._serialized_start=2607
+  _globals['_ENTRYSTATE']._serialized_end=2724
+  _globals['_CASESTATE']._serialized_start=2726
+  _globals['_CASESTATE']._serialized_end=2814
+  _globals['_HITSTATE']._serialized_start=2817
+  _globals['_HITSTATE']._serialized_end=2951
+  _globals['_VERDICT']._serialized_start=2953
+  _globals['_VERDICT']._serialized_end=3032
   _globals['_HASH']._serialized_start=79
   _globals['_HASH']._serialized_end=165
   _globals['_MATCH']._serialized_start=168
@@ -67,19 +67,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WITHDRAWCASERESPONSE']._serialized_start=1184
   _globals['_WITHDRAWCASERESPONSE']._serialized_end=1290
   _globals['_HIT']._serialized_start=1293
-  _globals['_HIT']._serialized_end=1562
-  _globals['_LISTHITSREQUEST']._serialized_start=1564
-  _globals['_LISTHITSREQUEST']._serialized_end=1659
-  _globals['_LISTHITSRESPONSE']._serialized_start=1661
-  _globals['_LISTHITSRESPONSE']._serialized_end=1737
-  _globals['_RESOLVEHITREQUEST']._serialized_start=1739
-  _globals['_RESOLVEHITREQUEST']._serialized_end=1828
-  _globals['_RESOLVEHITRESPONSE']._serialized_start=1830
-  _globals['_RESOLVEHITRESPONSE']._serialized_end=1908
-  _globals['_MATCHSERVICE']._serialized_start=2619
-  _globals['_MATCHSERVICE']._serialized_end=2806
-  _globals['_SUBMISSIONSERVICE']._serialized_start=2809
-  _globals['_SUBMISSIONSERVICE']._serialized_end=3068
-  _globals['_REVIEWSERVICE']._serialized_start=3071
-  _globals['_REVIEWSERVICE']._serialized_end=3242
+  _globals['_HIT']._serialized_end=1578
+  _globals['_LISTHITSREQUEST']._serialized_start=1580
+  _globals['_LISTHITSREQUEST']._serialized_end=1675
+  _globals['_LISTHITSRESPONSE']._serialized_start=1677
+  _globals['_LISTHITSRESPONSE']._serialized_end=1753
+  _globals['_RESOLVEHITREQUEST']._serialized_start=1755
+  _globals['_RESOLVEHITREQUEST']._serialized_end=1844
+  _globals['_RESOLVEHITRESPONSE']._serialized_start=1846
+  _globals['_RESOLVEHITRESPONSE']._serialized_end=1924
+  _globals['_DISPUTEDENTRY']._serialized_start=1927
+  _globals['_DISPUTEDENTRY']._serialized_end=2153
+  _globals['_LISTDISPUTEDENTRIESREQUEST']._serialized_start=2155
+  _globals['_LISTDISPUTEDENTRIESREQUEST']._serialized_end=2222
+  _globals['_LISTDISPUTEDENTRIESRESPONSE']._serialized_start=2224
+  _globals['_LISTDISPUTEDENTRIESRESPONSE']._serialized_end=2324
+  _globals['_MATCHSERVICE']._serialized_start=3035
+  _globals['_MATCHSERVICE']._serialized_end=3222
+  _globals['_SUBMISSIONSERVICE']._serialized_start=3225
+  _globals['_SUBMISSIONSERVICE']._serialized_end=3484
+  _globals['_REVIEWSERVICE']._serialized_start=3487
+  _globals['_REVIEWSERVICE']._serialized_end=3766
 # @@protoc_insertion_point(module_scope)

@@ -199,7 +199,7 @@ class WithdrawCaseResponse(_message.Message):
     def __init__(self, case_id: _Optional[str] = ..., state: _Optional[_Union[CaseState, str]] = ..., entries_withdrawn: _Optional[int] = ...) -> None: ...
 
 class Hit(_message.Message):
-    __slots__ = ("hit_id", "state", "operator", "content_ref", "created_at", "matches", "note", "resolved_by", "resolved_at")
+    __slots__ = ("hit_id", "state", "operator", "content_ref", "created_at", "matches", "note", "resolved_by", "resolved_at", "tenant")
     HIT_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     OPERATOR_FIELD_NUMBER: _ClassVar[int]
@@ -209,6 +209,7 @@ class Hit(_message.Message):
     NOTE_FIELD_NUMBER: _ClassVar[int]
     RESOLVED_BY_FIELD_NUMBER: _ClassVar[int]
     RESOLVED_AT_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
     hit_id: str
     state: HitState
     operator: str
@@ -218,7 +219,8 @@ class Hit(_message.Message):
     note: str
     resolved_by: str
     resolved_at: _timestamp_pb2.Timestamp
-    def __init__(self, hit_id: _Optional[str] = ..., state: _Optional[_Union[HitState, str]] = ..., operator: _Optional[str] = ..., content_ref: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., matches: _Optional[_Iterable[_Union[Match, _Mapping]]] = ..., note: _Optional[str] = ..., resolved_by: _Optional[str] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    tenant: str
+    def __init__(self, hit_id: _Optional[str] = ..., state: _Optional[_Union[HitState, str]] = ..., operator: _Optional[str] = ..., content_ref: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., matches: _Optional[_Iterable[_Union[Match, _Mapping]]] = ..., note: _Optional[str] = ..., resolved_by: _Optional[str] = ..., resolved_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tenant: _Optional[str] = ...) -> None: ...
 
 class ListHitsRequest(_message.Message):
     __slots__ = ("state", "page_size", "page_token")
@@ -255,3 +257,35 @@ class ResolveHitResponse(_message.Message):
     hit: Hit
     vetted_entry_ids: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, hit: _Optional[_Union[Hit, _Mapping]] = ..., vetted_entry_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class DisputedEntry(_message.Message):
+    __slots__ = ("entry_id", "algorithm", "state", "disputed_at", "rejecting_tenants", "confirming_tenants")
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    DISPUTED_AT_FIELD_NUMBER: _ClassVar[int]
+    REJECTING_TENANTS_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMING_TENANTS_FIELD_NUMBER: _ClassVar[int]
+    entry_id: int
+    algorithm: HashAlgorithm
+    state: EntryState
+    disputed_at: _timestamp_pb2.Timestamp
+    rejecting_tenants: int
+    confirming_tenants: int
+    def __init__(self, entry_id: _Optional[int] = ..., algorithm: _Optional[_Union[HashAlgorithm, str]] = ..., state: _Optional[_Union[EntryState, str]] = ..., disputed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rejecting_tenants: _Optional[int] = ..., confirming_tenants: _Optional[int] = ...) -> None: ...
+
+class ListDisputedEntriesRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListDisputedEntriesResponse(_message.Message):
+    __slots__ = ("entries", "next_page_token")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[DisputedEntry]
+    next_page_token: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[DisputedEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -318,6 +318,11 @@ class ReviewServiceStub:
                 request_serializer=hashguard_dot_v1_dot_hashguard__pb2.ResolveHitRequest.SerializeToString,
                 response_deserializer=hashguard_dot_v1_dot_hashguard__pb2.ResolveHitResponse.FromString,
                 _registered_method=True)
+        self.ListDisputedEntries = channel.unary_unary(
+                '/hashguard.v1.ReviewService/ListDisputedEntries',
+                request_serializer=hashguard_dot_v1_dot_hashguard__pb2.ListDisputedEntriesRequest.SerializeToString,
+                response_deserializer=hashguard_dot_v1_dot_hashguard__pb2.ListDisputedEntriesResponse.FromString,
+                _registered_method=True)
 
 
 class ReviewServiceServicer:
@@ -335,6 +340,13 @@ class ReviewServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDisputedEntries(self, request, context):
+        """Admins only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReviewServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -347,6 +359,11 @@ def add_ReviewServiceServicer_to_server(servicer, server):
                     servicer.ResolveHit,
                     request_deserializer=hashguard_dot_v1_dot_hashguard__pb2.ResolveHitRequest.FromString,
                     response_serializer=hashguard_dot_v1_dot_hashguard__pb2.ResolveHitResponse.SerializeToString,
+            ),
+            'ListDisputedEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDisputedEntries,
+                    request_deserializer=hashguard_dot_v1_dot_hashguard__pb2.ListDisputedEntriesRequest.FromString,
+                    response_serializer=hashguard_dot_v1_dot_hashguard__pb2.ListDisputedEntriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -403,6 +420,33 @@ class ReviewService:
             '/hashguard.v1.ReviewService/ResolveHit',
             hashguard_dot_v1_dot_hashguard__pb2.ResolveHitRequest.SerializeToString,
             hashguard_dot_v1_dot_hashguard__pb2.ResolveHitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDisputedEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hashguard.v1.ReviewService/ListDisputedEntries',
+            hashguard_dot_v1_dot_hashguard__pb2.ListDisputedEntriesRequest.SerializeToString,
+            hashguard_dot_v1_dot_hashguard__pb2.ListDisputedEntriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,160 @@
+"""`hashguard keys list|revoke|rotate`, `hashguard audit` and `hashguard disputed`: the
+commands for whoever runs the service (docs/SECURITY.md). The first two read and write
+the store directly, like `keys add`; `disputed` asks a server with an admin key."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from service.cli import _data_dir, _key, _name, _open_store, _remote
+from service.errors import InvalidInput
+from service.key_management import local_actor, revoke_api_key, rotate_api_key
+from service.store.base import AuditQuery
+
+
+def register(commands: Any, keys: Any) -> None:
+    """Add the subcommands to `hashguard` (commands) and `hashguard keys` (keys)."""
+    list_ = keys.add_parser("list", help="list API keys (names, roles, tenants; no secrets)")
+    _data_dir(list_)
+    list_.set_defaults(handler=cmd_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke a key; running servers refuse it at once")
+    revoke.add_argument("name")
+    _data_dir(revoke)
+    revoke.set_defaults(handler=cmd_keys_revoke)
+    rotate = keys.add_parser(
+        "rotate", help="give a key a new secret (printed once, on the last line); the old one stops"
+    )
+    rotate.add_argument("name")
+    _data_dir(rotate)
+    rotate.set_defaults(handler=cmd_keys_rotate)
+
+    audit = commands.add_parser("audit", help="read the audit log, newest first")
+    _data_dir(audit)
+    audit.add_argument("--actor", help="only this key name (or cli:<user>, case-token)")
+    audit.add_argument("--action", help="only this action, or a prefix ending in '.' (hit.)")
+    audit.add_argument(
+        "--since", help="only records from this time on: ISO 8601 (UTC if no zone) or Unix seconds"
+    )
+    audit.add_argument("--limit", type=int, default=100, help="at most this many records")
+    audit.add_argument("--json", action="store_true", help="one JSON object per line")
+    audit.set_defaults(handler=cmd_audit)
+
+    disputed = commands.add_parser(
+        "disputed", help="list entries several tenants' moderators rejected (admin key)"
+    )
+    disputed.add_argument("--limit", type=int, default=50)
+    _remote(disputed)
+    disputed.set_defaults(handler=cmd_disputed)
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    try:
+        keys = store.list_api_keys()
+        store.append_audit(local_actor("keys.listed", f"{len(keys)} keys"))
+    finally:
+        store.close()
+    print("name\trole\ttenant\tkey id\tcreated\tstatus")
+    for k in keys:
+        status = f"revoked {_when(k.revoked_at)}" if k.revoked_at is not None else "active"
+        if k.rotated_at is not None and k.revoked_at is None:
+            status += f" (rotated {_when(k.rotated_at)})"
+        print(f"{k.name}\t{k.role.value}\t{k.tenant}\t{k.key_id}\t{_when(k.created_at)}\t{status}")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    try:
+        record = revoke_api_key(store, args.name)
+    finally:
+        store.close()
+    print(f"revoked {record.role.value} key {record.name!r} (tenant {record.tenant})")
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    try:
+        key = rotate_api_key(store, args.name)
+    finally:
+        store.close()
+    print(
+        f"rotated key {args.name!r}; the old secret is refused from now on. The new key is "
+        "shown only now, store it safely:",
+        file=sys.stderr,
+    )
+    print(key)
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise InvalidInput("--limit must be at least 1")
+    query = AuditQuery(args.actor, args.action, _parse_since(args.since), args.limit)
+    store = _open_store(args)
+    try:
+        events = store.read_audit(query)
+        store.append_audit(local_actor("audit.read", f"{len(events)} records"))
+    finally:
+        store.close()
+    for e in events:
+        if args.json:
+            print(json.dumps(asdict(e)))
+        else:
+            print(
+                f"{e.seq}\t{_when(e.at)}\t{e.actor}\t{e.role}\t{e.tenant or '-'}\t{e.action}"
+                f"\t{e.target}\t{e.detail}"
+            )
+    if not events:
+        print("no audit records match", file=sys.stderr)
+    return 0
+
+
+def cmd_disputed(args: argparse.Namespace) -> int:
+    from hashguard.v1 import hashguard_pb2 as pb
+
+    from service.client import Client
+
+    with Client(args.target, _key(args)) as client:
+        reply = client.review.ListDisputedEntries(
+            pb.ListDisputedEntriesRequest(page_size=args.limit),
+            metadata=client.metadata,
+            timeout=client.timeout,
+        )
+    for e in reply.entries:
+        print(
+            f"entry {e.entry_id}  {_name(pb.HashAlgorithm, e.algorithm)}  "
+            f"{_name(pb.EntryState, e.state)}  disputed {e.disputed_at.ToDatetime():%Y-%m-%d %H:%M}"
+            f"  rejected by {e.rejecting_tenants} tenants, confirmed by {e.confirming_tenants}"
+        )
+    if not reply.entries:
+        print("no disputed entries", file=sys.stderr)
+    return 0
+
+
+def _when(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_since(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"--since {text!r} is neither ISO 8601 (2026-11-25T17:00) nor Unix seconds"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
