@@ -526,7 +526,7 @@ def cmd_hits_list(args: argparse.Namespace) -> int:
         )
         print(
             f"{hit.hit_id}  {_name(pb.HitState, hit.state):9}  "
-            f"{hit.created_at.ToDatetime():%Y-%m-%d %H:%M:%S}  {hit.operator}  "
+            f"{hit.created_at.ToDatetime():%Y-%m-%d %H:%M:%S}  {hit.tenant}/{hit.operator}  "
             f"ref={hit.content_ref!r}  {detail}"
         )
     if not reply.hits:

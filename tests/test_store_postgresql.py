@@ -28,7 +28,9 @@ def test_migrations_are_idempotent_and_refuse_newer_schema(pg_url: str) -> None:
     assert first.store_id() == second.store_id()
     second.close()
     with psycopg.connect(pg_url, autocommit=True) as db:
-        assert db.execute("SELECT version FROM schema_version").fetchall() == [(len(load_migrations("postgresql")),)]
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [
+            (len(load_migrations("postgresql")),)
+        ]
         db.execute("UPDATE schema_version SET version = 99")
     with pytest.raises(Conflict, match="newer than this HashGuard knows"):
         PostgresStore(pg_url)

@@ -20,7 +20,9 @@ def test_migrations_are_idempotent_and_refuse_newer_schema(tmp_path: Path) -> No
     SQLiteStore(tmp_path).close()
     SQLiteStore(tmp_path).close()  # second start applies nothing and fails nothing
     with sqlite3.connect(tmp_path / DB_FILENAME) as db:
-        assert db.execute("SELECT version FROM schema_version").fetchall() == [(len(load_migrations("sqlite")),)]
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [
+            (len(load_migrations("sqlite")),)
+        ]
         db.execute("UPDATE schema_version SET version = 99")
     with pytest.raises(Conflict, match="newer than this HashGuard knows"):
         SQLiteStore(tmp_path)

@@ -130,6 +130,10 @@ def test_tenants_are_isolated_and_two_tenants_vet(deployment: Deployment) -> Non
     every = d.stubs.review.ListHits(pb.ListHitsRequest(), metadata=d.md("root")).hits
     tenants = {h.hit_id: h.tenant for h in every}
     assert tenants[first_a.hit_id] == "forum-a" and tenants[first_b.hit_id] == "forum-b"
+    target = ("--target", d.server.target, "--state", "all")
+    admin_cli = run_cli("hits", "list", *target, "--key", d.keys["root"]).stdout
+    assert "forum-a/op-a" in admin_cli and "forum-b/op-b" in admin_cli
+    assert "forum-b" not in run_cli("hits", "list", *target, "--key", d.keys["mod-a"]).stdout
 
     # Another tenant's hit is indistinguishable from one that does not exist.
     with pytest.raises(grpc.RpcError) as other:
@@ -221,6 +225,13 @@ def test_audit_filters(deployment: Deployment) -> None:
     newest = d.audit("--action", "hits.listed", "--limit", "1")
     assert len(newest) == 1 and newest[0]["actor"] == "mod-b"  # newest first
     assert d.audit("--since", "2999-01-01") == []
+    listing = d.server.data_dir / "list.txt"
+    listing.write_text("md5 " + bytes(range(16)).hex() + "\n")
+    run_cli("import", str(listing), *d.store_args)
+    (imported,) = d.audit("--action", "list.imported")
+    assert imported["target"] == "list.txt" and imported["role"] == "local"
+    reads = d.audit("--action", "audit.read")
+    assert reads and str(reads[0]["actor"]).startswith("cli:")
     bad = run_cli("audit", *d.store_args, "--since", "yesterday", check=False)
     assert bad.returncode != 0 and "--since 'yesterday'" in bad.stderr
 
@@ -261,7 +272,7 @@ def test_degenerate_submissions_are_refused_naming_the_item(deployment: Deployme
 
 def test_disputed_entries_allow_and_are_listed_for_admins_only(deployment: Deployment) -> None:
     d = deployment
-    d.stubs.submission.SubmitCase(
+    case = d.stubs.submission.SubmitCase(
         pb.SubmitCaseRequest(hashes=victim_hashes(COFFEE)), metadata=d.md("sub")
     )
     hit_a = d.check("op-a", COFFEE, "coffee-a").hit_id
@@ -292,8 +303,15 @@ def test_disputed_entries_allow_and_are_listed_for_admins_only(deployment: Deplo
         assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
     out = run_cli("disputed", "--target", d.server.target, "--key", d.keys["root"]).stdout
     assert all(f"entry {e.entry_id} " in out for e in listed)
-    actions = {(r["actor"], r["action"]) for r in d.audit()}
-    assert {("mod-b", "entries.disputed"), ("root", "disputed.listed")} <= actions
+    d.stubs.submission.WithdrawCase(
+        pb.WithdrawCaseRequest(case_id=case.case_id, case_token=case.case_token)
+    )
+    actions = {(r["actor"], r["action"], r["target"]) for r in d.audit()}
+    assert ("case-token", "case.withdrawn", f"case {case.case_id}") in actions
+    assert {(a, b) for a, b, _ in actions} >= {
+        ("mod-b", "entries.disputed"),
+        ("root", "disputed.listed"),
+    }
 
 
 def test_revoke_and_rotate_take_effect_on_the_running_server(deployment: Deployment) -> None:
@@ -314,6 +332,7 @@ def test_revoke_and_rotate_take_effect_on_the_running_server(deployment: Deploym
     assert d.stubs.review.ListHits(pb.ListHitsRequest(), metadata=bearer(new)).hits
 
     listing = d.cli("keys", "list")
+    assert d.audit("--action", "keys.listed")
     rows = {line.split("\t")[0]: line.split("\t") for line in listing.splitlines()}
     assert rows["op-b"][1:3] == ["operator", "forum-b"] and rows["op-b"][5].startswith("revoked")
     assert "rotated" in rows["mod-a"][5] and rows["op-a"][5] == "active"
