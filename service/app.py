@@ -53,7 +53,6 @@ from service.errors import (
     Unavailable,
 )
 from service.hashing import decode_image, decoded_pixels, hash_decoded
-from service.key_management import create_api_key
 from service.limits import Limits, parse_rate_limits
 from service.matcher import Matcher
 from service.policy import Thresholds, best_per_entry, decide
@@ -89,9 +88,6 @@ class NewCase:
     case_id: str
     case_token: str  # shown once, stored only as a digest
     entry_count: int
-
-
-__all__ = ["CheckResult", "HashGuard", "NewCase", "create_api_key"]
 
 
 class HashGuard:
@@ -264,8 +260,9 @@ class HashGuard:
     ) -> tuple[Decision, str]:
         """Apply the policy; queue a hit for moderators when the answer is REVIEW.
 
-        A pair (entry, upload hash) a moderator already rejected does not queue again,
-        and one already waiting in a pending hit reuses that hit.
+        Disputed entries do not ask for review (policy.decide). Per tenant of the
+        caller: a pair (entry, upload hash) its moderators already rejected does not
+        queue again, and one already in a pending or confirmed hit reuses that hit.
         """
         decision, disputed = decide(matches), set[int]()
         if decision is Decision.REVIEW:
