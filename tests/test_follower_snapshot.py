@@ -4,6 +4,7 @@ load, and a snapshot that cannot be trusted falls back to the store."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -22,6 +23,9 @@ from tests.support import ServerProcess, Stubs, add_key, bearer, run_cli
 
 OPERATOR = Principal("op", Role.OPERATOR)
 SUBMITTER = Principal("sub", Role.SUBMITTER)
+
+
+GONE_MD5 = hashlib.md5(b"a withdrawn file").digest()
 
 
 def pdq(seed: int) -> bytes:
@@ -189,7 +193,7 @@ def test_a_snapshot_rewrite_merges_the_changes_like_a_full_write(tmp_path: Path)
     app = HashGuard(store, Settings())
     kept = app.submit_case(SUBMITTER, [HashValue(Algorithm.PDQ, pdq(2000))])
     gone = app.submit_case(
-        SUBMITTER, [HashValue(Algorithm.PDQ, pdq(2001)), HashValue(Algorithm.MD5, b"m" * 16)]
+        SUBMITTER, [HashValue(Algorithm.PDQ, pdq(2001)), HashValue(Algorithm.MD5, GONE_MD5)]
     )
     hit = app.check_upload(OPERATOR, None, [HashValue(Algorithm.PHASH, bytes([4]) * 8)], "")
     app.resolve_hit(Principal("mod", Role.MODERATOR), hit.hit_id, Verdict.CONFIRMED, "")
@@ -200,7 +204,7 @@ def test_a_snapshot_rewrite_merges_the_changes_like_a_full_write(tmp_path: Path)
     contents = _snapshot_contents(directory)
     assert contents == _snapshot_contents(snapshot_dir(tmp_path / "full"))
     values = {v for rows in contents.values() for _, v, _ in rows}
-    assert pdq(2000) in values and pdq(2001) not in values and b"m" * 16 not in values
+    assert pdq(2000) in values and pdq(2001) not in values and GONE_MD5 not in values
     assert (bytes([4]) * 8) in {v for _, v, vetted in contents["phash"] if vetted}
     assert len([p for p in directory.iterdir() if p.is_dir()]) == 1  # the old one is gone
     assert kept.entry_count == 1
