@@ -49,6 +49,7 @@ from service.errors import (
     LimitExceeded,
     NotFound,
     QuotaExceeded,
+    RefusedSubmission,
     Unauthenticated,
     Unavailable,
 )
@@ -271,8 +272,9 @@ class HashGuard:
             )
             disputed = self.store.disputed_among(pending_ids)
             decision = decide(matches, disputed)
-            if disputed:
-                notes.append("matched entries that moderators of several platforms disputed")
+            if decision is Decision.ALLOW:
+                metrics.DISPUTED_MATCHES.inc()
+                notes.append("matched only entries that moderators of several platforms disputed")
         if decision is not Decision.REVIEW:
             return decision, ""
         pending = [
@@ -319,7 +321,11 @@ class HashGuard:
                     "one case may hold; split them into several cases",
                 ),
             )
-        check_submission(hashes, self.settings.pdq_min_quality)
+        try:
+            check_submission(hashes, self.settings.pdq_min_quality)
+        except RefusedSubmission as exc:
+            metrics.REFUSED_SUBMISSIONS.labels(exc.reason).inc()
+            raise
         values = list(hashes)
         self._check_hourly_cases(principal)
         case_id, token, now = str(uuid.uuid4()), new_case_token(), time.time()

@@ -16,6 +16,15 @@ class InvalidInput(HashGuardError):
     status = "INVALID_ARGUMENT"
 
 
+class RefusedSubmission(InvalidInput):
+    """A case hash that carries too little information, or repeats; `reason` is one of
+    constant, low_quality, near_constant, duplicate (a metric label)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class Unauthenticated(HashGuardError):
     status = "UNAUTHENTICATED"
 

@@ -30,6 +30,15 @@ RATE_LIMITED = Counter(
     "calls refused by a rate limit, quota or size cap, by the key's role and the limit",
     ["role", "limit"],
 )
+REFUSED_SUBMISSIONS = Counter(
+    "hashguard_refused_submissions_total",
+    "cases refused because a hash was degenerate or repeated, by reason",
+    ["reason"],
+)
+DISPUTED_MATCHES = Counter(
+    "hashguard_disputed_matches_total",
+    "checks allowed instead of reviewed because every pending entry matched was disputed",
+)
 REPLICA_LAG_SECONDS = Gauge(
     "hashguard_replica_lag_seconds",
     "how long this replica may have been missing changes: age of the oldest change it "

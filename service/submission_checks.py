@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from service.domain import Algorithm, HashValue, validate_hash
-from service.errors import InvalidInput
+from service.errors import InvalidInput, RefusedSubmission
 
 # PDQ and pHash threshold at the median, so a real image's hash has about half its bits
 # set; fewer than 1 in 8 of either kind means the image was (nearly) flat.
@@ -20,7 +20,8 @@ MIN_BIT_SHARE = 1 / 8
 
 
 def check_submission(hashes: Sequence[HashValue], pdq_min_quality: int) -> None:
-    """Raise InvalidInput naming the first bad item (hashes[i]) and what is wrong."""
+    """Raise InvalidInput naming the first bad item (hashes[i]) and what is wrong
+    (RefusedSubmission when the value is well-formed but degenerate or repeated)."""
     seen: dict[tuple[Algorithm, bytes], int] = {}
     for i, h in enumerate(hashes):
         name = f"hashes[{i}] ({h.algorithm.value} {h.hex[:16]}...)"
@@ -29,21 +30,26 @@ def check_submission(hashes: Sequence[HashValue], pdq_min_quality: int) -> None:
         except InvalidInput as exc:
             raise InvalidInput(f"{name}: {exc}") from None
         problem = degenerate(h, pdq_min_quality)
-        if problem:
-            raise InvalidInput(f"{name} is refused: {problem}")
+        if problem is not None:
+            reason, why = problem
+            raise RefusedSubmission(f"{name} is refused: {why}", reason)
         first = seen.setdefault((h.algorithm, h.value), i)
         if first != i:
-            raise InvalidInput(
-                f"{name} repeats hashes[{first}]: a case lists each hash once; remove the copy"
+            raise RefusedSubmission(
+                f"{name} repeats hashes[{first}]: a case lists each hash once; remove the copy",
+                "duplicate",
             )
 
 
-def degenerate(h: HashValue, pdq_min_quality: int) -> str:
-    """Why `h` carries too little information to be listed, or '' if it is fine."""
+def degenerate(h: HashValue, pdq_min_quality: int) -> tuple[str, str] | None:
+    """(reason, explanation) when `h` carries too little information to be listed."""
     if len(set(h.value)) == 1:
-        return f"every byte is 0x{h.value[0]:02x}, which no real image or file hashes to"
-    if h.algorithm is Algorithm.PDQ and h.quality is not None and h.quality < pdq_min_quality:
         return (
+            "constant",
+            f"every byte is 0x{h.value[0]:02x}, which no real image or file hashes to",
+        )
+    if h.algorithm is Algorithm.PDQ and h.quality is not None and h.quality < pdq_min_quality:
+        return "low_quality", (
             f"PDQ quality {h.quality} is below {pdq_min_quality} (a flat, tiny or mostly "
             "uniform image), so it would match unrelated images; submit a clearer photo"
         )
@@ -51,8 +57,8 @@ def degenerate(h: HashValue, pdq_min_quality: int) -> str:
         bits = len(h.value) * 8
         ones = int.from_bytes(h.value, "big").bit_count()
         if min(ones, bits - ones) < bits * MIN_BIT_SHARE:
-            return (
+            return "near_constant", (
                 f"{ones} of its {bits} bits are set: a nearly constant hash comes from a "
                 "nearly uniform image and would match many unrelated ones"
             )
-    return ""
+    return None

@@ -54,4 +54,6 @@ def load(path: str | Path) -> list[HashValue]:
             hashes.append(HashValue(algorithm, value, int(quality) if quality else None))
     if not hashes:
         raise InvalidInput(f"{path} holds no hashes")
-    return hashes
+    # The same photo hashed twice (a copy under another name) would repeat its hashes,
+    # which the server refuses: send each once.
+    return list({(h.algorithm, h.value): h for h in hashes}.values())

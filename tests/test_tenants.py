@@ -8,6 +8,7 @@ must confirm before an entry blocks, and two platforms' rejections dispute it.
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -53,6 +54,13 @@ class Deployment:
     def audit(self, *filters: str) -> list[dict[str, object]]:
         out = run_cli("audit", *self.store_args, "--json", "--limit", "1000", *filters).stdout
         return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def metric(self, sample: str) -> float:
+        url = f"http://127.0.0.1:{self.server.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+        values = [line.split()[-1] for line in text.splitlines() if line.startswith(sample + " ")]
+        return float(values[0]) if values else 0.0
 
     def check(self, name: str, photo: Image.Image, ref: str) -> pb.CheckUploadResponse:
         image = encode(photo, "JPEG", quality=60)
@@ -268,6 +276,11 @@ def test_degenerate_submissions_are_refused_naming_the_item(deployment: Deployme
     assert "4 of its 64 bits are set" in details["near constant"]
     assert "every byte is 0xff" in details["all one"]
     assert len(d.audit("--action", "case.submitted")) == before  # nothing was stored
+    refused = {
+        reason: d.metric(f'hashguard_refused_submissions_total{{reason="{reason}"}}')
+        for reason in ("constant", "near_constant", "low_quality", "duplicate")
+    }
+    assert refused == {"constant": 2, "near_constant": 1, "low_quality": 1, "duplicate": 1}
 
 
 def test_disputed_entries_allow_and_are_listed_for_admins_only(deployment: Deployment) -> None:
@@ -290,6 +303,7 @@ def test_disputed_entries_allow_and_are_listed_for_admins_only(deployment: Deplo
     third = d.check("op-c", COFFEE, "coffee-c")
     assert third.decision == pb.DECISION_ALLOW and not third.hit_id
     assert any("disputed" in note for note in third.notes)
+    assert d.metric("hashguard_disputed_matches_total") == 1
 
     listed = d.stubs.review.ListDisputedEntries(
         pb.ListDisputedEntriesRequest(), metadata=d.md("root")
