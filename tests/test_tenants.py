@@ -297,9 +297,10 @@ def test_disputed_entries_allow_and_are_listed_for_admins_only(deployment: Deplo
     # One platform's rejection is that platform's verdict only.
     assert d.check("op-b", COFFEE, "coffee-b2").decision == pb.DECISION_REVIEW
     d.stubs.review.ResolveHit(
-        pb.ResolveHitRequest(hit_id=hit_b, verdict=pb.VERDICT_REJECTED), metadata=d.md("mod-b")
+        pb.ResolveHitRequest(hit_id=hit_b, verdict=pb.VERDICT_REJECTED), metadata=d.md("root")
     )
-    # Two platforms rejected it: a third platform is no longer asked to review it.
+    # An admin resolved forum-b's hit; it counts for forum-b, the hit's tenant. Two
+    # platforms rejected it: a third platform is no longer asked to review it.
     third = d.check("op-c", COFFEE, "coffee-c")
     assert third.decision == pb.DECISION_ALLOW and not third.hit_id
     assert any("disputed" in note for note in third.notes)
@@ -323,7 +324,7 @@ def test_disputed_entries_allow_and_are_listed_for_admins_only(deployment: Deplo
     actions = {(r["actor"], r["action"], r["target"]) for r in d.audit()}
     assert ("case-token", "case.withdrawn", f"case {case.case_id}") in actions
     assert {(a, b) for a, b, _ in actions} >= {
-        ("mod-b", "entries.disputed"),
+        ("root", "entries.disputed"),
         ("root", "disputed.listed"),
     }
 
