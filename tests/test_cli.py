@@ -233,3 +233,12 @@ def test_import_of_a_large_list_is_fast_enough_to_report(tmp_path: Path) -> None
     out = run_cli("import", str(path), "--data-dir", str(tmp_path / "data"))
     assert "imported 200000 new entries" in out.stdout
     print(f"imported 200k hashes in {time.perf_counter() - started:.1f}s")
+
+
+def test_case_tokens_pass_as_command_line_values() -> None:
+    """A token starting with '-' made `case status --token TOKEN` fail as a missing value."""
+    from service.auth import new_case_token
+
+    tokens = [new_case_token() for _ in range(5000)]  # 1 - (63/64)**5000: ~certain to see one
+    assert not [t for t in tokens if t.startswith("-")]
+    assert {t[0] for t in tokens} >= {"_", "A", "z", "0"}
