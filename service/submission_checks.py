@@ -48,7 +48,8 @@ def degenerate(h: HashValue, pdq_min_quality: int) -> tuple[str, str] | None:
             "constant",
             f"every byte is 0x{h.value[0]:02x}, which no real image or file hashes to",
         )
-    if h.algorithm is Algorithm.PDQ and h.quality is not None and h.quality < pdq_min_quality:
+    is_pdq = h.algorithm in (Algorithm.PDQ, Algorithm.PDQ_WINDOW)
+    if is_pdq and h.quality is not None and h.quality < pdq_min_quality:
         return "low_quality", (
             f"PDQ quality {h.quality} is below {pdq_min_quality} (a flat, tiny or mostly "
             "uniform image), so it would match unrelated images; submit a clearer photo"
