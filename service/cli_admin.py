@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from service.cli import _data_dir, _key, _name, _open_store, _remote
+from service.cli import _data_dir, _key, _name, _open_store, _remote, _tls
 from service.errors import InvalidInput
 from service.key_management import local_actor, revoke_api_key, rotate_api_key
 from service.store.base import AuditQuery
@@ -121,7 +121,7 @@ def cmd_disputed(args: argparse.Namespace) -> int:
 
     from service.client import Client
 
-    with Client(args.target, _key(args)) as client:
+    with Client(args.target, _key(args), tls=_tls(args)) as client:
         reply = client.review.ListDisputedEntries(
             pb.ListDisputedEntriesRequest(page_size=args.limit),
             metadata=client.metadata,
