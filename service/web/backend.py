@@ -27,7 +27,7 @@ BROWSER_ALGORITHMS = {
 # ListHits pages while counting; past this many hits a count is shown as "N+".
 COUNT_LIMIT = 5000
 _PAGE = 500
-# The RPC that would list DISPUTED entries for admins (issue 5; not in the contract yet).
+# The RPC that lists DISPUTED entries for admins (issue 5; the console does not show it yet).
 # The console's disputed page checks for it; see offers_disputed_entries.
 DISPUTED_RPC = "ListDisputedEntries"
 
