@@ -29,7 +29,7 @@ from PIL import Image
 
 from service.hashing import hash_file, hash_image_bytes
 from tests.browser import need_program
-from tests.support import ServerProcess, Stubs, add_key, bearer, encode
+from tests.support import ServerProcess, Stubs, add_key, bearer, encode, run_cli
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -239,8 +239,7 @@ def test_victim_operator_moderator_journey(stack: Stack, browser: Any, tmp_path:
     assert console.inner_text("#count-confirmed") == "1"
     shoot(console, stack, "5-console-after-confirm")
     console.goto(stack.url + "/console/disputed")
-    # The contract now has ReviewService.ListDisputedEntries; the console does not show it yet.
-    assert "offers a list of disputed entries" in console.inner_text("main")
+    assert "Only admin keys can see disputed entries" in console.inner_text("main")
 
     # -- the re-upload is now blocked -------------------------------------------------
     assert stack.check(reupload.getvalue(), "post-124").decision == pb.DECISION_BLOCK
@@ -397,3 +396,62 @@ def test_pages_explain_when_the_service_cannot_be_reached(browser: Any) -> None:
         context.close()
     finally:
         stop_web(web)
+
+
+def test_admins_see_disputed_entries(stack: Stack, browser: Any) -> None:
+    """Moderators of two platforms reject the same photo's hits: the entry is disputed and
+    an admin signed in to the console sees it with both rejections."""
+    data = stack.server.data_dir
+    keys = {
+        name: run_cli(
+            *("keys", "add", "--data-dir", str(data), "--role", role, "--name", name),
+            *("--tenant", tenant),
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+        for name, role, tenant in (
+            ("op-a", "operator", "forum-a"),
+            ("op-b", "operator", "forum-b"),
+            ("mod-a", "moderator", "forum-a"),
+            ("mod-b", "moderator", "forum-b"),
+            ("root", "admin", "default"),
+        )
+    }
+    photo = encode(Image.fromarray(skimage.data.rocket()), "PNG")
+    pdq = hash_image_bytes(photo).pdq
+    with stack.server.channel() as channel:
+        stubs = Stubs(channel)
+        stubs.submission.SubmitCase(
+            pb.SubmitCaseRequest(
+                hashes=[pb.Hash(algorithm=pb.HASH_ALGORITHM_PDQ, value=pdq.value)]
+            ),
+            metadata=bearer(stack.submitter_key),
+        )
+        for tenant in ("a", "b"):
+            hit = stubs.match.CheckUpload(
+                pb.CheckUploadRequest(image=photo, content_ref=f"rocket-{tenant}"),
+                metadata=bearer(keys[f"op-{tenant}"]),
+            )
+            assert hit.decision == pb.DECISION_REVIEW
+            stubs.review.ResolveHit(
+                pb.ResolveHitRequest(hit_id=hit.hit_id, verdict=pb.VERDICT_REJECTED),
+                metadata=bearer(keys[f"mod-{tenant}"]),
+            )
+        listed = stubs.review.ListDisputedEntries(
+            pb.ListDisputedEntriesRequest(), metadata=bearer(keys["root"])
+        ).entries
+    assert listed
+
+    admin = browser.new_context(viewport=DESKTOP)
+    page = admin.new_page()
+    page.goto(stack.url + "/console/sign-in")
+    page.fill("#key", keys["root"])
+    page.click("button[type=submit]")
+    page.wait_for_url(stack.url + "/console")
+    page.goto(stack.url + "/console/disputed")
+    for entry in listed:
+        row = page.locator(f"#entry-{entry.entry_id}")
+        assert row.locator(".rejecting").inner_text() == "2"
+        assert row.locator(".confirming").inner_text() == "0"
+    shoot(page, stack, "8-console-disputed")
+    admin.close()

@@ -27,9 +27,8 @@ BROWSER_ALGORITHMS = {
 # ListHits pages while counting; past this many hits a count is shown as "N+".
 COUNT_LIMIT = 5000
 _PAGE = 500
-# The RPC that lists DISPUTED entries for admins (issue 5; the console does not show it yet).
-# The console's disputed page checks for it; see offers_disputed_entries.
-DISPUTED_RPC = "ListDisputedEntries"
+# The disputed page shows at most this many entries (the oldest first, as the service lists).
+DISPUTED_LIMIT = 200
 
 
 class PageError(Exception):
@@ -69,6 +68,15 @@ class HitView:
     algorithm: str  # of the closest match
     distance: int
     entry_states: str
+
+
+@dataclass(frozen=True, slots=True)
+class DisputedView:
+    entry_id: int
+    algorithm: str
+    disputed_at: datetime
+    rejecting_tenants: int
+    confirming_tenants: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,11 +172,24 @@ class Backend:
             key,
         )
 
-    @property
-    def offers_disputed_entries(self) -> bool:
-        """Whether the service's contract lists DISPUTED entries (issue 5's admin view)."""
-        service = pb.DESCRIPTOR.services_by_name["ReviewService"]
-        return DISPUTED_RPC in service.methods_by_name
+    def disputed_entries(self, key: str) -> list[DisputedView]:
+        """Entries that moderators of several platforms rejected (admin keys only: any
+        other key gets PageError 403)."""
+        reply = self._call(
+            self.client.review.ListDisputedEntries,
+            pb.ListDisputedEntriesRequest(page_size=DISPUTED_LIMIT),
+            key,
+        )
+        return [
+            DisputedView(
+                entry_id=entry.entry_id,
+                algorithm=_algorithm_name(entry.algorithm),
+                disputed_at=entry.disputed_at.ToDatetime(),
+                rejecting_tenants=entry.rejecting_tenants,
+                confirming_tenants=entry.confirming_tenants,
+            )
+            for entry in reply.entries
+        ]
 
     def _count(self, key: str, state: Any) -> str:
         total, token = 0, ""
@@ -246,9 +267,7 @@ def _page_error(exc: grpc.RpcError) -> PageError:
 
 def _hit_view(hit: Any) -> HitView:
     best = min(hit.matches, key=lambda m: m.distance, default=None)
-    algorithm = (
-        pb.HashAlgorithm.Name(best.algorithm).removeprefix("HASH_ALGORITHM_") if best else ""
-    )
+    algorithm = _algorithm_name(best.algorithm) if best else ""
     states = sorted(
         {pb.EntryState.Name(m.entry_state).removeprefix("ENTRY_STATE_") for m in hit.matches}
     )
@@ -261,3 +280,7 @@ def _hit_view(hit: Any) -> HitView:
         distance=best.distance if best else 0,
         entry_states=", ".join(s.lower() for s in states),
     )
+
+
+def _algorithm_name(value: int) -> str:
+    return pb.HashAlgorithm.Name(value).removeprefix("HASH_ALGORITHM_")

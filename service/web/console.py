@@ -104,17 +104,20 @@ async def resolve(request: Request) -> Response:
 
 
 async def disputed(request: Request) -> Response:
-    """DISPUTED entries for admins. The service's contract has no call for them yet
-    (issue 5 adds it); until then the page says so rather than showing anything made up."""
+    """DISPUTED entries, for admins: a moderator's key is told plainly that it may not
+    see them (the service answers PERMISSION_DENIED)."""
     ctx = web_context(request)
     session = ctx.session(request)
     if session is None:
         return _to_sign_in()
+    try:
+        entries = await run_in_threadpool(ctx.backend.disputed_entries, session.moderator_key)
+    except PageError as exc:
+        if exc.status != 403:
+            return _console_error(ctx, request, session, exc)
+        return ctx.render(request, "disputed.html", {"allowed": False}, session=session)
     return ctx.render(
-        request,
-        "disputed.html",
-        {"available": ctx.backend.offers_disputed_entries},
-        session=session,
+        request, "disputed.html", {"allowed": True, "entries": entries}, session=session
     )
 
 
