@@ -12,6 +12,7 @@ import pytest
 from service.domain import Algorithm, EntryState, HashValue, HitState, Match, Verdict
 from service.errors import Conflict, NotFound
 from service.store.migrations import load_migrations
+from service.store.sql_shared import CASES_OPENED_SINCE
 from service.store.postgresql import PostgresStore
 
 PDQ = HashValue(Algorithm.PDQ, bytes(range(32)))
@@ -36,6 +37,15 @@ def test_migrations_are_idempotent_and_refuse_newer_schema(pg_url: str) -> None:
         PostgresStore(pg_url)
     first.close()
 
+
+
+def test_hourly_case_count_uses_the_submitter_index(pg_url: str) -> None:
+    PostgresStore(pg_url).close()
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        db.execute("SET enable_seqscan = off")  # an empty table would be scanned anyway
+        query = CASES_OPENED_SINCE.replace("?", "%s")
+        plan = db.execute(f"EXPLAIN {query}", ("sub", 0.0)).fetchall()
+    assert any("cases_by_submitter" in row[0] for row in plan), plan
 
 def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
     stores: list[PostgresStore] = []

@@ -10,6 +10,7 @@ import pytest
 from service.domain import Algorithm, EntryState, HashValue, HitState, Match, Verdict
 from service.errors import Conflict, NotFound
 from service.store.migrations import load_migrations
+from service.store.sql_shared import CASES_OPENED_SINCE
 from service.store.sqlite import DB_FILENAME, SQLiteStore
 
 PDQ = HashValue(Algorithm.PDQ, bytes(range(32)))
@@ -27,6 +28,13 @@ def test_migrations_are_idempotent_and_refuse_newer_schema(tmp_path: Path) -> No
     with pytest.raises(Conflict, match="newer than this HashGuard knows"):
         SQLiteStore(tmp_path)
 
+
+
+def test_hourly_case_count_uses_the_submitter_index(tmp_path: Path) -> None:
+    SQLiteStore(tmp_path).close()
+    with sqlite3.connect(tmp_path / DB_FILENAME) as db:
+        plan = db.execute(f"EXPLAIN QUERY PLAN {CASES_OPENED_SINCE}", ("sub", 0.0)).fetchall()
+    assert any("cases_by_submitter" in row[-1] for row in plan), plan
 
 def test_writes_are_durable_across_reopen(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path)

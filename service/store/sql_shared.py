@@ -38,6 +38,12 @@ from service.store.base import (
 _KEY_COLUMNS = "key_id, name, role, secret_hash, created_at, revoked_at, tenant, rotated_at"
 _AUDIT_COLUMNS = "seq, at, actor, role, tenant, action, target, detail"
 
+# The hourly case quota's count, run on every SubmitCase; index cases_by_submitter
+# (migration 0004) serves it.
+CASES_OPENED_SINCE = (
+    "SELECT COUNT(*), MIN(created_at) FROM cases WHERE submitted_by = ? AND created_at >= ?"
+)
+
 
 class SharedSQL:
     _PLACEHOLDER = "?"
@@ -110,11 +116,7 @@ class SharedSQL:
         return int(row[0]) if row else 0
 
     def cases_opened_since(self, submitted_by: str, since: float) -> tuple[int, float | None]:
-        row = self._one(
-            "SELECT COUNT(*), MIN(created_at) FROM cases"
-            " WHERE submitted_by = ? AND created_at >= ?",
-            (submitted_by, since),
-        )
+        row = self._one(CASES_OPENED_SINCE, (submitted_by, since))
         return (int(row[0]), row[1]) if row else (0, None)
 
     def get_case_auth(self, case_id: str) -> CaseAuth | None:
