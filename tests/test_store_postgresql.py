@@ -12,8 +12,8 @@ import pytest
 from service.domain import Algorithm, EntryState, HashValue, HitState, Match, Verdict
 from service.errors import Conflict, NotFound
 from service.store.migrations import load_migrations
-from service.store.sql_shared import CASES_OPENED_SINCE
 from service.store.postgresql import PostgresStore
+from service.store.sql_shared import CASES_OPENED_SINCE
 
 PDQ = HashValue(Algorithm.PDQ, bytes(range(32)))
 MD5 = HashValue(Algorithm.MD5, bytes(16))
