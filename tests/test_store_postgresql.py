@@ -38,7 +38,6 @@ def test_migrations_are_idempotent_and_refuse_newer_schema(pg_url: str) -> None:
     first.close()
 
 
-
 def test_hourly_case_count_uses_the_submitter_index(pg_url: str) -> None:
     PostgresStore(pg_url).close()
     with psycopg.connect(pg_url, autocommit=True) as db:
@@ -46,6 +45,7 @@ def test_hourly_case_count_uses_the_submitter_index(pg_url: str) -> None:
         query = CASES_OPENED_SINCE.replace("?", "%s")
         plan = db.execute(f"EXPLAIN {query}", ("sub", 0.0)).fetchall()
     assert any("cases_by_submitter" in row[0] for row in plan), plan
+
 
 def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
     stores: list[PostgresStore] = []

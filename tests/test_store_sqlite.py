@@ -29,12 +29,12 @@ def test_migrations_are_idempotent_and_refuse_newer_schema(tmp_path: Path) -> No
         SQLiteStore(tmp_path)
 
 
-
 def test_hourly_case_count_uses_the_submitter_index(tmp_path: Path) -> None:
     SQLiteStore(tmp_path).close()
     with sqlite3.connect(tmp_path / DB_FILENAME) as db:
         plan = db.execute(f"EXPLAIN QUERY PLAN {CASES_OPENED_SINCE}", ("sub", 0.0)).fetchall()
     assert any("cases_by_submitter" in row[-1] for row in plan), plan
+
 
 def test_writes_are_durable_across_reopen(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path)
