@@ -164,6 +164,8 @@ class WebSettings:
     """`hashguard web`: the pages for victims and moderators, a gRPC client of the service.
     The two secrets are read like every setting; prefer the environment for them."""
 
+    # The web_tls_* settings mirror the client commands' --tls* flags (service/api/tls.py).
+
     web_host: str = "127.0.0.1"
     web_port: int = 8080
     web_target: str = "127.0.0.1:50051"
@@ -171,6 +173,11 @@ class WebSettings:
     web_session_secret: str = ""
     web_cookie_secure: int = 1
     web_content_url: str = ""
+    web_tls: int = 0
+    web_tls_ca: str = ""
+    web_tls_cert: str = ""
+    web_tls_key: str = ""
+    web_tls_server_name: str = ""
 
     def validate(self) -> WebSettings:
         checks = [
@@ -187,6 +194,11 @@ class WebSettings:
             (
                 not self.web_session_secret or len(self.web_session_secret) >= 32,
                 "web_session_secret must be at least 32 characters",
+            ),
+            (self.web_tls in (0, 1), "web_tls must be 0 or 1"),
+            (
+                bool(self.web_tls_cert) == bool(self.web_tls_key),
+                "web_tls_cert and web_tls_key go together (the web tier's client certificate)",
             ),
         ]
         problems = [message for ok, message in checks if not ok]
@@ -206,6 +218,12 @@ _WEB_HELP = {
     "HTTPS); 0: over plain HTTP too",
     "web_content_url": "link to the operator's content, `{ref}` replaced by the content "
     "reference (empty: no link)",
+    "web_tls": "1: call the service over TLS, trusting the system's CAs (any other --web-tls-* "
+    "setting turns TLS on too)",
+    "web_tls_ca": "PEM CA that signed the service's certificate (the service's --tls-cert)",
+    "web_tls_cert": "PEM client certificate of the web tier, for a service with --tls-client-ca",
+    "web_tls_key": "PEM key of --web-tls-cert",
+    "web_tls_server_name": "name to check the service's certificate against",
 }
 
 WEB_SETTINGS: tuple[Setting, ...] = tuple(

@@ -29,6 +29,7 @@ from PIL import Image
 
 from service.hashing import hash_file, hash_image_bytes
 from tests.browser import need_program
+from tests.certs import CertificateAuthority
 from tests.support import ServerProcess, Stubs, add_key, bearer, encode, run_cli
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -455,3 +456,34 @@ def test_admins_see_disputed_entries(stack: Stack, browser: Any) -> None:
         assert row.locator(".confirming").inner_text() == "0"
     shoot(page, stack, "8-console-disputed")
     admin.close()
+
+
+def test_console_reaches_a_tls_service_only_when_it_trusts_the_ca(
+    browser: Any, tmp_path: Path
+) -> None:
+    """The web tier calls a TLS-only service (--tls-cert) with HASHGUARD_WEB_TLS_CA; a web
+    tier that does not trust the service's CA cannot reach it and says so."""
+    ca = CertificateAuthority(tmp_path, "service-ca")
+    issued = ca.issue("server", server=True)
+    moderator = add_key(tmp_path, "moderator", "mod-tls")
+    server = ServerProcess(
+        tmp_path, ("--tls-cert", str(issued.cert), "--tls-key", str(issued.key))
+    ).start()
+    trusting, url = start_web(server.target, HASHGUARD_WEB_TLS_CA=str(ca.cert_path))
+    plain, plain_url = start_web(server.target)
+    try:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(url + "/console/sign-in")
+        page.fill("#key", moderator)
+        page.click("button[type=submit]")
+        page.wait_for_url(url + "/console")
+        page.goto(plain_url + "/console/sign-in")
+        page.fill("#key", moderator)
+        page.click("button[type=submit]")
+        assert "cannot be reached right now" in page.inner_text(".error")
+        context.close()
+    finally:
+        stop_web(plain)
+        stop_web(trusting)
+        server.stop()

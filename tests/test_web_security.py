@@ -10,6 +10,7 @@ import pytest
 
 from service.config import load_web_settings
 from service.web.security import SESSION_SECONDS, SessionBox, same_token
+from tests.support import run_cli
 
 SECRET = "x" * 40
 
@@ -53,6 +54,8 @@ def test_each_session_gets_its_own_csrf_token() -> None:
         ({"web_content_url": "javascript:alert(1)//{ref}"}, "web_content_url"),
         ({"web_content_url": "https://forum.example/mod"}, "web_content_url"),
         ({"web_session_secret": "short"}, "web_session_secret"),
+        ({"web_tls": 2}, "web_tls must"),
+        ({"web_tls_cert": "web.pem"}, "web_tls_cert and web_tls_key"),
     ],
 )
 def test_web_settings_refuse_bad_values(overrides: dict[str, object], problem: str) -> None:
@@ -66,3 +69,11 @@ def test_web_settings_read_flags_then_environment_then_defaults() -> None:
     assert settings.web_port == 9100
     assert settings.web_submitter_key == "hg_s"
     assert settings.web_target == "127.0.0.1:50051"
+
+
+def test_web_refuses_to_start_with_an_unreadable_tls_file(tmp_path) -> None:
+    missing = tmp_path / "service-ca.pem"
+    result = run_cli("web", "--web-port", "0", "--web-tls-ca", str(missing), check=False)
+    assert result.returncode == 1
+    assert f"cannot read the CA file (--web-tls-ca) '{missing}'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -54,6 +54,7 @@ class ClientTls:
     cert: str = ""
     key: str = ""
     server_name: str = ""
+    flags: str = "--tls"  # how errors name the settings: the web tier's are --web-tls-*
 
     @property
     def enabled(self) -> bool:
@@ -67,12 +68,15 @@ def open_channel(
     options = list(options or [])
     if tls is None or not tls.enabled:
         return grpc.insecure_channel(target, options=options)
+    flag = tls.flags
     if bool(tls.cert) != bool(tls.key):
-        raise ValueError("a client certificate needs its key: give both --tls-cert and --tls-key")
+        raise ValueError(
+            f"a client certificate needs its key: give both {flag}-cert and {flag}-key"
+        )
     credentials = grpc.ssl_channel_credentials(
-        root_certificates=read_pem(tls.ca, "CA file (--tls-ca)") if tls.ca else None,
-        private_key=read_pem(tls.key, "client key (--tls-key)") if tls.key else None,
-        certificate_chain=read_pem(tls.cert, "client certificate (--tls-cert)")
+        root_certificates=read_pem(tls.ca, f"CA file ({flag}-ca)") if tls.ca else None,
+        private_key=read_pem(tls.key, f"client key ({flag}-key)") if tls.key else None,
+        certificate_chain=read_pem(tls.cert, f"client certificate ({flag}-cert)")
         if tls.cert
         else None,
     )

@@ -16,6 +16,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.api.tls import ClientTls
 from service.config import WebSettings
 from service.web import console, victim
 from service.web.backend import Backend
@@ -71,8 +72,20 @@ class SecurityHeaders(BaseHTTPMiddleware):
         return response
 
 
+def service_tls(settings: WebSettings) -> ClientTls:
+    """How the web tier dials the service: the --web-tls-* settings as the CLI's --tls*."""
+    return ClientTls(
+        bool(settings.web_tls),
+        settings.web_tls_ca,
+        settings.web_tls_cert,
+        settings.web_tls_key,
+        settings.web_tls_server_name,
+        flags="--web-tls",
+    )
+
+
 def create_app(settings: WebSettings) -> Starlette:
-    backend = Backend(settings.web_target, settings.web_submitter_key)
+    backend = Backend(settings.web_target, settings.web_submitter_key, tls=service_tls(settings))
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

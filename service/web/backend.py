@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 from hashguard.v1 import hashguard_pb2 as pb
 
+from service.api.tls import ClientTls
 from service.client import Client
 from service.domain import Algorithm, validate_hash
 from service.errors import InvalidInput
@@ -90,8 +91,14 @@ class Backend:
     """One channel to the service; the submitter key is the web tier's own, moderator keys
     come from each signed-in moderator's session."""
 
-    def __init__(self, target: str, submitter_key: str = "", timeout: float = 10.0) -> None:
-        self.client = Client(target, timeout=timeout)
+    def __init__(
+        self,
+        target: str,
+        submitter_key: str = "",
+        timeout: float = 10.0,
+        tls: ClientTls | None = None,
+    ) -> None:
+        self.client = Client(target, timeout=timeout, tls=tls)
         self.submitter_key = submitter_key
 
     def close(self) -> None:

@@ -9,7 +9,7 @@ import socket
 import uvicorn
 
 from service.config import WebSettings
-from service.web.app import create_app
+from service.web.app import create_app, service_tls
 
 log = logging.getLogger("hashguard.web")
 
@@ -31,14 +31,15 @@ def serve(settings: WebSettings) -> int:
     # waits in the backlog until uvicorn accepts.
     sock.listen(128)
     host, port = sock.getsockname()[:2]
+    # Built before the log line, so an unreadable web_tls_* file stops the start.
+    app = create_app(settings)
     log.info(
-        "web pages on http://%s:%d/ (console: /console), service at %s",
+        "web pages on http://%s:%d/ (console: /console), service at %s%s",
         host,
         port,
         settings.web_target,
+        " over TLS" if service_tls(settings).enabled else "",
     )
-    config = uvicorn.Config(
-        create_app(settings), log_level="warning", access_log=False, proxy_headers=False
-    )
+    config = uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=False)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
