@@ -16,12 +16,13 @@ from hashguard.v1 import hashguard_pb2 as pb
 from prometheus_client.metrics import MetricWrapperBase
 
 from service import metrics
-from service.config import SETTINGS, Settings
+from service.config import SETTINGS, WEB_SETTINGS, Settings, WebSettings
 from tests.support import ServerProcess, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 SETTING_ENVS = {s.env for s in SETTINGS}
+WEB_SETTING_ENVS = {s.env for s in WEB_SETTINGS}
 
 
 def load(path: Path) -> list[Any]:
@@ -83,8 +84,9 @@ def test_dockerfile_is_slim_non_root_compiles_proto_and_checks_health() -> None:
     exposed = {int(p) for p in re.findall(r"^EXPOSE (.*)$", text, re.M)[0].split()}
     envs = dict(re.findall(r"(HASHGUARD_[A-Z_]+)=(\S+)", text))
     assert set(envs) <= SETTING_ENVS
-    assert exposed == {int(envs["HASHGUARD_PORT"]), int(envs["HASHGUARD_METRICS_PORT"])}
-    assert exposed == {Settings().port, Settings().metrics_port}
+    service_ports = {int(envs["HASHGUARD_PORT"]), int(envs["HASHGUARD_METRICS_PORT"])}
+    assert service_ports == {Settings().port, Settings().metrics_port}
+    assert exposed == service_ports | {WebSettings().web_port}  # the same image runs `web`
 
 
 # -- Compose, Prometheus, Grafana ---------------------------------------------------------
@@ -100,6 +102,7 @@ def replicas() -> dict[str, dict[str, Any]]:
         name: service
         for name, service in compose()["services"].items()
         if service.get("build", {}).get("dockerfile") == "deploy/Dockerfile"
+        and service.get("command") != ["web"]
     }
 
 
@@ -265,7 +268,11 @@ def test_kubernetes_objects_reference_each_other_and_the_service() -> None:
     assert security["runAsNonRoot"] and f"USER {security['runAsUser']}:" in dockerfile()
     mount_paths = {m["mountPath"] for m in container["volumeMounts"]}
     assert config["HASHGUARD_DATA_DIR"] in mount_paths
-    services = [doc for (kind, _), doc in objects.items() if kind == "Service"]
+    services = [
+        doc
+        for (kind, name), doc in objects.items()
+        if kind == "Service" and not name.startswith("hashguard-web")
+    ]
     assert services
     for service in services:
         assert service["spec"]["selector"].items() <= labels.items()
@@ -280,6 +287,41 @@ def test_kubernetes_objects_reference_each_other_and_the_service() -> None:
     pdb = objects[("PodDisruptionBudget", "hashguard")]["spec"]
     assert pdb["selector"]["matchLabels"].items() <= labels.items()
     assert pdb["minAvailable"] < hpa["minReplicas"]
+
+
+def test_compose_and_kubernetes_run_the_web_pages_against_the_service() -> None:
+    web = compose()["services"]["web"]
+    env = web["environment"]
+    assert web["command"] == ["web"] and set(env) <= WEB_SETTING_ENVS
+    target_host, target_port = env["HASHGUARD_WEB_TARGET"].split(":")
+    assert target_host in replicas() and target_host in web["depends_on"]
+    assert int(target_port) == int(replicas()[target_host]["environment"]["HASHGUARD_PORT"])
+    assert web["ports"] == [f"{env['HASHGUARD_WEB_PORT']}:{env['HASHGUARD_WEB_PORT']}"]
+    assert f"127.0.0.1:{env['HASHGUARD_WEB_PORT']}/healthz" in " ".join(web["healthcheck"]["test"])
+
+    objects = kubernetes()
+    deployment = objects[("Deployment", "hashguard-web")]
+    pod = deployment["spec"]["template"]
+    labels = pod["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    (container,) = pod["spec"]["containers"]
+    assert container["args"] == ["web"]
+    config = objects[("ConfigMap", container["envFrom"][0]["configMapRef"]["name"])]["data"]
+    secret = objects[("Secret", container["envFrom"][1]["secretRef"]["name"])]["stringData"]
+    assert set(config) <= WEB_SETTING_ENVS
+    assert set(secret) == {"HASHGUARD_WEB_SUBMITTER_KEY", "HASHGUARD_WEB_SESSION_SECRET"}
+    assert len(secret["HASHGUARD_WEB_SESSION_SECRET"]) >= 32  # the setting's minimum
+    service_name, service_port = config["HASHGUARD_WEB_TARGET"].split(":")
+    grpc_ports = {p["name"]: p["port"] for p in objects[("Service", service_name)]["spec"]["ports"]}
+    assert grpc_ports["grpc"] == int(service_port)
+    (port,) = container["ports"]
+    assert port["containerPort"] == int(config["HASHGUARD_WEB_PORT"])
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": port["name"]}
+    assert pod["spec"]["securityContext"]["runAsNonRoot"]
+    service = objects[("Service", "hashguard-web")]["spec"]
+    assert service["selector"].items() <= labels.items()
+    assert [p["targetPort"] for p in service["ports"]] == [port["name"]]
 
 
 # -- the health command -------------------------------------------------------------------

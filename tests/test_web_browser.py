@@ -388,9 +388,13 @@ def test_pages_explain_when_the_service_cannot_be_reached(browser: Any) -> None:
         page.fill("#key", "hg_some-key")
         page.click("button[type=submit]")
         assert "cannot be reached right now" in page.inner_text(".error")
-        # A body without a length (chunked) is refused before it is read.
+        # The probes' page answers although the service is down (it does not call it).
         host, port = url.removeprefix("http://").split(":")
         connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        connection.request("GET", "/healthz")
+        health = connection.getresponse()
+        assert (health.status, health.read()) == (200, b"ok")
+        # A body without a length (chunked) is refused before it is read.
         connection.request("POST", "/api/cases", body=iter([b"{}" * 8]), encode_chunked=True)
         assert connection.getresponse().status == 411
         connection.close()

@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -72,6 +72,12 @@ class SecurityHeaders(BaseHTTPMiddleware):
         return response
 
 
+async def healthz(_request: Request) -> Response:
+    """For probes: the process serves pages. It does not call the service, so a slow
+    service never restarts the pages, which tell visitors themselves when it is down."""
+    return PlainTextResponse("ok")
+
+
 def service_tls(settings: WebSettings) -> ClientTls:
     """How the web tier dials the service: the --web-tls-* settings as the CLI's --tls*."""
     return ClientTls(
@@ -94,6 +100,7 @@ def create_app(settings: WebSettings) -> Starlette:
 
     app = Starlette(
         routes=[
+            Route("/healthz", healthz, methods=["GET"]),
             *victim.ROUTES,
             *console.ROUTES,
             Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
