@@ -55,6 +55,11 @@ SNAPSHOT_SEQ = Gauge(
     "hashguard_snapshot_seq", "the change-log sequence number the newest index snapshot covers"
 )
 
+TLS_CERT_EXPIRY = Gauge(
+    "hashguard_tls_certificate_expiry_timestamp_seconds",
+    "when the certificate the gRPC port serves expires (Unix time); absent without TLS",
+)
+
 
 class IndexStatsCollector(Collector):
     """Reads the Hamming indexes' own counters at scrape time, so the index stays free

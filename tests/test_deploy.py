@@ -186,6 +186,7 @@ def test_alerts_cover_lag_errors_and_latency() -> None:
         "hashguard_replica_lag_seconds",
         "hashguard_requests_total",
         "hashguard_request_duration_seconds_bucket",
+        "hashguard_tls_certificate_expiry_timestamp_seconds",
     } <= used
     for rule in alert_rules():
         assert rule["alert"] and rule["annotations"]["summary"] and rule["labels"]["severity"]

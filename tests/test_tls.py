@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import re
+import urllib.request
 from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
+from cryptography import x509
 from hashguard.v1 import hashguard_pb2 as pb
 
 from tests.certs import CertificateAuthority, Issued
@@ -144,3 +148,71 @@ def test_tls_settings_are_checked_before_serving(tmp_path, ca) -> None:
     )
     assert missing.returncode != 0
     assert "cannot read the TLS certificate (tls_cert)" in missing.stderr
+    stranger_key = ca.issue("other", server=True).key
+    mismatched = run_cli(
+        *("serve", "--data-dir", str(tmp_path), "--port", "0", "--metrics-port", "0"),
+        *("--tls-cert", str(server_cert.cert), "--tls-key", str(stranger_key)),
+        check=False,
+    )
+    assert mismatched.returncode != 0 and "does not belong to the certificate" in (
+        mismatched.stderr
+    )
+    assert "Traceback" not in mismatched.stderr
+
+
+def install(issued: Issued, cert: Path, key: Path) -> None:
+    """Put a certificate and key in place as a renewal tool does: write beside, rename."""
+    for source, target in ((issued.key, key), (issued.cert, cert)):
+        staging = target.with_suffix(".new")
+        staging.write_bytes(source.read_bytes())
+        os.replace(staging, target)
+
+
+def served_expiry(server: ServerProcess) -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics").read()
+    found = re.search(rb"^hashguard_tls_certificate_expiry_timestamp_seconds (\S+)$", text, re.M)
+    assert found, "the expiry gauge is missing"
+    return float(found.group(1))
+
+
+def expiry(issued: Issued) -> float:
+    certificate = x509.load_pem_x509_certificate(issued.cert.read_bytes())
+    return certificate.not_valid_after_utc.timestamp()
+
+
+def test_a_renewed_certificate_is_served_without_a_restart(tmp_path, ca) -> None:
+    operator = add_key(tmp_path, "operator", "op")
+    cert, key = tmp_path / "live-cert.pem", tmp_path / "live-key.pem"
+    first = ca.issue("server", server=True)
+    install(first, cert, key)
+    server = ServerProcess(tmp_path, ("--tls-cert", str(cert), "--tls-key", str(key))).start()
+    try:
+        assert check(tls_channel(server.target, ca.cert_path), operator).decision == (
+            pb.DECISION_ALLOW
+        )
+        assert served_expiry(server) == expiry(first)
+
+        renewed_ca = CertificateAuthority(tmp_path, "renewed")
+        renewed = renewed_ca.issue("server", server=True)
+        install(renewed, cert, key)
+        # The next connection gets the renewed certificate: a client that trusts only
+        # the new CA is served, one that trusts only the old CA refuses the server.
+        assert check(tls_channel(server.target, renewed_ca.cert_path), operator).decision == (
+            pb.DECISION_ALLOW
+        )
+        assert refused(tls_channel(server.target, ca.cert_path), operator) == (
+            grpc.StatusCode.UNAVAILABLE
+        )
+        assert served_expiry(server) == expiry(renewed)
+
+        # A key that does not belong to the certificate is skipped: the renewed pair
+        # keeps serving.
+        key.write_bytes(renewed_ca.issue("other", server=True).key.read_bytes())
+        assert check(tls_channel(server.target, renewed_ca.cert_path), operator).decision == (
+            pb.DECISION_ALLOW
+        )
+    finally:
+        assert server.stop() == 0
+    log = server.log()
+    assert "TLS certificate reloaded" in log
+    assert "does not belong to the certificate" in log and "still serving the previous" in log
