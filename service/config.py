@@ -173,6 +173,8 @@ class WebSettings:
     web_session_secret: str = ""
     web_cookie_secure: int = 1
     web_content_url: str = ""
+    web_cases_per_visitor_hour: int = 10
+    web_client_ip_header: str = ""
     web_tls: int = 0
     web_tls_ca: str = ""
     web_tls_cert: str = ""
@@ -196,6 +198,7 @@ class WebSettings:
                 "web_session_secret must be at least 32 characters",
             ),
             (self.web_tls in (0, 1), "web_tls must be 0 or 1"),
+            (self.web_cases_per_visitor_hour >= 0, "web_cases_per_visitor_hour must be >= 0"),
             (
                 bool(self.web_tls_cert) == bool(self.web_tls_key),
                 "web_tls_cert and web_tls_key go together (the web tier's client certificate)",
@@ -218,6 +221,10 @@ _WEB_HELP = {
     "HTTPS); 0: over plain HTTP too",
     "web_content_url": "link to the operator's content, `{ref}` replaced by the content "
     "reference (empty: no link)",
+    "web_cases_per_visitor_hour": "cases one visitor may submit per hour through the victim "
+    "page (0: no cap); all visitors share the web tier's submitter key and its quota",
+    "web_client_ip_header": "header whose last address is the visitor's, set by your proxy "
+    "(e.g. X-Forwarded-For); empty: the connection's address",
     "web_tls": "1: call the service over TLS, trusting the system's CAs (any other --web-tls-* "
     "setting turns TLS on too)",
     "web_tls_ca": "PEM CA that signed the service's certificate (the service's --tls-cert)",

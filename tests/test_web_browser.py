@@ -15,6 +15,7 @@ import io
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -491,3 +492,36 @@ def test_console_reaches_a_tls_service_only_when_it_trusts_the_ca(
         stop_web(plain)
         stop_web(trusting)
         server.stop()
+
+
+def test_one_visitor_cannot_spend_the_quota_all_victims_share(stack: Stack, browser: Any) -> None:
+    """Cases per visitor per hour, the visitor read from the proxy's header: the third case
+    from one address is refused with a time to come back; another address still submits,
+    and a client cannot pass as another by writing earlier hops of the header itself."""
+    web, url = start_web(
+        stack.server.target,
+        HASHGUARD_WEB_SUBMITTER_KEY=stack.submitter_key,
+        HASHGUARD_WEB_CASES_PER_VISITOR_HOUR="2",
+        HASHGUARD_WEB_CLIENT_IP_HEADER="X-Forwarded-For",
+    )
+    try:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(url + "/")
+        csrf = page.get_attribute("#submit-form", "data-csrf") or ""
+
+        def send(forwarded_for: str) -> Any:
+            one = {"hashes": [{"algorithm": "sha256", "hex": secrets.token_hex(32)}]}
+            headers = {"X-CSRF-Token": csrf, "X-Forwarded-For": forwarded_for}
+            return context.request.post(url + "/api/cases", headers=headers, data=one)
+
+        assert [send("198.51.100.1").status for _ in range(2)] == [200, 200]
+        third = send("198.51.100.1")
+        assert third.status == 429
+        assert "Please try again in 30 minutes" in third.json()["error"]
+        assert 1700 <= int(third.headers["retry-after"]) <= 1800
+        assert send("198.51.100.7, 198.51.100.1").status == 429
+        assert send("198.51.100.2").status == 200
+        context.close()
+    finally:
+        stop_web(web)

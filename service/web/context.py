@@ -14,6 +14,7 @@ from starlette.templating import Jinja2Templates
 from service.config import WebSettings
 from service.web.backend import Backend, PageError
 from service.web.security import SESSION_SECONDS, Session, SessionBox, new_token, same_token
+from service.web.visitors import VisitorLimit
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 EXPIRED = "This page has expired. Please reload it and try again."
@@ -31,12 +32,14 @@ class WebContext:
     backend: Backend
     sessions: SessionBox
     templates: Jinja2Templates
+    visitors: VisitorLimit
 
     @classmethod
     def create(cls, settings: WebSettings, backend: Backend) -> WebContext:
         templates = Jinja2Templates(directory=str(TEMPLATES))
         templates.env.globals["content_link"] = _content_link(settings.web_content_url)
-        return cls(settings, backend, SessionBox(settings.web_session_secret), templates)
+        visitors = VisitorLimit(settings.web_cases_per_visitor_hour, settings.web_client_ip_header)
+        return cls(settings, backend, SessionBox(settings.web_session_secret), templates, visitors)
 
     # -- cookies: __Host- names pin them to this host and path / when they are Secure --
 

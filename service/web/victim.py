@@ -5,6 +5,7 @@ submit endpoint takes JSON fingerprints only, and refuses anything large."""
 from __future__ import annotations
 
 import json
+import math
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -32,6 +33,18 @@ async def submit_hashes(request: Request) -> Response:
             hashes = parse_browser_hashes(json.loads(body).get("hashes"), MOST_HASHES)
         except (ValueError, AttributeError):
             raise PageError("The fingerprints were not in the expected form.") from None
+        wait = ctx.visitors.take(request)
+        if wait:
+            minutes = max(1, math.ceil(wait / 60))
+            return JSONResponse(
+                {
+                    "error": "Many cases have been sent from this connection in the last hour. "
+                    f"Please try again in {minutes} minute{'s' if minutes > 1 else ''}; "
+                    "nothing was sent this time."
+                },
+                status_code=429,
+                headers={"Retry-After": str(math.ceil(wait))},
+            )
         case = await run_in_threadpool(ctx.backend.submit_case, hashes)
     except PageError as exc:
         return JSONResponse({"error": exc.message}, status_code=exc.status)

@@ -1,0 +1,50 @@
+"""A cap on cases per visitor, in front of the web tier's one submitter key.
+
+Every victim's submission reaches the service under the same key, so without this one
+visitor could spend the key's quota (--max-cases-per-hour, --rate-limits) for everyone.
+A visitor is the address the connection comes from, or, behind a proxy, the last
+address the proxy appended to a header the operator names (`--web-client-ip-header`).
+Buckets live in this process and at most MOST_VISITORS are kept: the longest-idle one is
+forgotten first, which can only give that visitor a fresh allowance.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+
+from starlette.requests import Request
+
+from service.limits import Rate, TokenBucket
+
+MOST_VISITORS = 100_000
+
+
+class VisitorLimit:
+    """`cases_per_hour` cases per visitor, refilled evenly over the hour; 0: no cap."""
+
+    def __init__(self, cases_per_hour: int, client_ip_header: str = "") -> None:
+        self.rate = Rate(cases_per_hour / 3600, cases_per_hour) if cases_per_hour else None
+        self.header = client_ip_header.lower()
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def visitor(self, request: Request) -> str:
+        if self.header:
+            hops = [hop.strip() for hop in request.headers.get(self.header, "").split(",")]
+            if hops[-1]:
+                return hops[-1]  # what the operator's proxy saw; earlier hops are the client's word
+        return request.client.host if request.client else "unknown"
+
+    def take(self, request: Request) -> float:
+        """0 when this visitor may submit now, else the seconds until it may."""
+        if self.rate is None:
+            return 0.0
+        visitor, now = self.visitor(request), time.monotonic()
+        with self._lock:
+            bucket = self._buckets.pop(visitor, None) or TokenBucket(self.rate, now)
+            self._buckets[visitor] = bucket
+            if len(self._buckets) > MOST_VISITORS:
+                self._buckets.popitem(last=False)
+            return bucket.take(now)
