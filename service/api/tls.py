@@ -43,7 +43,7 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     files = ServerCertificates(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
     return grpc.dynamic_ssl_server_credentials(
         files.initial,
-        files.fetch,
+        files.fetch,  # type: ignore[arg-type]  # grpc documents None as "no change"
         require_client_authentication=bool(settings.tls_client_ca),
     )
 

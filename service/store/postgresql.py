@@ -24,25 +24,19 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from service.domain import (
-    DEFAULT_TENANT,
     Algorithm,
     AuditEvent,
     CaseState,
     EntryState,
     HashValue,
-    Hit,
     HitState,
-    Match,
-    Verdict,
 )
 from service.errors import Conflict, NotFound, Unavailable
 from service.store import records
 from service.store.base import (
-    DEFAULT_RULES,
     ApiKeyRecord,
     EntryRow,
     ImportResult,
-    ReviewRules,
     Store,
 )
 from service.store.migrations import check_not_newer, load_migrations
@@ -166,8 +160,16 @@ class PostgresStore(SharedSQL, Store):
             raise RuntimeError("the store_identity table is empty")
         return str(row[0])
 
-    def _record_change(self, conn: psycopg.Connection[Any], kind: str, entries: int) -> int:
-        """Append to the change log; the caller already holds the change-log lock."""
+    _FOR_UPDATE = " FOR UPDATE"
+
+    def _lock_change_log(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute(_LOCK_SQL)
+
+    def _record_change(
+        self, conn: psycopg.Connection[Any], kind: str, entries: int, now: float = 0.0
+    ) -> int:
+        """The caller already holds the change-log lock. Stamped with the clock at writing
+        (as before the stores shared resolve_hit), not the caller's `now`."""
         row = conn.execute(
             "INSERT INTO changes (kind, entries, created_at) VALUES (%s, %s, %s) RETURNING seq",
             (kind, entries, time.time()),
@@ -357,115 +359,6 @@ class PostgresStore(SharedSQL, Store):
 
     # -- hits -----------------------------------------------------------------------------
 
-    def create_hit(
-        self,
-        hit_id: str,
-        operator: str,
-        content_ref: str,
-        matches: Sequence[Match],
-        now: float,
-        tenant: str = DEFAULT_TENANT,
-        audit: AuditEvent | None = None,
-    ) -> None:
-        with self._tx() as conn:
-            conn.execute(
-                "INSERT INTO hits (hit_id, operator, content_ref, state, created_at, tenant)"
-                " VALUES (%s, %s, %s, %s, %s, %s)",
-                (hit_id, operator, content_ref, HitState.PENDING.value, now, tenant),
-            )
-            self._insert_audit(conn, audit)
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO hit_matches (hit_id, entry_id, algorithm, query_value,"
-                    " distance) VALUES (%s, %s, %s, %s, %s)",
-                    [
-                        (hit_id, m.entry_id, m.algorithm.value, m.query_value, m.distance)
-                        for m in matches
-                    ],
-                )
-
-    def get_hit(self, hit_id: str) -> Hit | None:
-        with self._tx() as conn:
-            row = conn.execute(
-                f"SELECT {records.HIT_COLUMNS} FROM hits WHERE hit_id = %s", (hit_id,)
-            ).fetchone()
-            return None if row is None else _hits_from_rows(conn, [row])[0]
-
-    def list_hits(
-        self,
-        state: HitState | None,
-        limit: int,
-        before_seq: int | None,
-        tenant: str | None = None,
-    ) -> list[tuple[int, Hit]]:
-        where: list[str] = ["TRUE"]
-        args: list[str | int] = []
-        if tenant is not None:
-            where.append("tenant = %s")
-            args.append(tenant)
-        if state is not None:
-            where.append("state = %s")
-            args.append(state.value)
-        if before_seq is not None:
-            where.append("seq < %s")
-            args.append(before_seq)
-        with self._tx() as conn:
-            rows = conn.execute(
-                f"SELECT {records.HIT_COLUMNS} FROM hits WHERE {' AND '.join(where)}"
-                " ORDER BY seq DESC LIMIT %s",
-                (*args, limit),
-            ).fetchall()
-            hits = _hits_from_rows(conn, rows)
-        return list(zip([int(row[0]) for row in rows], hits, strict=True))
-
-    def resolve_hit(
-        self,
-        hit_id: str,
-        verdict: Verdict,
-        note: str,
-        resolved_by: str,
-        now: float,
-        tenant: str | None = None,
-        rules: ReviewRules = DEFAULT_RULES,
-        audit: AuditEvent | None = None,
-    ) -> tuple[Hit, list[int]]:
-        with self._tx() as conn:
-            conn.execute(_LOCK_SQL)
-            row = conn.execute(
-                "SELECT state, tenant FROM hits WHERE hit_id = %s FOR UPDATE", (hit_id,)
-            ).fetchone()
-            if row is None or (tenant is not None and row[1] != tenant):
-                raise NotFound(f"no hit {hit_id!r}")
-            if row[0] != HitState.PENDING.value:
-                raise Conflict(f"hit {hit_id} is already {row[0]}; only pending hits resolve")
-            state = HitState.CONFIRMED if verdict is Verdict.CONFIRMED else HitState.REJECTED
-            conn.execute(
-                "UPDATE hits SET state = %s, note = %s, resolved_by = %s, resolved_at = %s"
-                " WHERE hit_id = %s",
-                (state.value, note, resolved_by, now, hit_id),
-            )
-            self._insert_audit(conn, audit)
-            vetted: list[int] = []
-            if state is HitState.CONFIRMED:
-                vetted = self._entries_reaching(conn, hit_id, state, rules.vet_tenants)
-                if vetted:
-                    seq = self._record_change(conn, "vetted", len(vetted))
-                    conn.execute(
-                        "UPDATE entries SET state = %s, vetted_at = %s, changed_seq = %s"
-                        " WHERE entry_id = ANY(%s)",
-                        (EntryState.VETTED.value, now, seq, vetted),
-                    )
-                self._audit_outcome(conn, audit, "entries.vetted", vetted)
-            else:
-                disputed = self._dispute(conn, hit_id, rules.dispute_tenants, now)
-                self._audit_outcome(conn, audit, "entries.disputed", disputed)
-            hit_row = conn.execute(
-                f"SELECT {records.HIT_COLUMNS} FROM hits WHERE hit_id = %s", (hit_id,)
-            ).fetchone()
-            assert hit_row is not None
-            hit = _hits_from_rows(conn, [hit_row])[0]
-        return hit, sorted(vetted)
-
     # -- the change log ---------------------------------------------------------------------
 
     def store_id(self) -> str:
@@ -499,16 +392,3 @@ class PostgresStore(SharedSQL, Store):
             with suppress(psycopg.Error):
                 self._listener.close()
             self._listener = None
-
-
-def _hits_from_rows(conn: psycopg.Connection[Any], rows: Sequence[tuple[Any, ...]]) -> list[Hit]:
-    """Build hits with their matches, fetched in one query for the whole page."""
-    if not rows:
-        return []
-    matches = conn.execute(
-        "SELECT m.hit_id, m.entry_id, m.algorithm, m.distance, e.state"
-        " FROM hit_matches m JOIN entries e USING (entry_id)"
-        " WHERE m.hit_id = ANY(%s) ORDER BY m.distance, m.entry_id",
-        ([row[1] for row in rows],),
-    )
-    return records.hits(rows, matches.fetchall())

@@ -15,24 +15,30 @@ from dataclasses import replace
 from typing import Any
 
 from service.domain import (
+    DEFAULT_TENANT,
     Algorithm,
     AuditEvent,
     CaseState,
     CaseStatus,
     DisputedEntry,
     EntryState,
+    Hit,
     HitState,
+    Match,
     Role,
+    Verdict,
 )
 from service.errors import Conflict, NotFound
 from service.store import records
 from service.store.base import (
+    DEFAULT_RULES,
     ApiKeyRecord,
     AuditQuery,
     CaseAuth,
     ChangeHead,
     EntryRow,
     PriorHit,
+    ReviewRules,
 )
 
 _KEY_COLUMNS = "key_id, name, role, secret_hash, created_at, revoked_at, tenant, rotated_at"
@@ -66,6 +72,25 @@ class SharedSQL:
 
     def _sql(self, query: str) -> str:
         return query if self._PLACEHOLDER == "?" else query.replace("?", self._PLACEHOLDER)
+
+    def _many(self, conn: Any, query: str, rows: Sequence[Sequence[Any]]) -> None:
+        cursor = conn.cursor()
+        try:
+            cursor.executemany(self._sql(query), rows)
+        finally:
+            cursor.close()
+
+    # What differs between the two in a write that changes the list: PostgreSQL serialises
+    # change-log writers with an advisory lock and locks the row it reviews (SQLite has one
+    # writer at a time anyway), and notifies replicas of each new change.
+    _FOR_UPDATE = ""
+
+    def _lock_change_log(self, conn: Any) -> None:
+        """Called first in a write that may append to the change log."""
+
+    def _record_change(self, conn: Any, kind: str, entries: int, now: float) -> int:
+        """Append to the change log inside the caller's write; returns the new seq."""
+        raise NotImplementedError
 
     # -- API keys and cases -----------------------------------------------------------------
 
@@ -223,6 +248,143 @@ class SharedSQL:
                 (now, *disputed),
             )
         return disputed
+
+    # -- hits -------------------------------------------------------------------------------
+
+    def create_hit(
+        self,
+        hit_id: str,
+        operator: str,
+        content_ref: str,
+        matches: Sequence[Match],
+        now: float,
+        tenant: str = DEFAULT_TENANT,
+        audit: AuditEvent | None = None,
+    ) -> None:
+        with self._change() as conn:
+            conn.execute(
+                self._sql(
+                    "INSERT INTO hits (hit_id, operator, content_ref, state, created_at, tenant)"
+                    " VALUES (?, ?, ?, ?, ?, ?)"
+                ),
+                (hit_id, operator, content_ref, HitState.PENDING.value, now, tenant),
+            )
+            self._insert_audit(conn, audit)
+            self._many(
+                conn,
+                "INSERT INTO hit_matches (hit_id, entry_id, algorithm, query_value, distance)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
+                    (hit_id, m.entry_id, m.algorithm.value, m.query_value, m.distance)
+                    for m in matches
+                ],
+            )
+
+    def get_hit(self, hit_id: str) -> Hit | None:
+        with self._read() as conn:
+            return self._hit(conn, hit_id)
+
+    def list_hits(
+        self,
+        state: HitState | None,
+        limit: int,
+        before_seq: int | None,
+        tenant: str | None = None,
+    ) -> list[tuple[int, Hit]]:
+        where: list[str] = ["1 = 1"]
+        args: list[str | int] = []
+        if tenant is not None:
+            where.append("tenant = ?")
+            args.append(tenant)
+        if state is not None:
+            where.append("state = ?")
+            args.append(state.value)
+        if before_seq is not None:
+            where.append("seq < ?")
+            args.append(before_seq)
+        with self._read() as conn:
+            rows = conn.execute(
+                self._sql(
+                    f"SELECT {records.HIT_COLUMNS} FROM hits WHERE {' AND '.join(where)}"
+                    " ORDER BY seq DESC LIMIT ?"
+                ),
+                (*args, limit),
+            ).fetchall()
+            hits = self._hits_from_rows(conn, rows)
+        return list(zip([int(row[0]) for row in rows], hits, strict=True))
+
+    def resolve_hit(
+        self,
+        hit_id: str,
+        verdict: Verdict,
+        note: str,
+        resolved_by: str,
+        now: float,
+        tenant: str | None = None,
+        rules: ReviewRules = DEFAULT_RULES,
+        audit: AuditEvent | None = None,
+    ) -> tuple[Hit, list[int]]:
+        with self._change() as conn:
+            self._lock_change_log(conn)
+            row = conn.execute(
+                self._sql(f"SELECT state, tenant FROM hits WHERE hit_id = ?{self._FOR_UPDATE}"),
+                (hit_id,),
+            ).fetchone()
+            if row is None or (tenant is not None and row[1] != tenant):
+                raise NotFound(f"no hit {hit_id!r}")
+            if row[0] != HitState.PENDING.value:
+                raise Conflict(f"hit {hit_id} is already {row[0]}; only pending hits resolve")
+            state = HitState.CONFIRMED if verdict is Verdict.CONFIRMED else HitState.REJECTED
+            conn.execute(
+                self._sql(
+                    "UPDATE hits SET state = ?, note = ?, resolved_by = ?, resolved_at = ?"
+                    " WHERE hit_id = ?"
+                ),
+                (state.value, note, resolved_by, now, hit_id),
+            )
+            self._insert_audit(conn, audit)
+            vetted: list[int] = []
+            if state is HitState.CONFIRMED:
+                vetted = self._entries_reaching(conn, hit_id, state, rules.vet_tenants)
+                if vetted:
+                    seq = self._record_change(conn, "vetted", len(vetted), now)
+                    conn.execute(
+                        self._sql(
+                            "UPDATE entries SET state = ?, vetted_at = ?, changed_seq = ?"
+                            f" WHERE entry_id IN ({','.join('?' * len(vetted))})"
+                        ),
+                        (EntryState.VETTED.value, now, seq, *vetted),
+                    )
+                self._audit_outcome(conn, audit, "entries.vetted", vetted)
+            else:
+                disputed = self._dispute(conn, hit_id, rules.dispute_tenants, now)
+                self._audit_outcome(conn, audit, "entries.disputed", disputed)
+            hit = self._hit(conn, hit_id)
+        if hit is None:  # unreachable: the row was read inside this transaction
+            raise NotFound(f"no hit {hit_id!r}")
+        return hit, sorted(vetted)
+
+    def _hit(self, conn: Any, hit_id: str) -> Hit | None:
+        row = conn.execute(
+            self._sql(f"SELECT {records.HIT_COLUMNS} FROM hits WHERE hit_id = ?"), (hit_id,)
+        ).fetchone()
+        return None if row is None else self._hits_from_rows(conn, [row])[0]
+
+    def _hits_from_rows(self, conn: Any, rows: Sequence[tuple[Any, ...]]) -> list[Hit]:
+        """Build hits with their matches, fetched in one query for the whole page."""
+        if not rows:
+            return []
+        hit_ids = [row[1] for row in rows]
+        matches = conn.execute(
+            self._sql(
+                "SELECT m.hit_id, m.entry_id, m.algorithm, m.distance, e.state"
+                " FROM hit_matches m JOIN entries e USING (entry_id)"
+                f" WHERE m.hit_id IN ({','.join('?' * len(hit_ids))})"
+                " ORDER BY m.distance, m.entry_id"
+            ),
+            hit_ids,
+        )
+        return records.hits(rows, matches.fetchall())
 
     # -- disputed entries ---------------------------------------------------------------
 

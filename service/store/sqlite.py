@@ -12,28 +12,21 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
 
 from service.domain import (
-    DEFAULT_TENANT,
     Algorithm,
     AuditEvent,
     CaseState,
     EntryState,
     HashValue,
-    Hit,
     HitState,
-    Match,
-    Verdict,
 )
 from service.errors import Conflict, NotFound
 from service.store import records
 from service.store.base import (
-    DEFAULT_RULES,
     ApiKeyRecord,
     EntryRow,
     ImportResult,
-    ReviewRules,
     Store,
 )
 from service.store.migrations import check_not_newer, load_migrations
@@ -149,7 +142,7 @@ class SQLiteStore(SharedSQL, Store):
                 " VALUES (?, ?, ?, ?, ?)",
                 (case_id, token_hash, CaseState.ACTIVE.value, submitted_by, now),
             )
-            seq = _record_change(conn, "added", len(hashes), now)
+            seq = self._record_change(conn, "added", len(hashes), now)
             ids = []
             for h in hashes:
                 cursor = conn.execute(
@@ -180,7 +173,7 @@ class SQLiteStore(SharedSQL, Store):
                 "UPDATE cases SET state = ?, withdrawn_at = ? WHERE case_id = ?",
                 (CaseState.WITHDRAWN.value, now, case_id),
             )
-            seq = _record_change(conn, "withdrawn", len(entries), now) if entries else 0
+            seq = self._record_change(conn, "withdrawn", len(entries), now) if entries else 0
             conn.execute(
                 "UPDATE entries SET state = ?, value = NULL, withdrawn_at = ?, changed_seq = ?"
                 " WHERE case_id = ? AND state != ?",
@@ -246,8 +239,8 @@ class SQLiteStore(SharedSQL, Store):
             self._insert_audit(conn, audit)
             # One change for the new entries and one for the pending ones this vets; the
             # counts are filled in at the end and an empty change is dropped again.
-            added_seq = _record_change(conn, "added", 0, now)
-            vetted_seq = _record_change(conn, "vetted", 0, now) if vetted else 0
+            added_seq = self._record_change(conn, "added", 0, now)
+            vetted_seq = self._record_change(conn, "vetted", 0, now) if vetted else 0
             on_conflict = (
                 "DO UPDATE SET state = 'vetted', vetted_at = excluded.vetted_at,"
                 f" changed_seq = {vetted_seq} WHERE entries.state = 'pending'"
@@ -281,141 +274,18 @@ class SQLiteStore(SharedSQL, Store):
 
     # -- hits -----------------------------------------------------------------------------
 
-    def create_hit(
-        self,
-        hit_id: str,
-        operator: str,
-        content_ref: str,
-        matches: Sequence[Match],
-        now: float,
-        tenant: str = DEFAULT_TENANT,
-        audit: AuditEvent | None = None,
-    ) -> None:
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO hits (hit_id, operator, content_ref, state, created_at, tenant)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (hit_id, operator, content_ref, HitState.PENDING.value, now, tenant),
-            )
-            self._insert_audit(conn, audit)
-            conn.executemany(
-                "INSERT INTO hit_matches (hit_id, entry_id, algorithm, query_value, distance)"
-                " VALUES (?, ?, ?, ?, ?)",
-                [
-                    (hit_id, m.entry_id, m.algorithm.value, m.query_value, m.distance)
-                    for m in matches
-                ],
-            )
-
-    def get_hit(self, hit_id: str) -> Hit | None:
-        row = (
-            self._conn()
-            .execute(f"SELECT {records.HIT_COLUMNS} FROM hits WHERE hit_id = ?", (hit_id,))
-            .fetchone()
-        )
-        return None if row is None else self._hits_from_rows([row])[0]
-
-    def list_hits(
-        self,
-        state: HitState | None,
-        limit: int,
-        before_seq: int | None,
-        tenant: str | None = None,
-    ) -> list[tuple[int, Hit]]:
-        where: list[str] = ["1 = 1"]
-        args: list[str | int] = []
-        if tenant is not None:
-            where.append("tenant = ?")
-            args.append(tenant)
-        if state is not None:
-            where.append("state = ?")
-            args.append(state.value)
-        if before_seq is not None:
-            where.append("seq < ?")
-            args.append(before_seq)
-        rows = (
-            self._conn()
-            .execute(
-                f"SELECT {records.HIT_COLUMNS} FROM hits WHERE {' AND '.join(where)}"
-                " ORDER BY seq DESC LIMIT ?",
-                (*args, limit),
-            )
-            .fetchall()
-        )
-        return list(zip([row[0] for row in rows], self._hits_from_rows(rows), strict=True))
-
-    def _hits_from_rows(self, rows: Sequence[tuple[Any, ...]]) -> list[Hit]:
-        """Build hits with their matches, fetched in one query for the whole page."""
-        if not rows:
-            return []
-        hit_ids = [row[1] for row in rows]
-        matches = self._conn().execute(
-            "SELECT m.hit_id, m.entry_id, m.algorithm, m.distance, e.state"
-            " FROM hit_matches m JOIN entries e USING (entry_id)"
-            f" WHERE m.hit_id IN ({','.join('?' * len(hit_ids))})"
-            " ORDER BY m.distance, m.entry_id",
-            hit_ids,
-        )
-        return records.hits(rows, matches.fetchall())
-
-    def resolve_hit(
-        self,
-        hit_id: str,
-        verdict: Verdict,
-        note: str,
-        resolved_by: str,
-        now: float,
-        tenant: str | None = None,
-        rules: ReviewRules = DEFAULT_RULES,
-        audit: AuditEvent | None = None,
-    ) -> tuple[Hit, list[int]]:
-        with self._write() as conn:
-            row = conn.execute(
-                "SELECT state, tenant FROM hits WHERE hit_id = ?", (hit_id,)
-            ).fetchone()
-            if row is None or (tenant is not None and row[1] != tenant):
-                raise NotFound(f"no hit {hit_id!r}")
-            if row[0] != HitState.PENDING.value:
-                raise Conflict(f"hit {hit_id} is already {row[0]}; only pending hits resolve")
-            state = HitState.CONFIRMED if verdict is Verdict.CONFIRMED else HitState.REJECTED
-            conn.execute(
-                "UPDATE hits SET state = ?, note = ?, resolved_by = ?, resolved_at = ?"
-                " WHERE hit_id = ?",
-                (state.value, note, resolved_by, now, hit_id),
-            )
-            self._insert_audit(conn, audit)
-            vetted: list[int] = []
-            if state is HitState.CONFIRMED:
-                vetted = self._entries_reaching(conn, hit_id, state, rules.vet_tenants)
-                self._audit_outcome(conn, audit, "entries.vetted", vetted)
-            else:
-                disputed = self._dispute(conn, hit_id, rules.dispute_tenants, now)
-                self._audit_outcome(conn, audit, "entries.disputed", disputed)
-            if vetted:
-                seq = _record_change(conn, "vetted", len(vetted), now)
-                conn.execute(
-                    "UPDATE entries SET state = ?, vetted_at = ?, changed_seq = ?"
-                    f" WHERE entry_id IN ({','.join('?' * len(vetted))})",
-                    (EntryState.VETTED.value, now, seq, *vetted),
-                )
-            hit = self.get_hit(hit_id)
-        if hit is None:  # unreachable: the row was read inside this transaction
-            raise NotFound(f"no hit {hit_id!r}")
-        return hit, sorted(vetted)
-
     # -- the change log ---------------------------------------------------------------------
+
+    def _record_change(self, conn: sqlite3.Connection, kind: str, entries: int, now: float) -> int:
+        """SQLite runs one writer at a time, so seqs commit in order."""
+        cursor = conn.execute(
+            "INSERT INTO changes (kind, entries, created_at) VALUES (?, ?, ?)",
+            (kind, entries, now),
+        )
+        return int(cursor.lastrowid or 0)
 
     def store_id(self) -> str:
         return str(self._conn().execute("SELECT store_id FROM store_identity").fetchone()[0])
-
-
-def _record_change(conn: sqlite3.Connection, kind: str, entries: int, now: float) -> int:
-    """Append to the change log inside the caller's write transaction; returns the seq.
-    SQLite runs one writer at a time, so seqs commit in order."""
-    cursor = conn.execute(
-        "INSERT INTO changes (kind, entries, created_at) VALUES (?, ?, ?)", (kind, entries, now)
-    )
-    return int(cursor.lastrowid or 0)
 
 
 def _split_sql(script: str) -> list[str]:
