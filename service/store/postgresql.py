@@ -24,14 +24,11 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from service.domain import (
-    Algorithm,
     AuditEvent,
-    CaseState,
     EntryState,
     HashValue,
-    HitState,
 )
-from service.errors import Conflict, NotFound, Unavailable
+from service.errors import Conflict, Unavailable
 from service.store import records
 from service.store.base import (
     ApiKeyRecord,
@@ -178,6 +175,13 @@ class PostgresStore(SharedSQL, Store):
         conn.execute("SELECT pg_notify(%s, %s)", (self._channel, str(row[0])))
         return int(row[0])
 
+    def _insert_returning_id(
+        self, conn: psycopg.Connection[Any], query: str, args: Sequence[Any]
+    ) -> int:
+        row = conn.execute(self._sql(query) + " RETURNING entry_id", args).fetchone()
+        assert row is not None
+        return int(row[0])
+
     # -- API keys -----------------------------------------------------------------------
 
     def add_api_key(self, record: ApiKeyRecord, audit: AuditEvent | None = None) -> None:
@@ -200,86 +204,6 @@ class PostgresStore(SharedSQL, Store):
             raise Conflict(f"an API key named {record.name!r} already exists") from None
 
     # -- cases and entries --------------------------------------------------------------
-
-    def create_case(
-        self,
-        case_id: str,
-        token_hash: bytes,
-        submitted_by: str,
-        hashes: Sequence[HashValue],
-        now: float,
-        audit: AuditEvent | None = None,
-    ) -> list[int]:
-        with self._tx() as conn:
-            conn.execute(_LOCK_SQL)
-            self._insert_audit(conn, audit)
-            conn.execute(
-                "INSERT INTO cases (case_id, token_hash, state, submitted_by, created_at)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                (case_id, token_hash, CaseState.ACTIVE.value, submitted_by, now),
-            )
-            seq = self._record_change(conn, "added", len(hashes))
-            ids = []
-            for h in hashes:
-                row = conn.execute(
-                    "INSERT INTO entries (case_id, algorithm, value, state, created_at,"
-                    " changed_seq) VALUES (%s, %s, %s, %s, %s, %s) RETURNING entry_id",
-                    (case_id, h.algorithm.value, h.value, EntryState.PENDING.value, now, seq),
-                ).fetchone()
-                assert row is not None
-                ids.append(int(row[0]))
-            return ids
-
-    def withdraw_case(
-        self, case_id: str, now: float, audit: AuditEvent | None = None
-    ) -> list[EntryRow]:
-        with self._tx() as conn:
-            conn.execute(_LOCK_SQL)
-            row = conn.execute("SELECT state FROM cases WHERE case_id = %s", (case_id,)).fetchone()
-            if row is None:
-                raise NotFound(f"no case {case_id!r}")
-            self._insert_audit(conn, audit)
-            entries = [
-                EntryRow(r[0], Algorithm(r[1]), bytes(r[2]), EntryState(r[3]))
-                for r in conn.execute(
-                    "SELECT entry_id, algorithm, value, state FROM entries"
-                    " WHERE case_id = %s AND state != %s ORDER BY entry_id",
-                    (case_id, EntryState.WITHDRAWN.value),
-                )
-            ]
-            conn.execute(
-                "UPDATE cases SET state = %s, withdrawn_at = %s WHERE case_id = %s",
-                (CaseState.WITHDRAWN.value, now, case_id),
-            )
-            if not entries:
-                return []
-            seq = self._record_change(conn, "withdrawn", len(entries))
-            conn.execute(
-                "UPDATE entries SET state = %s, value = NULL, withdrawn_at = %s,"
-                " changed_seq = %s WHERE case_id = %s AND state != %s",
-                (EntryState.WITHDRAWN.value, now, seq, case_id, EntryState.WITHDRAWN.value),
-            )
-            # The uploads' hashes that matched are near-copies of the victim's: erase them.
-            conn.execute(
-                "UPDATE hit_matches SET query_value = NULL WHERE entry_id IN"
-                " (SELECT entry_id FROM entries WHERE case_id = %s)",
-                (case_id,),
-            )
-            # Pending hits that matched only withdrawn entries need no review any more.
-            conn.execute(
-                "UPDATE hits SET state = %s WHERE state = %s AND hit_id IN"
-                " (SELECT m.hit_id FROM hit_matches m JOIN entries e USING (entry_id)"
-                "  WHERE e.case_id = %s)"
-                " AND NOT EXISTS (SELECT 1 FROM hit_matches m2 JOIN entries e2 USING (entry_id)"
-                "  WHERE m2.hit_id = hits.hit_id AND e2.state != %s)",
-                (
-                    HitState.WITHDRAWN.value,
-                    HitState.PENDING.value,
-                    case_id,
-                    EntryState.WITHDRAWN.value,
-                ),
-            )
-            return entries
 
     def iter_entries(
         self, states: Sequence[EntryState], batch_size: int = 100_000

@@ -1,10 +1,13 @@
-"""The queries the SQLite and PostgreSQL stores run identically, written once: the
-reads, and settling a change-log row inside a write.
+"""The queries the SQLite and PostgreSQL stores run alike, written once: the reads, cases,
+hits and their reviews, keys and the audit log.
 
 A store mixes this in and provides `_read()`: a connection for a few reads (SQLite: the
-thread's connection; PostgreSQL: a pooled transaction), and `_change()`: one write
-transaction for changes that do not touch the list (keys, the audit log). Queries use
-`?` placeholders, which `_PLACEHOLDER` rewrites for drivers that want another style.
+thread's connection; PostgreSQL: a pooled transaction), `_change()`: one write
+transaction, and the few hooks where the two differ (`_lock_change_log`, `_FOR_UPDATE`,
+`_record_change`, `_insert_returning_id`). Queries use `?` placeholders, which
+`_PLACEHOLDER` rewrites for drivers that want another style. What stays in each store is
+what is truly its own: connections, migrations, bulk imports and, on PostgreSQL,
+LISTEN/NOTIFY.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from service.domain import (
     CaseStatus,
     DisputedEntry,
     EntryState,
+    HashValue,
     Hit,
     HitState,
     Match,
@@ -90,6 +94,10 @@ class SharedSQL:
 
     def _record_change(self, conn: Any, kind: str, entries: int, now: float) -> int:
         """Append to the change log inside the caller's write; returns the new seq."""
+        raise NotImplementedError
+
+    def _insert_returning_id(self, conn: Any, query: str, args: Sequence[Any]) -> int:
+        """Run an INSERT of one row and return the id the database gave it."""
         raise NotImplementedError
 
     # -- API keys and cases -----------------------------------------------------------------
@@ -179,6 +187,99 @@ class SharedSQL:
     def count_entries(self) -> dict[tuple[Algorithm, EntryState], int]:
         rows = self._all("SELECT algorithm, state, COUNT(*) FROM entries GROUP BY algorithm, state")
         return {(Algorithm(a), EntryState(s)): int(n) for a, s, n in rows}
+
+    # -- cases ------------------------------------------------------------------------------
+
+    def create_case(
+        self,
+        case_id: str,
+        token_hash: bytes,
+        submitted_by: str,
+        hashes: Sequence[HashValue],
+        now: float,
+        audit: AuditEvent | None = None,
+    ) -> list[int]:
+        with self._change() as conn:
+            self._lock_change_log(conn)
+            self._insert_audit(conn, audit)
+            conn.execute(
+                self._sql(
+                    "INSERT INTO cases (case_id, token_hash, state, submitted_by, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)"
+                ),
+                (case_id, token_hash, CaseState.ACTIVE.value, submitted_by, now),
+            )
+            seq = self._record_change(conn, "added", len(hashes), now)
+            return [
+                self._insert_returning_id(
+                    conn,
+                    "INSERT INTO entries (case_id, algorithm, value, state, created_at,"
+                    " changed_seq) VALUES (?, ?, ?, ?, ?, ?)",
+                    (case_id, h.algorithm.value, h.value, EntryState.PENDING.value, now, seq),
+                )
+                for h in hashes
+            ]
+
+    def withdraw_case(
+        self, case_id: str, now: float, audit: AuditEvent | None = None
+    ) -> list[EntryRow]:
+        with self._change() as conn:
+            self._lock_change_log(conn)
+            row = conn.execute(
+                self._sql("SELECT state FROM cases WHERE case_id = ?"), (case_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no case {case_id!r}")
+            self._insert_audit(conn, audit)
+            entries = [
+                EntryRow(r[0], Algorithm(r[1]), bytes(r[2]), EntryState(r[3]))
+                for r in conn.execute(
+                    self._sql(
+                        "SELECT entry_id, algorithm, value, state FROM entries"
+                        " WHERE case_id = ? AND state != ? ORDER BY entry_id"
+                    ),
+                    (case_id, EntryState.WITHDRAWN.value),
+                ).fetchall()
+            ]
+            conn.execute(
+                self._sql("UPDATE cases SET state = ?, withdrawn_at = ? WHERE case_id = ?"),
+                (CaseState.WITHDRAWN.value, now, case_id),
+            )
+            if not entries:  # withdrawn before: its entries and hits were settled then
+                return []
+            seq = self._record_change(conn, "withdrawn", len(entries), now)
+            conn.execute(
+                self._sql(
+                    "UPDATE entries SET state = ?, value = NULL, withdrawn_at = ?,"
+                    " changed_seq = ? WHERE case_id = ? AND state != ?"
+                ),
+                (EntryState.WITHDRAWN.value, now, seq, case_id, EntryState.WITHDRAWN.value),
+            )
+            # The uploads' hashes that matched are near-copies of the victim's: erase them.
+            conn.execute(
+                self._sql(
+                    "UPDATE hit_matches SET query_value = NULL WHERE entry_id IN"
+                    " (SELECT entry_id FROM entries WHERE case_id = ?)"
+                ),
+                (case_id,),
+            )
+            # Pending hits that matched only withdrawn entries need no review any more.
+            conn.execute(
+                self._sql(
+                    "UPDATE hits SET state = ? WHERE state = ? AND hit_id IN"
+                    " (SELECT m.hit_id FROM hit_matches m JOIN entries e USING (entry_id)"
+                    "  WHERE e.case_id = ?)"
+                    " AND NOT EXISTS (SELECT 1 FROM hit_matches m2 JOIN entries e2"
+                    "  USING (entry_id) WHERE m2.hit_id = hits.hit_id AND e2.state != ?)"
+                ),
+                (
+                    HitState.WITHDRAWN.value,
+                    HitState.PENDING.value,
+                    case_id,
+                    EntryState.WITHDRAWN.value,
+                ),
+            )
+            return entries
 
     # -- hits -------------------------------------------------------------------------------
 

@@ -12,16 +12,14 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 from service.domain import (
-    Algorithm,
     AuditEvent,
-    CaseState,
     EntryState,
     HashValue,
-    HitState,
 )
-from service.errors import Conflict, NotFound
+from service.errors import Conflict
 from service.store import records
 from service.store.base import (
     ApiKeyRecord,
@@ -126,81 +124,6 @@ class SQLiteStore(SharedSQL, Store):
 
     # -- cases and entries --------------------------------------------------------------
 
-    def create_case(
-        self,
-        case_id: str,
-        token_hash: bytes,
-        submitted_by: str,
-        hashes: Sequence[HashValue],
-        now: float,
-        audit: AuditEvent | None = None,
-    ) -> list[int]:
-        with self._write() as conn:
-            self._insert_audit(conn, audit)
-            conn.execute(
-                "INSERT INTO cases (case_id, token_hash, state, submitted_by, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (case_id, token_hash, CaseState.ACTIVE.value, submitted_by, now),
-            )
-            seq = self._record_change(conn, "added", len(hashes), now)
-            ids = []
-            for h in hashes:
-                cursor = conn.execute(
-                    "INSERT INTO entries (case_id, algorithm, value, state, created_at,"
-                    " changed_seq) VALUES (?, ?, ?, ?, ?, ?)",
-                    (case_id, h.algorithm.value, h.value, EntryState.PENDING.value, now, seq),
-                )
-                ids.append(int(cursor.lastrowid or 0))
-            return ids
-
-    def withdraw_case(
-        self, case_id: str, now: float, audit: AuditEvent | None = None
-    ) -> list[EntryRow]:
-        with self._write() as conn:
-            row = conn.execute("SELECT state FROM cases WHERE case_id = ?", (case_id,)).fetchone()
-            if row is None:
-                raise NotFound(f"no case {case_id!r}")
-            self._insert_audit(conn, audit)
-            entries = [
-                EntryRow(r[0], Algorithm(r[1]), bytes(r[2]), EntryState(r[3]))
-                for r in conn.execute(
-                    "SELECT entry_id, algorithm, value, state FROM entries"
-                    " WHERE case_id = ? AND state != ?",
-                    (case_id, EntryState.WITHDRAWN.value),
-                )
-            ]
-            conn.execute(
-                "UPDATE cases SET state = ?, withdrawn_at = ? WHERE case_id = ?",
-                (CaseState.WITHDRAWN.value, now, case_id),
-            )
-            seq = self._record_change(conn, "withdrawn", len(entries), now) if entries else 0
-            conn.execute(
-                "UPDATE entries SET state = ?, value = NULL, withdrawn_at = ?, changed_seq = ?"
-                " WHERE case_id = ? AND state != ?",
-                (EntryState.WITHDRAWN.value, now, seq, case_id, EntryState.WITHDRAWN.value),
-            )
-            # The uploads' hashes that matched are near-copies of the victim's: erase them.
-            conn.execute(
-                "UPDATE hit_matches SET query_value = NULL WHERE entry_id IN"
-                " (SELECT entry_id FROM entries WHERE case_id = ?)",
-                (case_id,),
-            )
-            # Pending hits that matched only withdrawn entries need no review any more.
-            conn.execute(
-                "UPDATE hits SET state = ? WHERE state = ? AND hit_id IN"
-                " (SELECT m.hit_id FROM hit_matches m JOIN entries e USING (entry_id)"
-                "  WHERE e.case_id = ?)"
-                " AND NOT EXISTS (SELECT 1 FROM hit_matches m2 JOIN entries e2 USING (entry_id)"
-                "  WHERE m2.hit_id = hits.hit_id AND e2.state != ?)",
-                (
-                    HitState.WITHDRAWN.value,
-                    HitState.PENDING.value,
-                    case_id,
-                    EntryState.WITHDRAWN.value,
-                ),
-            )
-            return entries
-
     def iter_entries(
         self, states: Sequence[EntryState], batch_size: int = 100_000
     ) -> Iterator[list[EntryRow]]:
@@ -283,6 +206,13 @@ class SQLiteStore(SharedSQL, Store):
             (kind, entries, now),
         )
         return int(cursor.lastrowid or 0)
+
+    def _insert_returning_id(
+        self, conn: sqlite3.Connection, query: str, args: Sequence[Any]
+    ) -> int:
+        # lastrowid, not RETURNING: SQLite has RETURNING only from 3.35, and Python may
+        # be built against an older one.
+        return int(conn.execute(query, args).lastrowid or 0)
 
     def store_id(self) -> str:
         return str(self._conn().execute("SELECT store_id FROM store_identity").fetchone()[0])
