@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from service.index.mih import Kernel
 from service.index.words import EMPTY_DISTANCES, EMPTY_IDS, scan
 
 
@@ -71,11 +72,28 @@ class DeltaBuffer:
         alive = rows.alive[: rows.size]
         return rows.ids[: rows.size][alive], rows.words[: rows.size][alive]
 
-    def search(self, qwords: np.ndarray, radius: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def search(
+        self, qwords: np.ndarray, radius: int, kernel: Kernel = "compiled"
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(ids, distances) per query, in row order (kernel: see mih.Kernel)."""
         rows = self._rows
         if rows.size == 0 or radius < 0:
             return [(EMPTY_IDS, EMPTY_DISTANCES)] * len(qwords)
         words, alive = rows.words[: rows.size], rows.alive[: rows.size]
+        if kernel == "compiled":
+            from service.index import kernels  # numba loads only when the index uses it
+
+            counts, found, distances = kernels.buffer_scan(
+                np.ascontiguousarray(qwords), radius, words, alive
+            )
+            ends = np.cumsum(counts).tolist()
+            found_ids = rows.ids[found]
+            return [
+                (found_ids[end - count : end], distances[end - count : end])
+                if count
+                else (EMPTY_IDS, EMPTY_DISTANCES)
+                for count, end in zip(counts.tolist(), ends, strict=True)
+            ]
         results = []
         for qword in qwords:
             found, distances = scan(words, alive, qword, radius)

@@ -20,13 +20,14 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from service.index.delta import DeltaBuffer
-from service.index.mih import MultiIndexSegment, Strategy
+from service.index.mih import Kernel, MultiIndexSegment, Strategy
 from service.index.words import (
     EMPTY_DISTANCES,
     EMPTY_IDS,
@@ -39,6 +40,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MERGE_ROWS = 16_384  # buffer rows that trigger a merge (~0.1 ms of scanning)
 SNAPSHOT_FORMAT = 1
+# "numpy" selects the numpy search instead of the compiled one (benchmarks, or a
+# platform where numba misbehaves); tests pass `kernel=` instead.
+KERNEL_VARIABLE = "HASHGUARD_INDEX_KERNEL"
+KERNELS: tuple[Kernel, ...] = ("compiled", "numpy")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,8 @@ class HammingIndex:
     """Every entry within `radius` bits of a query, nothing missed.
 
     `add(ids, hashes)` replaces an id already present; `remove(ids)` ignores unknown ids.
+    `kernel` (default: $HASHGUARD_INDEX_KERNEL, else "compiled") picks how searches run;
+    both give the same answers. The compiled one is made ready here, not at a query.
     """
 
     def __init__(
@@ -61,12 +68,18 @@ class HammingIndex:
         merge_rows: int = DEFAULT_MERGE_ROWS,
         strategy: Strategy = "auto",
         chunk_offset: int = 0,
+        kernel: Kernel | None = None,
     ) -> None:
         check_bits(bits)
         if merge_rows < 1:
             raise ValueError("merge_rows must be at least 1")
         self.bits = bits
         self.strategy: Strategy = strategy
+        self.kernel = default_kernel() if kernel is None else kernel
+        if self.kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {', '.join(KERNELS)}, got {self.kernel!r}")
+        if self.kernel == "compiled":
+            warm_up_kernels()
         self._n_words = bits // 64
         self._merge_rows = merge_rows
         self._merges = 0
@@ -214,8 +227,8 @@ class HammingIndex:
         qwords = hashes_to_words(queries, self.bits)
         view = self._view
         counts: dict[str, int] = {}
-        parts = [view.base.search(qwords, radius, self.strategy, counts)]
-        parts.extend(p.search(qwords, radius) for p in (*view.pending, view.delta))
+        parts = [view.base.search(qwords, radius, self.strategy, counts, self.kernel)]
+        parts.extend(p.search(qwords, radius, self.kernel) for p in (*view.pending, view.delta))
         with self._counts_lock:
             for plan, count in counts.items():
                 self._plan_counts[plan] += count
@@ -269,13 +282,15 @@ class HammingIndex:
             shutil.rmtree(staging, ignore_errors=True)
 
     @classmethod
-    def load(cls, directory: Path, *, mmap: bool = True) -> HammingIndex:
+    def load(
+        cls, directory: Path, *, mmap: bool = True, kernel: Kernel | None = None
+    ) -> HammingIndex:
         """Open a snapshot; with `mmap` the arrays are paged in as queries touch them."""
         directory = Path(directory)
         meta = json.loads((directory / "meta.json").read_text())
         if meta.get("format") != SNAPSHOT_FORMAT:
             raise ValueError(f"{directory}: unknown index snapshot format {meta.get('format')}")
-        index = cls(int(meta["bits"]))
+        index = cls(int(meta["bits"]), kernel=kernel)
         base = MultiIndexSegment.load(directory, mmap=mmap)
         if base.words.shape[1] != index._n_words:
             raise ValueError(f"{directory}: snapshot rows do not hold {index.bits}-bit hashes")
@@ -284,6 +299,40 @@ class HammingIndex:
         if len(delta_ids):
             index.add(delta_ids, np.load(directory / "delta_hashes.npy"))
         return index
+
+
+def default_kernel() -> Kernel:
+    """The kernel $HASHGUARD_INDEX_KERNEL names, "compiled" when unset."""
+    value = os.environ.get(KERNEL_VARIABLE, "compiled").strip().lower() or "compiled"
+    if value not in KERNELS:
+        raise ValueError(f"{KERNEL_VARIABLE} must be one of {', '.join(KERNELS)}, got {value!r}")
+    kernel: Kernel = "numpy" if value == "numpy" else "compiled"
+    return kernel
+
+
+_warm_up_lock = threading.Lock()
+_warm_up_seconds: float | None = None
+
+
+def warm_up_kernels() -> float:
+    """Compile the search loops (or load them from numba's cache) for every array layout
+    an index hands them: in-memory and memory-mapped (read-only) segments, and buffers.
+    Runs once per process; returns the seconds it took the first time, else 0."""
+    global _warm_up_seconds
+    with _warm_up_lock:
+        if _warm_up_seconds is not None:
+            return 0.0
+        started = time.perf_counter()
+        words = np.arange(16, dtype=np.uint64).reshape(4, 4)
+        for read_only in (False, True):
+            segment = MultiIndexSegment.build(np.arange(4, dtype=np.int64), words)
+            for array in (segment.words, segment.offsets, segment.rows):
+                array.flags.writeable = not read_only
+            segment.search(words[:2], 3, "multi_index", {}, "compiled")
+        DeltaBuffer.of(np.arange(4, dtype=np.int64), words).search(words[:2], 3, "compiled")
+        _warm_up_seconds = time.perf_counter() - started
+        log.debug("index search loops ready in %.2f s", _warm_up_seconds)
+        return _warm_up_seconds
 
 
 def _has_duplicates(ids: np.ndarray) -> bool:

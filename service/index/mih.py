@@ -46,6 +46,9 @@ MIN_INDEXED_ROWS = 4096  # below this a scan is always cheaper than planning pro
 QUERY_BATCH = 32  # queries planned together: bounds the (queries x probes) temporaries
 
 Strategy = Literal["auto", "multi_index", "scan"]
+# How a segment answers the queries it probes: one compiled loop (service.index.kernels,
+# the default) or numpy array calls (kept as the reference the benchmarks compare with).
+Kernel = Literal["compiled", "numpy"]
 _PAIR = np.array([0, 1], dtype=np.int64)
 
 
@@ -101,6 +104,22 @@ class _Plan:
     lengths: np.ndarray
 
 
+def _kernel_tables(widths: tuple[int, ...], probes: _Probes) -> tuple[np.ndarray, ...]:
+    """What kernels.segment_search needs besides the arrays: chunk starts and widths,
+    table bases, the level 0-2 flip masks with each (chunk, level) group's start, and
+    each chunk's 3-bit masks with their starts."""
+    level3 = [_flip_masks(width, 3) for width in widths]
+    return (
+        np.cumsum((0, *widths[:-1])).astype(np.int64),
+        np.array(widths, dtype=np.int64),
+        probes.table_bases.astype(np.int64),
+        probes.mask,
+        np.append(probes.group_starts, len(probes.mask)).astype(np.int64),
+        np.concatenate(level3),
+        np.cumsum([0, *(len(m) for m in level3)]).astype(np.int64),
+    )
+
+
 @cache
 def _flip_masks(width: int, bits: int) -> np.ndarray:
     """Every `width`-bit mask with exactly `bits` bits set."""
@@ -135,6 +154,7 @@ class MultiIndexSegment:
         sizes = np.array([(1 << w) + 1 for w in widths], dtype=np.int64)
         table_bases = np.concatenate(([0], np.cumsum(sizes)[:-1]))
         self._probes = _Probes.build(widths, table_bases)
+        self._kernel_tables = _kernel_tables(widths, self._probes)
 
     # --- building ----------------------------------------------------------------
 
@@ -195,53 +215,99 @@ class MultiIndexSegment:
     # --- search --------------------------------------------------------------------
 
     def search(
-        self, qwords: np.ndarray, radius: int, strategy: Strategy, plan_counts: dict[str, int]
+        self,
+        qwords: np.ndarray,
+        radius: int,
+        strategy: Strategy,
+        plan_counts: dict[str, int],
+        kernel: Kernel = "compiled",
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(ids, distances) per query; `plan_counts` gains one count per query's plan.
+        """(ids, distances) per query, ids ascending; `plan_counts` gains one count per
+        query's plan.
 
         `strategy` "auto" picks per query; "multi_index" probes whenever the radius
-        allows it and "scan" never probes (both for tests and benchmarks).
+        allows it and "scan" never probes (both for tests and benchmarks). Both kernels
+        make the same plan and give the same answer.
         """
         results: list[tuple[np.ndarray, np.ndarray]] = []
         for first in range(0, len(qwords), QUERY_BATCH):
             batch = qwords[first : first + QUERY_BATCH]
-            results.extend(self._search_batch(batch, radius, strategy, plan_counts))
+            results.extend(self._search_batch(batch, radius, strategy, plan_counts, kernel))
         return results
 
     def _search_batch(
-        self, qwords: np.ndarray, radius: int, strategy: Strategy, plan_counts: dict[str, int]
+        self,
+        qwords: np.ndarray,
+        radius: int,
+        strategy: Strategy,
+        plan_counts: dict[str, int],
+        kernel: Kernel,
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         n_queries = len(qwords)
         if self.size == 0 or radius < 0:
             return [(EMPTY_IDS, EMPTY_DISTANCES)] * n_queries
-        plan = None
-        if strategy == "multi_index" or (strategy == "auto" and self.size >= MIN_INDEXED_ROWS):
-            plan = self._plan(qwords, radius)
         results: list[tuple[np.ndarray, np.ndarray]] = [(EMPTY_IDS, EMPTY_DISTANCES)] * n_queries
-        if plan is not None:
+        probing = strategy == "multi_index" or (
+            strategy == "auto" and self.size >= MIN_INDEXED_ROWS
+        )
+        # Beyond 3 flipped bits in every chunk there is nothing to plan: scan.
+        plannable = radius + 1 <= (MAX_LEVEL + 2) * len(self.widths)
+        scan = np.arange(n_queries)
+        if probing and plannable and kernel == "compiled":
+            use_index = self._search_compiled(qwords, radius, strategy == "multi_index", results)
+            scan = np.flatnonzero(~use_index)
+        elif probing and plannable:
+            plan = self._plan(qwords, radius)
             if strategy == "multi_index":
                 plan.use_index[:] = True
             for q, found in self._probe(qwords, radius, plan):
                 results[q] = found
             scan = np.flatnonzero(~plan.use_index)
-        else:
-            scan = np.arange(n_queries)
         for q in scan.tolist():
             results[q] = self._scan(qwords[q], radius)
         plan_counts["scan"] = plan_counts.get("scan", 0) + len(scan)
         plan_counts["multi_index"] = plan_counts.get("multi_index", 0) + n_queries - len(scan)
         return results
 
-    def _plan(self, qwords: np.ndarray, radius: int) -> _Plan | None:
+    def _search_compiled(
+        self,
+        qwords: np.ndarray,
+        radius: int,
+        force_index: bool,
+        results: list[tuple[np.ndarray, np.ndarray]],
+    ) -> np.ndarray:
+        """Plan, probe and verify in one compiled call; fills `results` for the queries
+        it answered and returns which those were (the others are to be scanned)."""
+        from service.index import kernels  # numba loads only when the index uses it
+
+        use_index, counts, rows, distances = kernels.segment_search(
+            np.ascontiguousarray(qwords),
+            radius,
+            force_index,
+            self.words,
+            self.alive,
+            self.offsets,
+            self.rows,
+            *self._kernel_tables,
+        )
+        ends = np.cumsum(counts).tolist()
+        starts = [0, *ends[:-1]]
+        found = np.flatnonzero(counts).tolist()
+        ids = self.ids[rows] if found else EMPTY_IDS
+        for q in found:
+            lo, hi = starts[q], ends[q]
+            results[q] = (ids[lo:hi], distances[lo:hi])
+        mask: np.ndarray = use_index
+        return mask
+
+    def _plan(self, qwords: np.ndarray, radius: int) -> _Plan:
         """Which buckets each query probes, and whether probing beats a scan.
 
-        Returns None when the radius needs more than 3 flipped bits per chunk.
+        Needs radius + 1 <= 4 * chunks (at most 3 flipped bits per chunk).
         """
         levels = MAX_LEVEL + 1
         chunks = len(self.widths)
         needed = radius + 1  # sum over chunks of (allowed bits + 1)
-        if needed > (levels + 1) * chunks:
-            return None
         probes = self._probes
         qkeys = self._query_keys(qwords)
         slots = (qkeys[:, probes.chunk] ^ probes.mask).astype(np.int64) + probes.table_base
@@ -266,7 +332,8 @@ class MultiIndexSegment:
             # Every level up to 2 everywhere, and level 3 on the chunks whose level 2 was
             # cheapest: their 3-bit neighbours are probed for these queries only.
             wanted = sizes > 0
-            extra_chunks = np.argsort(group_sizes[:, :, MAX_LEVEL], axis=1)
+            # Stable, so ties pick the same chunks as the compiled kernel.
+            extra_chunks = np.argsort(group_sizes[:, :, MAX_LEVEL], axis=1, kind="stable")
             extra = self._level3_probes(qkeys, extra_chunks[:, : needed - levels * chunks])
         chosen = np.flatnonzero(wanted)  # (query, probe) pairs, flattened
         query_of, probe_of = np.divmod(chosen, len(probes.chunk))
