@@ -315,20 +315,17 @@ _warm_up_seconds: float | None = None
 
 
 def warm_up_kernels() -> float:
-    """Compile the search loops (or load them from numba's cache) for every array layout
-    an index hands them: in-memory and memory-mapped (read-only) segments, and buffers.
-    Runs once per process; returns the seconds it took the first time, else 0."""
+    """Compile the search loops (or load them from numba's cache) and run them once, so
+    the first query pays nothing. Runs once per process; returns the seconds it took
+    the first time, else 0."""
     global _warm_up_seconds
     with _warm_up_lock:
         if _warm_up_seconds is not None:
             return 0.0
         started = time.perf_counter()
         words = np.arange(16, dtype=np.uint64).reshape(4, 4)
-        for read_only in (False, True):
-            segment = MultiIndexSegment.build(np.arange(4, dtype=np.int64), words)
-            for array in (segment.words, segment.offsets, segment.rows):
-                array.flags.writeable = not read_only
-            segment.search(words[:2], 3, "multi_index", {}, "compiled")
+        segment = MultiIndexSegment.build(np.arange(4, dtype=np.int64), words)
+        segment.search(words[:2], 3, "multi_index", {}, "compiled")
         DeltaBuffer.of(np.arange(4, dtype=np.int64), words).search(words[:2], 3, "compiled")
         _warm_up_seconds = time.perf_counter() - started
         log.debug("index search loops ready in %.2f s", _warm_up_seconds)

@@ -35,18 +35,42 @@ SCAN_BLOCK_ROWS = 4096  # append-buffer rows scanned between appends to the outp
 PREFETCH_AHEAD = 16  # loads in flight: 8 and 32 measured slower at 1 M PDQ
 
 
-def _compile(function: Callable[..., Any]) -> Any:
+_no_cache_logged = False
+
+
+def _compile(function: Callable[..., Any], signature: tuple[Any, ...] | None = None) -> Any:
     """njit with an on-disk cache when numba finds a writable place for it; otherwise
-    (a read-only install and no writable user cache) compile in memory each process."""
+    (a read-only install and no writable user cache) compile in memory each process.
+
+    With a signature it compiles now, once: read-only array types accept writable arrays
+    too, so memory-mapped (read-only) and in-memory indexes share one compilation.
+    """
+    global _no_cache_logged
+    signatures = () if signature is None else ([signature],)
     try:
-        return njit(cache=True, nogil=True)(function)
+        return njit(*signatures, cache=True, nogil=True)(function)
     except RuntimeError as error:  # numba: "cannot cache function ...: no locator"
-        log.info("numba cannot cache compiled index code (%s); compiling in memory", error)
-        return njit(nogil=True)(function)
+        if not _no_cache_logged:
+            _no_cache_logged = True
+            log.warning(
+                "numba cannot cache the index's compiled search (%s): compiling it in "
+                "memory, which adds seconds to every start",
+                error,
+            )
+        return njit(*signatures, nogil=True)(function)
 
 
-@intrinsic
-def _popcount(typingctx: Any, value: Any) -> Any:
+def _readonly(dtype: Any, ndim: int = 1) -> Any:
+    return types.Array(dtype, ndim, "C", readonly=True)
+
+
+_WORDS = _readonly(types.uint64, 2)
+_ALIVE = _readonly(types.boolean)
+_INT64S = _readonly(types.int64)
+_UINT32S = _readonly(types.uint32)
+
+
+def _popcount_typing(typingctx: Any, value: Any) -> Any:
     """One machine popcount of a uint64 (LLVM's ctpop), as int64: numba would turn
     int64 + uint64 into a float."""
     signature = types.int64(types.uint64)
@@ -57,8 +81,10 @@ def _popcount(typingctx: Any, value: Any) -> Any:
     return signature, codegen
 
 
-@intrinsic
-def _prefetch(typingctx: Any, array: Any, index: Any) -> Any:
+_popcount: Any = intrinsic(_popcount_typing)
+
+
+def _prefetch_typing(typingctx: Any, array: Any, index: Any) -> Any:
     """Ask the CPU to start loading array[index] into cache (LLVM's prefetch: read,
     keep in all levels); never faults, so an index is not checked."""
     signature = types.void(array, index)
@@ -72,14 +98,15 @@ def _prefetch(typingctx: Any, array: Any, index: Any) -> Any:
         byte_pointer = ir.IntType(8).as_pointer()
         int32 = ir.IntType(32)
         function_type = ir.FunctionType(ir.VoidType(), [byte_pointer, int32, int32, int32])
-        prefetch = cgutils.get_or_insert_function(
-            builder.module, function_type, "llvm.prefetch.p0"
-        )
+        prefetch = cgutils.get_or_insert_function(builder.module, function_type, "llvm.prefetch.p0")
         read, keep, data = (ir.Constant(int32, v) for v in (0, 3, 1))
         builder.call(prefetch, [builder.bitcast(pointer, byte_pointer), read, keep, data])
         return context.get_dummy_value()
 
     return signature, codegen
+
+
+_prefetch: Any = intrinsic(_prefetch_typing)
 
 
 def _chunk_key(query: Any, start: int, width: int) -> int:
@@ -274,7 +301,11 @@ def _segment_search(
     return use_index, counts, out_rows[:used], out_dists[:used]
 
 
-segment_search = _compile(_segment_search)
+segment_search = _compile(
+    _segment_search,
+    (_WORDS, types.int64, types.boolean, _WORDS, _ALIVE, _UINT32S, _UINT32S)
+    + (_INT64S, _INT64S, _INT64S, _UINT32S, _INT64S, _UINT32S, _INT64S),
+)
 
 
 def _buffer_scan(qwords: Any, radius: int, words: Any, alive: Any) -> tuple[Any, Any, Any]:
@@ -313,4 +344,4 @@ def _buffer_scan(qwords: Any, radius: int, words: Any, alive: Any) -> tuple[Any,
     return counts, out_rows[:used], out_dists[:used]
 
 
-buffer_scan = _compile(_buffer_scan)
+buffer_scan = _compile(_buffer_scan, (_WORDS, types.int64, _WORDS, _ALIVE))
