@@ -6,6 +6,8 @@ every search result is compared with a naive popcount over the raw bytes.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -15,15 +17,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.index import ExactIndex, HammingIndex
+from service.index import ExactIndex, HammingIndex, kernels, mih
+from service.index.hamming import KERNEL_VARIABLE
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Every behaviour test runs against both ways the index answers: as the service builds it
 # ("auto": small lists are scanned), and forced through the multi-index tables with merges
-# every few dozen rows, so the tables, the buffers and the merges all meet the oracle.
+# every few dozen rows, so the tables, the buffers and the merges all meet the oracle;
+# each with the compiled search (the default) and with the numpy one.
 CONFIGS = {
     "auto": {},
     "multi_index": {"strategy": "multi_index", "merge_rows": 64},
+    "auto_numpy": {"kernel": "numpy"},
+    "multi_index_numpy": {"strategy": "multi_index", "merge_rows": 64, "kernel": "numpy"},
 }
+KERNELS = ("compiled", "numpy")
 
 
 def make_index(bits: int, config: str) -> HammingIndex:
@@ -341,33 +350,37 @@ def replay(index: HammingIndex, ops: History) -> dict[int, bytes]:
     return model
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize(
     ("bits", "radii"), [(64, [0, 1, 7, 8, 26, 31]), (256, [0, 1, 30, 31, 100])]
 )
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_property_multi_index_equals_brute_force(
-    bits: int, radii: list[int], data: st.DataObject
+    kernel: str, bits: int, radii: list[int], data: st.DataObject
 ) -> None:
     """Through the tables, with a merge every few rows: any history, any data. Small
     lists get 8-bit chunks, so the largest radii need 3 flipped bits in some chunks."""
     radius = data.draw(st.sampled_from(radii))
     ops, queries = data.draw(index_histories(bits, radius))
-    index = HammingIndex(bits, strategy="multi_index", merge_rows=4)
+    index = HammingIndex(bits, strategy="multi_index", merge_rows=4, kernel=kernel)  # type: ignore[arg-type]
     model = replay(index, ops)
     check_against_oracle(index, model, queries, radius)
     index.flush()
     check_against_oracle(index, model, queries, radius)
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("bits", [64, 256])
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
-def test_property_index_equals_brute_force_at_any_radius(bits: int, data: st.DataObject) -> None:
+def test_property_index_equals_brute_force_at_any_radius(
+    kernel: str, bits: int, data: st.DataObject
+) -> None:
     """As the service builds it, at every radius up to all bits (scan fallback included)."""
     radius = data.draw(st.integers(0, bits))
     ops, queries = data.draw(index_histories(bits, min(radius, bits - 1)))
-    index = HammingIndex(bits, merge_rows=3)
+    index = HammingIndex(bits, merge_rows=3, kernel=kernel)  # type: ignore[arg-type]
     model = replay(index, ops)
     check_against_oracle(index, model, queries, radius)
 
@@ -403,7 +416,8 @@ def test_re_adding_the_same_ids_does_not_grow_forever(bits: int) -> None:
 # --- HammingIndex: concurrency -------------------------------------------------------
 
 
-def test_searches_during_writes_always_find_untouched_entries() -> None:
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_searches_during_writes_always_find_untouched_entries(kernel: str) -> None:
     """The matcher searches while moderators add and withdraw entries: an entry that was
     added and never removed must never drop out of a result, and no reported distance
     may be wrong, while rows grow, get tombstoned and get compacted underneath."""
@@ -435,7 +449,7 @@ def test_searches_during_writes_always_find_untouched_entries() -> None:
     stable_slices = np.array_split(np.arange(n_stable), rounds * add_chunks)
 
     # Merges every few hundred rows run in the background while the readers search.
-    index = HammingIndex(bits, strategy="multi_index", merge_rows=300)
+    index = HammingIndex(bits, strategy="multi_index", merge_rows=300, kernel=kernel)  # type: ignore[arg-type]
     errors: list[BaseException] = []
     published = [0]  # stable ids below this have had add() return
     writer_done = threading.Event()
@@ -538,19 +552,20 @@ def test_bulk_adds_racing_small_adds_and_merges_lose_nothing() -> None:
 # --- HammingIndex: planning, snapshots -------------------------------------------------
 
 
-def test_planner_probes_random_lists_and_scans_degenerate_ones() -> None:
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_planner_probes_random_lists_and_scans_degenerate_ones(kernel: str) -> None:
     """Uniform hashes are answered through the tables; a list where every hash is nearly
     all zeros would make every row a candidate, so the planner scans instead, and both
     choices are counted where the service's metrics read them."""
     rng = np.random.default_rng(11)
-    uniform = HammingIndex(256)
+    uniform = HammingIndex(256, kernel=kernel)  # type: ignore[arg-type]
     uniform.add(np.arange(20_000, dtype=np.int64), random_hashes(rng, 20_000, 256))
     uniform.search(random_hashes(rng, 10, 256), 31)
     assert uniform.stats()["multi_index"] == 10
     assert uniform.stats()["scan"] == 0
 
     sparse_bits = rng.random((20_000, 256)) < 0.02
-    degenerate = HammingIndex(256)
+    degenerate = HammingIndex(256, kernel=kernel)  # type: ignore[arg-type]
     hashes = np.packbits(sparse_bits, axis=1)
     degenerate.add(np.arange(20_000, dtype=np.int64), hashes)
     entries = {i: h.tobytes() for i, h in enumerate(hashes)}
@@ -558,7 +573,8 @@ def test_planner_probes_random_lists_and_scans_degenerate_ones() -> None:
     assert degenerate.stats()["scan"] == 2
 
 
-def test_radius_beyond_two_flips_per_chunk_probes_three() -> None:
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_radius_beyond_two_flips_per_chunk_probes_three(kernel: str) -> None:
     """20,000 PDQ rows get 18 chunks of 14-15 bits; radius 60 needs more than 2 flipped
     bits in some chunks, so those are probed at 3 bits (forced here: at this size the
     planner would rather scan), and the answer is still exact."""
@@ -567,17 +583,21 @@ def test_radius_beyond_two_flips_per_chunk_probes_three() -> None:
     queries = hashes[:6].copy()
     hashes[20:26] = [flip_bits(q, rng.choice(256, size=60, replace=False)) for q in queries]
     hashes[26:32] = [flip_bits(q, rng.choice(256, size=61, replace=False)) for q in queries]
-    index = HammingIndex(256, strategy="multi_index")
+    index = HammingIndex(256, strategy="multi_index", kernel=kernel)  # type: ignore[arg-type]
     index.add(np.arange(20_000, dtype=np.int64), hashes)
     entries = {i: h.tobytes() for i, h in enumerate(hashes)}
     check_against_oracle(index, entries, queries, 60)
     assert index.stats()["multi_index"] == 6
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("mmap", [True, False])
-def test_snapshot_round_trip_keeps_removals_and_buffered_rows(tmp_path: Path, mmap: bool) -> None:
+def test_snapshot_round_trip_keeps_removals_and_buffered_rows(
+    tmp_path: Path, mmap: bool, kernel: str
+) -> None:
     """A saved index loads back answering exactly as before, removals included, and
-    keeps taking additions and removals (a memory-mapped snapshot is never written)."""
+    keeps taking additions and removals (a memory-mapped snapshot is never written: the
+    compiled search reads its read-only arrays as they are)."""
     rng = np.random.default_rng(12)
     hashes = random_hashes(rng, 6000, 256)
     index = HammingIndex(256)
@@ -585,7 +605,11 @@ def test_snapshot_round_trip_keeps_removals_and_buffered_rows(tmp_path: Path, mm
     index.remove(np.arange(0, 6000, 7, dtype=np.int64))
     entries = {i: h.tobytes() for i, h in enumerate(hashes) if i % 7}
     index.save(tmp_path / "pdq")
-    loaded = HammingIndex.load(tmp_path / "pdq", mmap=mmap)
+    loaded = HammingIndex.load(tmp_path / "pdq", mmap=mmap, kernel=kernel)  # type: ignore[arg-type]
+    assert loaded.kernel == kernel
+    base = loaded._view.base
+    assert base.words.flags.writeable is not mmap  # the case being tested
+    assert base.offsets.flags.writeable is not mmap
     queries = hashes[:40]
     check_against_oracle(loaded, entries, queries, 31)
 
@@ -605,6 +629,159 @@ def test_snapshot_of_the_wrong_format_is_refused(tmp_path: Path) -> None:
     (tmp_path / "phash" / "meta.json").write_text('{"format": 99, "bits": 64}')
     with pytest.raises(ValueError, match="unknown index snapshot format"):
         HammingIndex.load(tmp_path / "phash")
+
+
+# --- HammingIndex: the compiled search against the numpy one -------------------------
+
+
+def skewed_hashes(rng: np.random.Generator, n: int, bits: int) -> np.ndarray:
+    """Bit i set with its own probability: uneven buckets, so plans differ per query."""
+    return np.packbits(rng.random((n, bits)) < rng.uniform(0.1, 0.9, bits), axis=1)
+
+
+def sparse_hashes(rng: np.random.Generator, n: int, bits: int) -> np.ndarray:
+    """Nearly all-zero hashes: huge buckets, so the planner scans."""
+    return np.packbits(rng.random((n, bits)) < 0.02, axis=1)
+
+
+DATA = {"random": random_hashes, "skewed": skewed_hashes, "sparse": sparse_hashes}
+
+
+def plans(index: HammingIndex) -> tuple[int, int]:
+    stats = index.stats()
+    return stats["multi_index"], stats["scan"]
+
+
+@pytest.mark.parametrize("strategy", ["auto", "multi_index"])
+@pytest.mark.parametrize(
+    ("bits", "data", "radii"),
+    [
+        (256, "random", [0, 8, 31, 38, 39, 55, 70, 128]),
+        (256, "skewed", [16, 31, 38, 50]),
+        (256, "sparse", [10, 31]),
+        (64, "random", [0, 8, 12, 16]),
+        (64, "skewed", [4, 10]),
+    ],
+)
+def test_compiled_and_numpy_give_identical_answers_and_plans(
+    bits: int, data: str, radii: list[int], strategy: str
+) -> None:
+    """Same ids in the same order, same int32 distances and the same plan per query
+    (probe or scan, as counted for the metrics), for single queries and for batches
+    longer than one planning batch; with removals, a buffer, and 3-bit probes (radius
+    39 and up at 13-14 chunks) in play."""
+    make = DATA[data]
+    rng = np.random.default_rng(bits + len(radii))
+    hashes = make(rng, 20_000, bits)
+    near = [
+        flip_bits(h, rng.choice(bits, size=int(rng.integers(0, bits // 6)), replace=False))
+        for h in hashes[:60]
+    ]
+    queries = np.concatenate([np.stack(near), make(rng, 40, bits)])
+    assert len(queries) > mih.QUERY_BATCH
+    indexes = {
+        kernel: HammingIndex(bits, strategy=strategy, kernel=kernel)  # type: ignore[arg-type]
+        for kernel in KERNELS
+    }
+    for index in indexes.values():
+        index.add(np.arange(20_000, dtype=np.int64), hashes)
+        index.remove(np.arange(0, 20_000, 11, dtype=np.int64))
+        index.add(np.arange(30_000, 30_050, dtype=np.int64), hashes[100:150])  # buffered
+        assert index.stats()["buffered_rows"] == 50
+    entries = {i: h.tobytes() for i, h in enumerate(hashes) if i % 11}
+    entries |= {30_000 + i: h.tobytes() for i, h in enumerate(hashes[100:150])}
+    planned = {kernel: [0, 0] for kernel in KERNELS}
+    for radius in radii:
+        answers = {}
+        for kernel, index in indexes.items():
+            before = plans(index)
+            answers[kernel] = index.search(queries, radius)
+            after = plans(index)
+            planned[kernel] = [
+                p + a - b for p, a, b in zip(planned[kernel], after, before, strict=True)
+            ]
+        assert planned["compiled"] == planned["numpy"], radius
+        singles = [indexes["compiled"].search(q[None, :], radius)[0] for q in queries]
+        for ours, single, theirs in zip(
+            answers["compiled"], singles, answers["numpy"], strict=True
+        ):
+            for got in (ours, single):
+                assert got[0].dtype == np.int64 and got[1].dtype == np.int32
+                assert np.array_equal(got[0], theirs[0]), radius
+                assert np.array_equal(got[1], theirs[1]), radius
+        check_against_oracle(indexes["compiled"], entries, queries[::10], radius)
+    if strategy == "multi_index":
+        assert planned["compiled"][0] > 0
+    elif data == "sparse":
+        assert planned["compiled"][1] > 0  # the scan fallback was compared too
+
+
+def test_kernel_is_chosen_by_argument_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The numpy search stays selectable without a code change (benchmarks, or a platform
+    where numba misbehaves); a misspelt choice is refused, not silently replaced."""
+    monkeypatch.delenv(KERNEL_VARIABLE, raising=False)
+    assert HammingIndex(64).kernel == "compiled"
+    monkeypatch.setenv(KERNEL_VARIABLE, "numpy")
+    assert HammingIndex(64).kernel == "numpy"
+    assert HammingIndex(64, kernel="compiled").kernel == "compiled"
+    monkeypatch.setenv(KERNEL_VARIABLE, "fast")
+    with pytest.raises(ValueError, match=KERNEL_VARIABLE):
+        HammingIndex(64)
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        HammingIndex(64, kernel="fast")  # type: ignore[arg-type]
+
+
+def test_compiled_planner_uses_the_numpy_planner_constants() -> None:
+    """The compiled loop re-implements the planner; its copies of the cost model and
+    the planned levels must stay equal to mih's, or the plans (and metrics) diverge."""
+    assert kernels.CANDIDATE_COST_IN_SCAN_ROWS == mih.CANDIDATE_COST_IN_SCAN_ROWS
+    assert kernels.LEVELS == mih.MAX_LEVEL + 1
+
+
+READ_ONLY_CHECK = """
+import logging, numpy as np
+logging.basicConfig(level=logging.WARNING)
+from service.index import HammingIndex
+rng = np.random.default_rng(0)
+hashes = rng.integers(0, 256, (5000, 32), dtype=np.uint8)
+index = HammingIndex(256, strategy="multi_index")
+index.add(np.arange(5000, dtype=np.int64), hashes)
+ids, distances = index.search(hashes[7:8], 20)[0]
+print("found", ids.tolist(), distances.tolist(), index.kernel)
+"""
+
+
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() != 0, reason="needs root for a read-only bind mount"
+)
+def test_compiled_search_works_where_no_cache_can_be_written(tmp_path: Path) -> None:
+    """Installed read-only (an image, a read-only root file system) with no writable
+    user cache, numba cannot cache: the index must still start and answer, compiling
+    in memory, and say why start-up is slower."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    mounts = f"mount --bind -o ro {ROOT / 'service'} {ROOT / 'service'}"
+    mounts += f" && mount --bind -o ro {cache} {cache}"
+    script = tmp_path / "check.py"
+    script.write_text(READ_ONLY_CHECK)
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "HOME": str(cache), "PYTHONPATH": str(ROOT)}
+    env.pop("NUMBA_CACHE_DIR", None)
+    env.pop(KERNEL_VARIABLE, None)
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", mounts], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"no mount namespace here: {probe.stderr.decode().strip()}")
+    result = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f"{mounts} && exec {sys.executable} {script}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "found [7] [0] compiled" in result.stdout
+    assert "numba cannot cache the index's compiled search" in result.stderr
+    assert not any(cache.iterdir())
 
 
 # --- ExactIndex ----------------------------------------------------------------------

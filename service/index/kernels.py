@@ -46,9 +46,9 @@ def _compile(function: Callable[..., Any], signature: tuple[Any, ...] | None = N
     too, so memory-mapped (read-only) and in-memory indexes share one compilation.
     """
     global _no_cache_logged
-    signatures = () if signature is None else ([signature],)
+    signatures = None if signature is None else [signature]
     try:
-        return njit(*signatures, cache=True, nogil=True)(function)
+        return njit(signatures, cache=True, nogil=True)(function)
     except RuntimeError as error:  # numba: "cannot cache function ...: no locator"
         if not _no_cache_logged:
             _no_cache_logged = True
@@ -57,7 +57,7 @@ def _compile(function: Callable[..., Any], signature: tuple[Any, ...] | None = N
                 "memory, which adds seconds to every start",
                 error,
             )
-        return njit(*signatures, nogil=True)(function)
+        return njit(signatures, nogil=True)(function)
 
 
 def _readonly(dtype: Any, ndim: int = 1) -> Any:
@@ -301,10 +301,10 @@ def _segment_search(
     return use_index, counts, out_rows[:used], out_dists[:used]
 
 
+_TABLES = (_INT64S, _INT64S, _INT64S, _UINT32S, _INT64S, _UINT32S, _INT64S)  # mih._kernel_tables
 segment_search = _compile(
     _segment_search,
-    (_WORDS, types.int64, types.boolean, _WORDS, _ALIVE, _UINT32S, _UINT32S)
-    + (_INT64S, _INT64S, _INT64S, _UINT32S, _INT64S, _UINT32S, _INT64S),
+    (_WORDS, types.int64, types.boolean, _WORDS, _ALIVE, _UINT32S, _UINT32S, *_TABLES),
 )
 
 
