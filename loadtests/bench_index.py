@@ -1,4 +1,5 @@
-"""Exact Hamming radius search, side by side: our multi-index, our numpy scan, and faiss.
+"""Exact Hamming radius search, side by side: our multi-index (its compiled search and
+its numpy search), our numpy scan, and faiss.
 
 For each hash width (PDQ 256 bits at r=31, pHash 64 bits at r=8), list size and data
 set, every method indexes the same hashes and answers the same queries in one process:
@@ -16,6 +17,8 @@ draws from the same distribution (an unrelated upload).
 
 faiss-cpu is a benchmark-only extra: pip install -e '.[bench]'.
 Run: python loadtests/bench_index.py [--sizes 100000,1000000,10000000]
+The two kernels of our index alone, with their ratios (docs/BENCHMARKS.md):
+  python loadtests/bench_index.py --methods ours,ours-numpy --sizes 1000000,10000000
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import argparse
 import ctypes
 import gc
 import io
+import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from service.index import HammingIndex
+from service.index.hamming import warm_up_kernels
+from service.index.mih import Kernel
 from service.index.words import hashes_to_words, scan
 
 RADIUS = {256: 31, 64: 8}
@@ -80,14 +86,15 @@ class Method:
 
 
 class Ours(Method):
-    def __init__(self, chunk_offset: int = 0) -> None:
+    def __init__(self, chunk_offset: int = 0, kernel: Kernel = "compiled") -> None:
         self.chunk_offset = chunk_offset
-        self.name = "hashguard multi-index"
+        self.kernel: Kernel = kernel
+        self.name = f"multi-index {kernel}"
         if chunk_offset:
             self.name = f"ours, chunks log2(n){chunk_offset:+d}"
 
     def build(self, ids: np.ndarray, hashes: np.ndarray, bits: int) -> None:
-        self.index = HammingIndex(bits, chunk_offset=self.chunk_offset)
+        self.index = HammingIndex(bits, chunk_offset=self.chunk_offset, kernel=self.kernel)
         self.index.add(ids, hashes)
 
     def search(self, queries: np.ndarray, radius: int) -> Results:
@@ -311,6 +318,7 @@ def snapshot_load_seconds(hashes: np.ndarray, bits: int) -> tuple[float, float]:
 
 METHODS: dict[str, Callable[[], Method]] = {
     "ours": Ours,
+    "ours-numpy": lambda: Ours(kernel="numpy"),
     "numpy": NumpyScan,
     "faiss-flat": lambda: FaissBinary(multihash=False),
     "faiss-multihash": lambda: FaissBinary(multihash=True),
@@ -344,8 +352,14 @@ def main() -> None:
     args = parser.parse_args()
     RADIUS[256] = args.pdq_radius
 
+    ready = warm_up_kernels()  # numba compiles (or loads its cache) once, not in a build
+    print(f"compiled search ready in {ready:.2f} s (numba: compile, or load its cache)")
     bandwidth = memory_bandwidth()
-    print(f"memory bandwidth: {bandwidth / 1e9:.1f} GB/s (2 threads, np.sum over 1 GiB)\n")
+    print(
+        f"memory bandwidth: {bandwidth / 1e9:.1f} GB/s (2 threads, np.sum over 1 GiB); "
+        f"cores {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}; PDQ r={RADIUS[256]}, "
+        f"pHash r={RADIUS[64]}\n"
+    )
     header = (
         f"{'algo':>5} {'data':>8} {'entries':>11} {'method':>22} {'build s':>8} {'MiB':>7} "
         f"{'p50 ms':>8} {'p99 ms':>8} {'q/s 1t':>8} {'q/s 2t':>8} {'recall':>7} "
@@ -368,7 +382,8 @@ def run_one(args: argparse.Namespace, bits: int, dataset: str, n: int, bandwidth
     keys = ["numpy", *(m for m in args.methods.split(",") if m != "numpy")]
     keys += [f"ours{offset}" for offset in args.chunk_offsets.split(",") if offset]
     for key in keys:
-        method = Ours(int(key[4:])) if key.startswith("ours") and key != "ours" else METHODS[key]()
+        offset = key.startswith("ours") and key not in METHODS
+        method = Ours(int(key[4:])) if offset else METHODS[key]()
         slow = key in ("numpy", "faiss-flat", "faiss-multihash") and n >= 1_000_000
         method_batch = batch[: args.scan_batch] if slow else batch
         build, mib, latencies, qps1, qps2, found = measure(
@@ -390,6 +405,15 @@ def run_one(args: argparse.Namespace, bits: int, dataset: str, n: int, bandwidth
             f"{r.algorithm:>5} {r.dataset:>8} {r.entries:>11,} {r.method:>22} {r.build_s:>8.2f} "
             f"{r.mib:>7.0f} {r.p50_ms:>8.3f} {r.p99_ms:>8.3f} {r.qps_1:>8.0f} {r.qps_2:>8.0f} "
             f"{r.recall:>7.3f} {'yes' if r.exact else 'NO':>5} {flat.p50_ms / r.p50_ms:>6.1f}x"
+        )
+    by_name = {r.method: r for r in rows}
+    fast, slow = by_name.get("multi-index compiled"), by_name.get("multi-index numpy")
+    if fast and slow:  # how much faster the compiled search is, from this run alone
+        ratios = (slow.p50_ms / fast.p50_ms, slow.p99_ms / fast.p99_ms)
+        ratios += (fast.qps_1 / slow.qps_1, fast.qps_2 / slow.qps_2)
+        print(
+            f"{'':>5} {'':>8} {'':>11} {'compiled speed-up':>22} {'':>8} {'':>7} "
+            + " ".join(f"{ratio:>7.1f}x" for ratio in ratios)
         )
     floor_ms = hashes.nbytes / bandwidth * 1e3
     print(f"{'':>5} {'':>8} {'':>11} {'floor: stream once':>22} {'':>8} "
