@@ -7,7 +7,10 @@ it is also a cost: a multi-index answers small radii by probing and large ones b
 scanning. Each answer is checked against a plain numpy popcount.
 Both search kernels (compiled, numpy) answer the same queries on the same index, query by
 query in alternating order, so their ratio is measured under the same machine load.
+`--dataset` takes loadtests/bench_index.py's data sets instead (uniform, skewed, photos;
+`--bits 64` for pHash), with its queries: half near a stored hash, half unrelated.
 Run: python -m loadtests.radius_cost [--entries 1000000] [--radii 31,38,39,53]
+     python -m loadtests.radius_cost --dataset skewed --entries 10000000 --radii 31,38
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 
 from service.index import HammingIndex
 from service.index.hamming import KERNELS, warm_up_kernels
+from service.index.words import hashes_to_words
 
 
 def _search_ms(index: HammingIndex, queries: np.ndarray, radius: int, kernel: str) -> float:
@@ -50,19 +54,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=64)
     parser.add_argument("--settle", type=float, default=10.0, help="seconds for merges")
     parser.add_argument("--kernels", default=",".join(KERNELS), help="compiled,numpy")
+    parser.add_argument("--dataset", help="uniform, skewed or photos (bench_index's)")
+    parser.add_argument("--bits", type=int, default=256, help="256 (PDQ) or 64 (pHash)")
     args = parser.parse_args(argv)
     kernels = args.kernels.split(",")
     ready = warm_up_kernels() if "compiled" in kernels else 0.0
     rng = np.random.default_rng(0)
-    hashes = rng.integers(0, 256, (args.entries, 32), dtype=np.uint8)
-    index = HammingIndex(256)
+    if args.dataset:
+        from loadtests.bench_index import make_dataset
+
+        hashes, queries = make_dataset(
+            args.dataset, args.entries, args.bits, args.queries, seed=args.entries + args.bits
+        )
+        described = f"{args.dataset} {'PDQ' if args.bits == 256 else 'pHash'} (bench_index's)"
+    else:
+        hashes = rng.integers(0, 256, (args.entries, args.bits // 8), dtype=np.uint8)
+        queries = hashes[rng.integers(0, args.entries, args.queries)].copy()
+        queries[:, :4] ^= rng.integers(0, 256, (args.queries, 4), dtype=np.uint8)  # near a hit
+        described = "random PDQ" if args.bits == 256 else "random pHash"
+    index = HammingIndex(args.bits)
     index.add(np.arange(args.entries, dtype=np.int64), hashes)
     time.sleep(args.settle)  # let background merges finish, as in a server that has started
-    queries = hashes[rng.integers(0, args.entries, args.queries)].copy()
-    queries[:, :4] ^= rng.integers(0, 256, (args.queries, 4), dtype=np.uint8)  # near a hit
-    bits = np.unpackbits(hashes, axis=1)
+    words = hashes_to_words(hashes, args.bits)
     print(
-        f"{args.entries:,} random PDQ entries; cores {os.cpu_count()}, load average "
+        f"{args.entries:,} {described} entries; cores {os.cpu_count()}, load average "
         f"{os.getloadavg()[0]:.2f}; radii measured in turn; compiled search ready in "
         f"{ready:.2f} s\n"
     )
@@ -77,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch = _timed(index, eights, radius, kernels)
         for kernel in kernels:
             index.kernel = kernel  # type: ignore[assignment]
-            ok = _verify(index, bits, queries[:3], radius)
+            ok = _verify(index, words, queries[:3], radius)
             print(
                 f"{radius:>6} {kernel:>9} {statistics.median(single[kernel]):>15.3f} "
                 f"{np.percentile(single[kernel], 99):>7.3f} "
@@ -91,12 +106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _verify(index: HammingIndex, bits: np.ndarray, queries: np.ndarray, radius: int) -> bool:
-    for q, (ids, dists) in zip(queries, index.search(queries, radius), strict=True):
-        expected = np.count_nonzero(bits != np.unpackbits(q), axis=1)
+def _verify(index: HammingIndex, words: np.ndarray, queries: np.ndarray, radius: int) -> bool:
+    """Each answer equals a plain numpy popcount over every entry, ids and distances."""
+    qwords = hashes_to_words(queries, index.bits)
+    for qword, (ids, dists) in zip(qwords, index.search(queries, radius), strict=True):
+        expected = np.bitwise_count(words ^ qword).sum(axis=1, dtype=np.int32)
         want = np.flatnonzero(expected <= radius)
-        order = np.argsort(ids)
-        if not (np.array_equal(ids[order], want) and np.array_equal(dists[order], expected[want])):
+        if not (np.array_equal(ids, want) and np.array_equal(dists, expected[want])):
             return False
     return True
 

@@ -190,6 +190,9 @@ def _segment_search(
     ranked = np.empty(n_groups, dtype=np.int64)
     selected = np.zeros(n_groups, dtype=np.bool_)
     level2 = np.empty(chunks, dtype=np.int64)
+    level3_slots = np.empty(len(level3_masks), dtype=np.int64)
+    level3_first = np.empty(len(level3_masks), dtype=np.int64)
+    level3_lengths = np.empty(len(level3_masks), dtype=np.int64)
     for q in range(n_queries):
         query = qwords[q]
         for j in range(chunks):
@@ -211,7 +214,7 @@ def _segment_search(
         # The planner (mih._plan): the `needed` cheapest levels, each chunk's in order;
         # past 3 levels per chunk, all of them plus 3 bits where level 2 was cheapest.
         candidates = 0
-        extra = 0
+        n_level3 = 0
         if needed <= n_groups:
             for j in range(chunks):
                 running = 0
@@ -231,10 +234,18 @@ def _segment_search(
                 level2[j] = group_sizes[j * LEVELS + LEVELS - 1]
             by_level2 = np.argsort(level2, kind="mergesort")  # stable, as mih's
             extra = needed - n_groups
-            for j in by_level2[:extra]:
+            for j in by_level2[:extra]:  # their 3-bit buckets, read as the others were
+                begin = n_level3
                 for p in range(level3_starts[j], level3_starts[j + 1]):
-                    slot = (keys[j] ^ np.int64(level3_masks[p])) + table_bases[j]
-                    candidates += np.int64(offsets[slot + 1]) - np.int64(offsets[slot])
+                    level3_slots[n_level3] = (keys[j] ^ np.int64(level3_masks[p])) + table_bases[j]
+                    n_level3 += 1
+                for k in range(begin, n_level3):
+                    if k + PREFETCH_AHEAD < n_level3:
+                        _prefetch(offsets, level3_slots[k + PREFETCH_AHEAD])
+                    low = np.int64(offsets[level3_slots[k]])
+                    level3_first[k] = low + j * size
+                    level3_lengths[k] = np.int64(offsets[level3_slots[k] + 1]) - low
+                    candidates += level3_lengths[k]
         if not force_index and candidates * CANDIDATE_COST_IN_SCAN_ROWS >= size:
             continue
         use_index[q] = True
@@ -247,19 +258,16 @@ def _segment_search(
                         first[chosen] = first[p]  # chosen <= p: overwrites only read ones
                         lengths[chosen] = lengths[p]
                         chosen += 1
-        if extra:
-            chosen_first = np.empty(chosen + len(level3_masks), dtype=np.int64)
-            chosen_lengths = np.empty(chosen + len(level3_masks), dtype=np.int64)
+        if n_level3:
+            chosen_first = np.empty(chosen + n_level3, dtype=np.int64)
+            chosen_lengths = np.empty(chosen + n_level3, dtype=np.int64)
             chosen_first[:chosen] = first[:chosen]
             chosen_lengths[:chosen] = lengths[:chosen]
-            for j in by_level2[:extra]:
-                for p in range(level3_starts[j], level3_starts[j + 1]):
-                    slot = (keys[j] ^ np.int64(level3_masks[p])) + table_bases[j]
-                    low = np.int64(offsets[slot])
-                    if np.int64(offsets[slot + 1]) > low:
-                        chosen_first[chosen] = low + j * size
-                        chosen_lengths[chosen] = np.int64(offsets[slot + 1]) - low
-                        chosen += 1
+            for k in range(n_level3):
+                if level3_lengths[k]:
+                    chosen_first[chosen] = level3_first[k]
+                    chosen_lengths[chosen] = level3_lengths[k]
+                    chosen += 1
         else:
             chosen_first, chosen_lengths = first, lengths
         # Their rows, then each candidate verified on the full hash.
