@@ -252,18 +252,17 @@ class MultiIndexSegment:
         )
         # Beyond 3 flipped bits in every chunk there is nothing to plan: scan.
         plannable = radius + 1 <= (MAX_LEVEL + 2) * len(self.widths)
-        scan = np.arange(n_queries)
+        scan = list(range(n_queries))
         if probing and plannable and kernel == "compiled":
-            use_index = self._search_compiled(qwords, radius, strategy == "multi_index", results)
-            scan = np.flatnonzero(~use_index)
+            scan = self._search_compiled(qwords, radius, strategy == "multi_index", results)
         elif probing and plannable:
             plan = self._plan(qwords, radius)
             if strategy == "multi_index":
                 plan.use_index[:] = True
             for q, found in self._probe(qwords, radius, plan):
                 results[q] = found
-            scan = np.flatnonzero(~plan.use_index)
-        for q in scan.tolist():
+            scan = np.flatnonzero(~plan.use_index).tolist()
+        for q in scan:
             results[q] = self._scan(qwords[q], radius)
         plan_counts["scan"] = plan_counts.get("scan", 0) + len(scan)
         plan_counts["multi_index"] = plan_counts.get("multi_index", 0) + n_queries - len(scan)
@@ -275,9 +274,10 @@ class MultiIndexSegment:
         radius: int,
         force_index: bool,
         results: list[tuple[np.ndarray, np.ndarray]],
-    ) -> np.ndarray:
+    ) -> list[int]:
         """Plan, probe and verify in one compiled call; fills `results` for the queries
-        it answered and returns which those were (the others are to be scanned)."""
+        it answered and returns the others (to be scanned). Plain lists below: for one
+        query numpy's per-call cost would be a tenth of the search."""
         from service.index import kernels  # numba loads only when the index uses it
 
         use_index, counts, rows, distances = kernels.segment_search(
@@ -290,15 +290,14 @@ class MultiIndexSegment:
             self.rows,
             *self._kernel_tables,
         )
-        ends = np.cumsum(counts).tolist()
-        starts = [0, *ends[:-1]]
-        found = np.flatnonzero(counts).tolist()
-        ids = self.ids[rows] if found else EMPTY_IDS
-        for q in found:
-            lo, hi = starts[q], ends[q]
-            results[q] = (ids[lo:hi], distances[lo:hi])
-        mask: np.ndarray = use_index
-        return mask
+        if len(rows):
+            ids = self.ids[rows]
+            end = 0
+            for q, count in enumerate(counts.tolist()):
+                if count:
+                    results[q] = (ids[end : end + count], distances[end : end + count])
+                    end += count
+        return [q for q, answered in enumerate(use_index.tolist()) if not answered]
 
     def _plan(self, qwords: np.ndarray, radius: int) -> _Plan:
         """Which buckets each query probes, and whether probing beats a scan.
