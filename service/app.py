@@ -85,6 +85,22 @@ class CheckResult:
 
 
 @dataclass(frozen=True, slots=True)
+class MatchedUpload:
+    """A check between its two halves: matched (no I/O), not yet recorded."""
+
+    principal: Principal
+    content_ref: str
+    matches: list[Match]
+    computed: list[HashValue]
+    notes: list[str]
+    decision: Decision  # before disputes and prior verdicts, which need the store
+
+    @property
+    def needs_store(self) -> bool:
+        return self.decision is Decision.REVIEW
+
+
+@dataclass(frozen=True, slots=True)
 class NewCase:
     case_id: str
     case_token: str  # shown once, stored only as a digest
@@ -115,7 +131,8 @@ class HashGuard:
         self.follower.catch_up()
         self._refresh_gauges()
         self._pending_hits = 0.0
-        self._known_keys: dict[str, ApiKeyRecord] = {}
+        # key id -> (record, time.monotonic() when read)
+        self._known_keys: dict[str, tuple[ApiKeyRecord, float]] = {}
         self._store_down_until = 0.0
         self.limits = Limits(
             parse_rate_limits(settings.rate_limits),
@@ -139,9 +156,33 @@ class HashGuard:
     # -- authentication -------------------------------------------------------------------
 
     def authenticate(self, api_key: str | None) -> Principal:
+        """The key's principal; reads the key's record from the store (blocking I/O)
+        unless `cached_principal` can answer from a recent read."""
+        principal = self.cached_principal(api_key)
+        if principal is not None:
+            return principal
+        assert api_key  # cached_principal refused a missing one
+        key_id = split_api_key(api_key)
+        return self._principal(api_key, self._api_key_record(key_id))
+
+    def cached_principal(self, api_key: str | None) -> Principal | None:
+        """The key's principal from a record read within `key_cache_seconds`, without
+        touching the store (so the event loop may call it); None when the store must be
+        asked. A revoked or rotated key therefore stops working on a running server
+        within that many seconds."""
         if not api_key:
             raise Unauthenticated("missing API key: send metadata 'authorization: Bearer <key>'")
-        record = self._api_key_record(split_api_key(api_key))
+        cached = self._known_keys.get(split_api_key(api_key))
+        if cached is None:
+            return None
+        record, read_at = cached
+        now = time.monotonic()
+        if now - read_at >= self.settings.key_cache_seconds and now >= self._store_down_until:
+            return None
+        return self._principal(api_key, record)
+
+    @staticmethod
+    def _principal(api_key: str, record: ApiKeyRecord | None) -> Principal:
         if record is None or record.revoked_at is not None:
             raise Unauthenticated("unknown or revoked API key")
         if not same_secret(api_key, record.secret_hash):
@@ -155,17 +196,17 @@ class HashGuard:
         After a failure the store is left alone for a few seconds, so calls do not each
         wait for a connection that is not coming."""
         known = self._known_keys.get(key_id)
-        if known is not None and time.monotonic() < self._store_down_until:
-            return known
         try:
             record = self.store.get_api_key(key_id)
         except Unavailable:
             self._store_down_until = time.monotonic() + _STORE_RETRY_SECONDS
             if known is None:
                 raise
-            return known
+            return known[0]
         if record is not None:
-            self._known_keys[key_id] = record
+            self._known_keys[key_id] = (record, time.monotonic())
+        else:
+            self._known_keys.pop(key_id, None)
         return record
 
     # -- operators --------------------------------------------------------------------------
@@ -177,6 +218,19 @@ class HashGuard:
         hashes: Sequence[HashValue],
         content_ref: str,
     ) -> CheckResult:
+        """Match an upload and record what the policy asks for (see the two halves)."""
+        return self.record_check(self.match_upload(principal, image, hashes, content_ref))
+
+    def match_upload(
+        self,
+        principal: Principal,
+        image: bytes | None,
+        hashes: Sequence[HashValue],
+        content_ref: str,
+    ) -> MatchedUpload:
+        """The store-free half of a check: limits, hashing (for an image), index search
+        and the policy's first answer. For precomputed hashes it is CPU work only, so the
+        server may run it on its event loop; an image's decode belongs in a thread."""
         require_role(principal, Role.OPERATOR)
         self.limits.charge(principal)
         if len(content_ref) > MAX_CONTENT_REF:
@@ -190,9 +244,19 @@ class HashGuard:
         else:
             queries = self._supplied_queries(hashes, notes)
         matches = best_per_entry(self.matcher.match(queries))
-        decision, hit_id = self._decide_and_record(principal, content_ref, matches, notes)
+        return MatchedUpload(principal, content_ref, matches, computed, notes, decide(matches))
+
+    def record_check(self, matched: MatchedUpload) -> CheckResult:
+        """The half that may touch the store: only when the policy's first answer is
+        REVIEW (disputed entries, prior verdicts, a new hit); otherwise no I/O at all."""
+        if matched.needs_store:
+            decision, hit_id = self._decide_and_record(
+                matched.principal, matched.content_ref, matched.matches, matched.notes
+            )
+        else:
+            decision, hit_id = matched.decision, ""
         metrics.DECISIONS.labels(decision.value).inc()
-        return CheckResult(decision, matches, computed, hit_id, notes)
+        return CheckResult(decision, matched.matches, matched.computed, hit_id, matched.notes)
 
     def _image_queries(
         self, principal: Principal, image: bytes, notes: list[str]
@@ -266,7 +330,7 @@ class HashGuard:
         queue again, and one already in a pending or confirmed hit reuses that hit.
         """
         decision, disputed = decide(matches), set[int]()
-        if decision is Decision.REVIEW:
+        if decision is Decision.REVIEW:  # always so when called from record_check
             pending_ids = sorted(
                 {m.entry_id for m in matches if m.entry_state is EntryState.PENDING}
             )

@@ -47,9 +47,10 @@ class Settings:
     max_image_pixels: int = 64_000_000
     max_hashes_per_case: int = 1000
     workers: int = 16
-    max_streams: int = 8
+    max_streams: int = 256
     reuse_port: int = 0
     grace_seconds: float = 10.0
+    key_cache_seconds: float = 1.0
     malloc_arena_max: int = 2
     malloc_trim_interval: float = 30.0
     tls_cert: str = ""
@@ -80,13 +81,10 @@ class Settings:
             (self.max_image_pixels >= 1, "max_image_pixels must be positive"),
             (self.max_hashes_per_case >= 1, "max_hashes_per_case must be positive"),
             (self.workers >= 1, "workers must be at least 1"),
-            (
-                1 <= self.max_streams < self.workers,
-                f"max_streams ({self.max_streams}) must be at least 1 and fewer than "
-                f"workers ({self.workers}), so single calls always find a free worker",
-            ),
+            (self.max_streams >= 1, "max_streams must be at least 1"),
             (self.reuse_port in (0, 1), "reuse_port must be 0 or 1"),
             (self.grace_seconds >= 0, "grace_seconds must not be negative"),
+            (0 <= self.key_cache_seconds <= 60, "key_cache_seconds must be 0..60"),
             (self.malloc_arena_max >= 0, "malloc_arena_max must not be negative"),
             (self.malloc_trim_interval >= 0, "malloc_trim_interval must not be negative"),
             (
@@ -132,10 +130,12 @@ _HELP = {
     "max_message_bytes": "largest request (an image) in bytes",
     "max_image_pixels": "larger images are refused as decompression bombs",
     "max_hashes_per_case": "most hashes one case may submit",
-    "workers": "gRPC worker threads",
-    "max_streams": "most CheckUploads streams open at once (each holds a worker thread)",
+    "workers": "threads for image checks and store calls (hash checks run on the event loop)",
+    "max_streams": "most CheckUploads streams open at once (an idle one holds memory, no thread)",
     "reuse_port": "1: several serve processes share the gRPC port (SO_REUSEPORT)",
     "grace_seconds": "on SIGTERM, how long in-flight calls may finish",
+    "key_cache_seconds": "how long an API key read from the store is trusted before it is read "
+    "again; a revoked or rotated key stops working within this (0: read on every call)",
     "malloc_arena_max": "glibc malloc arenas (0: glibc's default, 8 per core); fewer keep "
     "memory flat",
     "malloc_trim_interval": "seconds between handing freed heap pages back to the kernel "

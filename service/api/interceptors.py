@@ -1,17 +1,24 @@
-"""One server interceptor for every call, unary or streaming: it maps domain errors to
-gRPC statuses with their message, turns anything unexpected into INTERNAL without
-leaking a stack trace to the client, and records request counts and latency. Request
-bytes that do not parse as the method's message become INVALID_ARGUMENT (grpc itself
-would answer INTERNAL)."""
+"""One grpc.aio server interceptor for every call, unary or streaming: it maps domain
+errors to gRPC statuses with their message, turns anything unexpected into INTERNAL
+without leaking a stack trace to the client, and records request counts and latency.
+Request bytes that do not parse as the method's message become INVALID_ARGUMENT (grpc
+itself would answer INTERNAL). A client that hangs up is counted as CANCELLED, not
+logged as an error.
+
+Every handler it wraps is a coroutine or an async generator (ours, and grpc's asyncio
+health and reflection services); a sync handler would block the event loop, so it is
+passed through untouched and unmeasured."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeAlias
 
 import grpc
 
@@ -19,6 +26,10 @@ from service import metrics
 from service.errors import HashGuardError, InvalidInput
 
 log = logging.getLogger("hashguard.api")
+
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+Continuation: TypeAlias = "Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]]"
 
 
 class _Outcome:
@@ -30,17 +41,15 @@ class _Outcome:
         self.code = grpc.StatusCode.OK
 
 
-def _abort(context: grpc.ServicerContext, outcome: _Outcome, exc: BaseException) -> None:
+async def _abort(context: Context, outcome: _Outcome, exc: Exception) -> None:
     if isinstance(exc, HashGuardError):
         outcome.code = grpc.StatusCode[exc.status]
-        if exc.trailers():
-            context.set_trailing_metadata(exc.trailers())
-        context.abort(outcome.code, str(exc))
+        await context.abort(outcome.code, str(exc), exc.trailers() or ())
     ref = uuid.uuid4().hex[:12]
     # The traceback names code paths only; request bodies (images) are never logged.
     log.error("internal error ref=%s", ref, exc_info=exc)
     outcome.code = grpc.StatusCode.INTERNAL
-    context.abort(outcome.code, f"internal error (reference {ref}); see the server log")
+    await context.abort(outcome.code, f"internal error (reference {ref}); see the server log")
 
 
 def _record(method: str, outcome: _Outcome, started: float) -> None:
@@ -48,22 +57,25 @@ def _record(method: str, outcome: _Outcome, started: float) -> None:
     metrics.LATENCY.labels(method).observe(time.perf_counter() - started)
 
 
-@contextmanager
-def _guarded(method: str, context: grpc.ServicerContext) -> Iterator[None]:
+@asynccontextmanager
+async def _guarded(method: str, context: Context) -> AsyncIterator[None]:
     """Map errors raised inside the block and record the call's outcome."""
     started, outcome = time.perf_counter(), _Outcome()
     try:
         yield
+    except asyncio.CancelledError:
+        # grpc cancels the call's task when the client hangs up (or its deadline
+        # passes): nobody is left to answer, and nothing went wrong here.
+        outcome.code = grpc.StatusCode.CANCELLED
+        raise
+    except grpc.aio.AbortError:  # context.abort() by a handler (e.g. health NOT_FOUND)
+        outcome.code = context.code() or grpc.StatusCode.UNKNOWN
+        raise
     except Exception as exc:
-        if isinstance(exc, grpc.RpcError) and not context.is_active():
-            # The client hung up while a stream was waiting for its next request:
-            # nobody is left to answer, and nothing went wrong here.
+        if context.cancelled():
             outcome.code = grpc.StatusCode.CANCELLED
             return
-        if _is_abort(exc, context):
-            outcome.code = _code(context) or grpc.StatusCode.UNKNOWN
-            raise
-        _abort(context, outcome, exc)
+        await _abort(context, outcome, exc)
     finally:
         _record(method, outcome, started)
 
@@ -96,17 +108,22 @@ def _parsed(request: Any) -> Any:
     return request
 
 
+async def _parsed_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for item in requests:
+        yield _parsed(item)
+
+
 def _requests(request: Any, streaming: bool) -> Any:
     """The request, or for a request stream an iterator that refuses malformed items."""
-    return (_parsed(item) for item in request) if streaming else _parsed(request)
+    return _parsed_stream(request) if streaming else _parsed(request)
 
 
 def _wrap_unary_response(
     method: str, behavior: Callable[..., Any], streaming: bool
 ) -> Callable[..., Any]:
-    def wrapper(request: Any, context: grpc.ServicerContext) -> Any:
-        with _guarded(method, context):
-            return behavior(_requests(request, streaming), context)
+    async def wrapper(request: Any, context: Context) -> Any:
+        async with _guarded(method, context):
+            return await behavior(_requests(request, streaming), context)
 
     return wrapper
 
@@ -114,52 +131,65 @@ def _wrap_unary_response(
 def _wrap_stream_response(
     method: str, behavior: Callable[..., Any], streaming: bool
 ) -> Callable[..., Any]:
-    def wrapper(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        with _guarded(method, context):
-            yield from behavior(_requests(request, streaming), context)
+    if inspect.isasyncgenfunction(behavior):
 
-    return wrapper
+        async def generator(request: Any, context: Context) -> AsyncIterator[Any]:
+            async with _guarded(method, context):
+                async for response in behavior(_requests(request, streaming), context):
+                    yield response
 
+        return generator
 
-def _is_abort(exc: Exception, context: grpc.ServicerContext) -> bool:
-    """context.abort() (e.g. in the health servicer) raises a bare Exception after setting
-    the code: let it through unchanged."""
-    return type(exc) is Exception and _code(context) not in (None, grpc.StatusCode.OK)
+    async def writer(request: Any, context: Context) -> None:  # answers with context.write
+        async with _guarded(method, context):
+            await behavior(_requests(request, streaming), context)
 
-
-def _code(context: grpc.ServicerContext) -> grpc.StatusCode | None:
-    code: grpc.StatusCode | None = context.code()  # type: ignore[attr-defined]  # grpc>=1.38
-    return code
+    return writer
 
 
-class ErrorAndMetricsInterceptor(grpc.ServerInterceptor):
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(handler_call_details)
+def _is_async(behavior: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(behavior) or inspect.isasyncgenfunction(behavior)
+
+
+def _wrapped(method: str, handler: Handler) -> Handler:
+    common = {
+        "request_deserializer": _tolerant(handler.request_deserializer),
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary and _is_async(handler.unary_unary):
+        return grpc.unary_unary_rpc_method_handler(
+            _wrap_unary_response(method, handler.unary_unary, streaming=False), **common
+        )
+    if handler.stream_unary and _is_async(handler.stream_unary):
+        return grpc.stream_unary_rpc_method_handler(
+            _wrap_unary_response(method, handler.stream_unary, streaming=True), **common
+        )
+    if handler.unary_stream and _is_async(handler.unary_stream):
+        return grpc.unary_stream_rpc_method_handler(
+            _wrap_stream_response(method, handler.unary_stream, streaming=False), **common
+        )
+    if handler.stream_stream and _is_async(handler.stream_stream):
+        return grpc.stream_stream_rpc_method_handler(
+            _wrap_stream_response(method, handler.stream_stream, streaming=True), **common
+        )
+    return handler
+
+
+class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps each method's handler once and reuses the wrapper for every call to it."""
+
+    def __init__(self) -> None:
+        self._wrappers: dict[int, tuple[Handler, Handler]] = {}
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        method = handler_call_details.method.rsplit("/", 1)[-1]
-        common = {
-            "request_deserializer": _tolerant(handler.request_deserializer),
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary_response(method, handler.unary_unary, streaming=False), **common
-            )
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                _wrap_unary_response(method, handler.stream_unary, streaming=True), **common
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream_response(method, handler.unary_stream, streaming=False), **common
-            )
-        if handler.stream_stream:
-            return grpc.stream_stream_rpc_method_handler(
-                _wrap_stream_response(method, handler.stream_stream, streaming=True), **common
-            )
-        return handler
+        known = self._wrappers.get(id(handler))
+        if known is not None and known[0] is handler:
+            return known[1]
+        wrapper = _wrapped(handler_call_details.method.rsplit("/", 1)[-1], handler)
+        self._wrappers[id(handler)] = (handler, wrapper)
+        return wrapper

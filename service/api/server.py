@@ -1,10 +1,14 @@
-"""Assemble and run the gRPC server explicitly: services, health, reflection, metrics."""
+"""Assemble and run the gRPC server explicitly: services, health, reflection, metrics.
+
+One grpc.aio server per process: calls are coroutines on one event loop, so an open
+stream or a waiting call costs no thread; blocking work (store calls, image decodes)
+runs in a pool of `--workers` threads (docs/ARCHITECTURE.md, "Concurrency")."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
-import threading
 from concurrent import futures
 from dataclasses import dataclass
 
@@ -34,16 +38,19 @@ _ENVELOPE_BYTES = 64 * 1024
 
 @dataclass
 class RunningServer:
-    server: grpc.Server
-    health: health.HealthServicer
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    pool: futures.ThreadPoolExecutor
     port: int
 
 
-def create_server(app: HashGuard, settings: Settings) -> RunningServer:
-    """Build and start the gRPC server; returns it with the port actually bound."""
+async def create_server(app: HashGuard, settings: Settings) -> RunningServer:
+    """Build and start the gRPC server on the running loop; returns it with the port
+    actually bound."""
     limit = settings.max_message_bytes + _ENVELOPE_BYTES
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="grpc"),
+    pool = futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="grpc")
+    server = grpc.aio.server(
+        migration_thread_pool=pool,
         interceptors=[ErrorAndMetricsInterceptor()],
         options=[
             ("grpc.max_receive_message_length", limit),
@@ -54,10 +61,10 @@ def create_server(app: HashGuard, settings: Settings) -> RunningServer:
             ("grpc.so_reuseport", settings.reuse_port),
         ],
     )
-    pb_grpc.add_MatchServiceServicer_to_server(MatchServicer(app), server)
-    pb_grpc.add_SubmissionServiceServicer_to_server(SubmissionServicer(app), server)
-    pb_grpc.add_ReviewServiceServicer_to_server(ReviewServicer(app), server)
-    health_servicer = health.HealthServicer()
+    pb_grpc.add_MatchServiceServicer_to_server(MatchServicer(app, pool), server)
+    pb_grpc.add_SubmissionServiceServicer_to_server(SubmissionServicer(app, pool), server)
+    pb_grpc.add_ReviewServiceServicer_to_server(ReviewServicer(app, pool), server)
+    health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
@@ -72,11 +79,12 @@ def create_server(app: HashGuard, settings: Settings) -> RunningServer:
     except RuntimeError:  # grpc's way of saying the bind failed
         port = 0
     if port == 0:
+        pool.shutdown(wait=False)
         raise OSError(f"cannot listen for gRPC on {address}: the port is in use or not allowed")
-    server.start()
+    await server.start()
     for name in ("", *SERVICE_NAMES):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, health_servicer, port)
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return RunningServer(server, health_servicer, pool, port)
 
 
 def _host(host: str) -> str:
@@ -93,11 +101,16 @@ def serve(settings: Settings, app: HashGuard) -> int:
             f"cannot serve metrics on {settings.host}:{settings.metrics_port}: {exc.strerror}"
         ) from None
     try:
-        running = create_server(app, settings)
-    except OSError:
+        asyncio.run(_serve(settings, app, metrics_server.server_port))
+    finally:
         metrics_server.shutdown()
-        raise
-    metrics_port = metrics_server.server_port
+    app.store.close()
+    print("hashguard stopped", flush=True)
+    return 0
+
+
+async def _serve(settings: Settings, app: HashGuard, metrics_port: int) -> None:
+    running = await create_server(app, settings)
     if settings.tls_cert:
         mutual = " with client certificates required" if settings.tls_client_ca else ""
         log.info("the gRPC port serves TLS only%s", mutual)
@@ -109,16 +122,14 @@ def serve(settings: Settings, app: HashGuard) -> int:
         f"http://{settings.host}:{metrics_port}/metrics; data in {settings.data_path}",
         flush=True,
     )
-    stop = threading.Event()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
     log.info("shutting down: finishing in-flight calls for up to %ss", settings.grace_seconds)
-    running.health.enter_graceful_shutdown()
-    running.server.stop(settings.grace_seconds).wait()
-    metrics_server.shutdown()
+    await running.health.enter_graceful_shutdown()
+    await running.server.stop(settings.grace_seconds)
+    running.pool.shutdown(wait=True)
     trimmer.stop()
     app.stop_background()
-    app.store.close()
-    print("hashguard stopped", flush=True)
-    return 0

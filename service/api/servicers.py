@@ -1,10 +1,16 @@
-"""The three gRPC services. Each method: authenticate, convert, call the app, convert
-back. Errors are raised as domain exceptions; the interceptor maps them to statuses."""
+"""The three gRPC services, as coroutines on the grpc.aio server's event loop. Each
+method: authenticate, convert, call the app, convert back. Nothing that blocks runs on
+the loop: store calls and image decodes go to the thread pool (`--workers`); a check of
+precomputed hashes (digest compare, index search, policy) is CPU work and runs on the
+loop unless its answer must be recorded in the store. Errors are raised as domain
+exceptions; the interceptor maps them to statuses."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeAlias, TypeVar
 
 import grpc
 from hashguard.v1 import hashguard_pb2 as pb
@@ -24,42 +30,70 @@ from service.app import HashGuard
 from service.domain import Principal
 from service.errors import InvalidInput, QuotaExceeded, Unauthenticated
 
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+P = ParamSpec("P")
+T = TypeVar("T")
 
-def caller(app: HashGuard, context: grpc.ServicerContext) -> Principal:
-    """The principal behind the call's `authorization: Bearer <key>` metadata."""
-    for key, value in context.invocation_metadata():
+
+def bearer_token(context: Context) -> str | None:
+    """The key in the call's `authorization: Bearer <key>` metadata, None if absent."""
+    for key, value in context.invocation_metadata() or ():
         if key == "authorization":
             if not isinstance(value, str):
                 raise Unauthenticated("authorization metadata must be text: 'Bearer <key>'")
             scheme, _, token = value.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthenticated("authorization metadata must be 'Bearer <key>'")
-            return app.authenticate(token.strip())
-    return app.authenticate(None)
+            return token.strip()
+    return None
 
 
-class MatchServicer(pb_grpc.MatchServiceServicer):
-    def __init__(self, app: HashGuard) -> None:
+class _Servicer:
+    """What every service needs: the app, the pool for blocking work, the caller."""
+
+    def __init__(self, app: HashGuard, pool: ThreadPoolExecutor) -> None:
         self.app = app
-        # The sync server runs each open stream on one worker thread until the client
-        # closes it; without a cap, `workers` idle streams leave no thread for anyone.
+        self.pool = pool
+
+    async def blocking(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `function` in the thread pool: store I/O, image decodes."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, lambda: function(*args, **kwargs))
+
+    async def caller(self, context: Context) -> Principal:
+        """The principal behind the call's key: from the key cache on the loop, else
+        read from the store in the pool."""
+        token = bearer_token(context)
+        principal = self.app.cached_principal(token)
+        if principal is None:
+            principal = await self.blocking(self.app.authenticate, token)
+        return principal
+
+
+class MatchServicer(_Servicer, pb_grpc.MatchServiceServicer):
+    def __init__(self, app: HashGuard, pool: ThreadPoolExecutor) -> None:
+        super().__init__(app, pool)
+        # An open stream costs no thread, only memory and a little bookkeeping; the
+        # cap bounds those (one event loop, so a plain counter suffices).
         self.max_streams = app.settings.max_streams
-        self._stream_slots = threading.BoundedSemaphore(self.max_streams)
+        self.open_streams = 0
 
-    def CheckUpload(
-        self, request: pb.CheckUploadRequest, context: grpc.ServicerContext
+    async def CheckUpload(
+        self, request: pb.CheckUploadRequest, context: Context
     ) -> pb.CheckUploadResponse:
-        principal = caller(self.app, context)
-        return self._check(principal, request)
+        principal = await self.caller(context)
+        return await self._check(principal, request)
 
-    def CheckUploads(
-        self, request_iterator: Iterator[pb.CheckUploadRequest], context: grpc.ServicerContext
-    ) -> Iterator[pb.CheckUploadResponse]:
+    async def CheckUploads(
+        self,
+        request_iterator: AsyncIterator[pb.CheckUploadRequest],
+        context: Context,
+    ) -> AsyncIterator[pb.CheckUploadResponse]:
         """One response per request, in order. An invalid item gets a response with
         `error` set instead of ending the whole scan; auth failures, the rate limit and
         the stream's length cap end it (RESOURCE_EXHAUSTED)."""
-        principal = caller(self.app, context)
-        if not self._stream_slots.acquire(blocking=False):
+        principal = await self.caller(context)
+        if self.open_streams >= self.max_streams:
             raise self.app.limits.refused(
                 principal,
                 QuotaExceeded(
@@ -69,11 +103,14 @@ class MatchServicer(pb_grpc.MatchServiceServicer):
                     "or call CheckUpload",
                 ),
             )
+        self.open_streams += 1
         try:
-            for count, request in enumerate(request_iterator, 1):
+            count = 0
+            async for request in request_iterator:
+                count += 1
                 self.app.limits.stream_item(principal, count)
                 try:
-                    yield self._check(principal, request)
+                    yield await self._check(principal, request)
                 except InvalidInput as exc:
                     yield pb.CheckUploadResponse(
                         content_ref=request.content_ref,
@@ -82,34 +119,40 @@ class MatchServicer(pb_grpc.MatchServiceServicer):
                         ),
                     )
         finally:
-            self._stream_slots.release()
+            self.open_streams -= 1
 
-    def _check(
+    async def _check(
         self, principal: Principal, request: pb.CheckUploadRequest
     ) -> pb.CheckUploadResponse:
-        result = self.app.check_upload(
-            principal, request.image or None, hashes_from_pb(request.hashes), request.content_ref
-        )
-        return check_response_to_pb(result, request.content_ref)
+        """Precomputed hashes are matched on the loop; an image is decoded and hashed
+        in the pool (the decode releases the GIL). Recording a REVIEW (store writes)
+        always runs in the pool."""
+        hashes = hashes_from_pb(request.hashes)
+        image = request.image or None
+        ref = request.content_ref
+        if image:
+            matched = await self.blocking(self.app.match_upload, principal, image, hashes, ref)
+        else:
+            matched = self.app.match_upload(principal, image, hashes, ref)
+        if matched.needs_store:
+            result = await self.blocking(self.app.record_check, matched)
+        else:
+            result = self.app.record_check(matched)
+        return check_response_to_pb(result, ref)
 
 
-class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
-    def __init__(self, app: HashGuard) -> None:
-        self.app = app
-
-    def SubmitCase(
-        self, request: pb.SubmitCaseRequest, context: grpc.ServicerContext
+class SubmissionServicer(_Servicer, pb_grpc.SubmissionServiceServicer):
+    async def SubmitCase(
+        self, request: pb.SubmitCaseRequest, context: Context
     ) -> pb.SubmitCaseResponse:
-        principal = caller(self.app, context)
-        case = self.app.submit_case(principal, hashes_from_pb(request.hashes))
+        principal = await self.caller(context)
+        case = await self.blocking(self.app.submit_case, principal, hashes_from_pb(request.hashes))
         return pb.SubmitCaseResponse(
             case_id=case.case_id, case_token=case.case_token, entry_count=case.entry_count
         )
 
-    def GetCase(
-        self, request: pb.GetCaseRequest, context: grpc.ServicerContext
-    ) -> pb.GetCaseResponse:
-        status = self.app.get_case(request.case_id, request.case_token)
+    async def GetCase(self, request: pb.GetCaseRequest, context: Context) -> pb.GetCaseResponse:
+        status = await self.blocking(self.app.get_case, request.case_id, request.case_token)
         return pb.GetCaseResponse(
             case_id=status.case_id,
             state=CASE_STATE_TO_PB[status.state],
@@ -121,10 +164,12 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
             hits_confirmed=status.hits_confirmed,
         )
 
-    def WithdrawCase(
-        self, request: pb.WithdrawCaseRequest, context: grpc.ServicerContext
+    async def WithdrawCase(
+        self, request: pb.WithdrawCaseRequest, context: Context
     ) -> pb.WithdrawCaseResponse:
-        status, withdrawn = self.app.withdraw_case(request.case_id, request.case_token)
+        status, withdrawn = await self.blocking(
+            self.app.withdraw_case, request.case_id, request.case_token
+        )
         return pb.WithdrawCaseResponse(
             case_id=status.case_id,
             state=CASE_STATE_TO_PB[status.state],
@@ -132,40 +177,37 @@ class SubmissionServicer(pb_grpc.SubmissionServiceServicer):
         )
 
 
-class ReviewServicer(pb_grpc.ReviewServiceServicer):
-    def __init__(self, app: HashGuard) -> None:
-        self.app = app
-
-    def ListHits(
-        self, request: pb.ListHitsRequest, context: grpc.ServicerContext
-    ) -> pb.ListHitsResponse:
-        principal = caller(self.app, context)
+class ReviewServicer(_Servicer, pb_grpc.ReviewServiceServicer):
+    async def ListHits(self, request: pb.ListHitsRequest, context: Context) -> pb.ListHitsResponse:
+        principal = await self.caller(context)
         state = None
         if request.state != pb.HIT_STATE_UNSPECIFIED:
             state = HIT_STATE_FROM_PB.get(request.state)
             if state is None:
                 raise InvalidInput(f"unknown hit state {request.state}")
-        hits, next_token = self.app.list_hits(
-            principal, state, request.page_size, request.page_token
+        hits, next_token = await self.blocking(
+            self.app.list_hits, principal, state, request.page_size, request.page_token
         )
         return pb.ListHitsResponse(hits=[hit_to_pb(h) for h in hits], next_page_token=next_token)
 
-    def ResolveHit(
-        self, request: pb.ResolveHitRequest, context: grpc.ServicerContext
+    async def ResolveHit(
+        self, request: pb.ResolveHitRequest, context: Context
     ) -> pb.ResolveHitResponse:
-        principal = caller(self.app, context)
+        principal = await self.caller(context)
         verdict = VERDICT_FROM_PB.get(request.verdict)
         if verdict is None:
             raise InvalidInput("verdict must be VERDICT_CONFIRMED or VERDICT_REJECTED")
-        hit, vetted = self.app.resolve_hit(principal, request.hit_id, verdict, request.note)
+        hit, vetted = await self.blocking(
+            self.app.resolve_hit, principal, request.hit_id, verdict, request.note
+        )
         return pb.ResolveHitResponse(hit=hit_to_pb(hit), vetted_entry_ids=vetted)
 
-    def ListDisputedEntries(
-        self, request: pb.ListDisputedEntriesRequest, context: grpc.ServicerContext
+    async def ListDisputedEntries(
+        self, request: pb.ListDisputedEntriesRequest, context: Context
     ) -> pb.ListDisputedEntriesResponse:
-        principal = caller(self.app, context)
-        entries, next_token = self.app.list_disputed(
-            principal, request.page_size, request.page_token
+        principal = await self.caller(context)
+        entries, next_token = await self.blocking(
+            self.app.list_disputed, principal, request.page_size, request.page_token
         )
         return pb.ListDisputedEntriesResponse(
             entries=[disputed_to_pb(e) for e in entries], next_page_token=next_token
