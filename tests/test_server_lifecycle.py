@@ -14,6 +14,7 @@ from PIL import Image
 
 from service.hashing import hash_image_bytes
 from tests.support import ServerProcess, Stubs, add_key, bearer, encode, run_cli
+from tests.test_limits import rate_limited_counts
 
 PHOTO = Image.fromarray(skimage.data.astronaut())
 UPLOAD = encode(PHOTO, "JPEG", quality=50)
@@ -208,12 +209,13 @@ def test_clear_errors_when_ports_are_taken_and_hint_without_keys(tmp_path) -> No
         assert first.stop() == 0
 
 
-def test_open_streams_are_capped_so_single_calls_still_get_a_worker(tmp_path) -> None:
-    """More idle CheckUploads streams than workers used to leave no worker for anyone:
-    the stream beyond --max-streams is refused, single calls go on being answered, and a
-    closed stream frees its slot."""
+def test_idle_streams_hold_no_thread_and_their_number_is_capped(tmp_path) -> None:
+    """Streams are coroutines, not threads: with more idle CheckUploads streams open
+    than --workers threads, single calls, image checks and new streams are still
+    answered; the stream beyond --max-streams is refused, and a closed stream frees
+    its slot."""
     operator = add_key(tmp_path, "operator", "op")
-    server = ServerProcess(tmp_path, extra_args=["--workers", "3", "--max-streams", "2"]).start()
+    server = ServerProcess(tmp_path, extra_args=["--workers", "1", "--max-streams", "3"]).start()
     hashes = [pb.Hash(algorithm=pb.HASH_ALGORITHM_SHA256, value=bytes(32))]
     check = pb.CheckUploadRequest(hashes=hashes, content_ref="x")
     try:
@@ -232,30 +234,49 @@ def test_open_streams_are_capped_so_single_calls_still_get_a_worker(tmp_path) ->
                 closers.append(close)
                 streams.append(stream)
 
+            # More idle streams than worker threads, and still everything is answered.
+            reply = match.CheckUpload(check, metadata=bearer(operator), timeout=10)
+            assert reply.decision == pb.DECISION_ALLOW
+            photo = pb.CheckUploadRequest(image=UPLOAD, content_ref="photo")
+            assert match.CheckUpload(photo, metadata=bearer(operator), timeout=30).computed_hashes
+            replies = list(match.CheckUploads(iter([check]), metadata=bearer(operator), timeout=10))
+            assert [r.decision for r in replies] == [pb.DECISION_ALLOW]
+
+            third_close = threading.Event()
+
+            def third() -> Iterator[pb.CheckUploadRequest]:
+                yield check
+                third_close.wait(60)
+
+            stream = match.CheckUploads(third(), metadata=bearer(operator))
+            assert next(stream).decision == pb.DECISION_ALLOW
+            closers.append(third_close)
+            streams.append(stream)
+
             with pytest.raises(grpc.RpcError) as refused:
                 list(match.CheckUploads(iter([check]), metadata=bearer(operator), timeout=10))
             assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert "--max-streams" in refused.value.details()
-
-            reply = match.CheckUpload(check, metadata=bearer(operator), timeout=10)
-            assert reply.decision == pb.DECISION_ALLOW
+            assert "already has 3 CheckUploads streams open (--max-streams)" in (
+                refused.value.details()
+            )
+            assert match.CheckUpload(check, metadata=bearer(operator), timeout=10).decision
 
             closers[0].set()
             assert list(streams[0]) == []  # the server saw the end and closed its side
             replies = list(match.CheckUploads(iter([check]), metadata=bearer(operator), timeout=10))
             assert [r.decision for r in replies] == [pb.DECISION_ALLOW]
-            closers[1].set()
-            assert list(streams[1]) == []
+            for close, stream in zip(closers[1:], streams[1:], strict=True):
+                close.set()
+                assert list(stream) == []
+        assert rate_limited_counts(server)[("operator", "open_streams")] == 1
     finally:
         assert server.stop() == 0
 
 
-def test_max_streams_must_leave_a_worker_for_single_calls(tmp_path) -> None:
-    result = run_cli(
-        "serve", "--data-dir", str(tmp_path), "--workers", "4", "--max-streams", "4", check=False
-    )
+def test_max_streams_must_be_positive(tmp_path) -> None:
+    result = run_cli("serve", "--data-dir", str(tmp_path), "--max-streams", "0", check=False)
     assert result.returncode != 0
-    assert "max_streams (4) must be at least 1 and fewer than workers (4)" in result.stderr
+    assert "max_streams must be at least 1" in result.stderr
 
 
 def test_a_client_cancelling_its_stream_is_not_an_internal_error(tmp_path) -> None:
