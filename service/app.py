@@ -169,7 +169,7 @@ class HashGuard:
         """The key's principal from a record read within `key_cache_seconds`, without
         touching the store (so the event loop may call it); None when the store must be
         asked. A revoked or rotated key therefore stops working on a running server
-        within that many seconds."""
+        within that many seconds; a rotated key's new secret works at once."""
         if not api_key:
             raise Unauthenticated("missing API key: send metadata 'authorization: Bearer <key>'")
         cached = self._known_keys.get(split_api_key(api_key))
@@ -179,6 +179,8 @@ class HashGuard:
         now = time.monotonic()
         if now - read_at >= self.settings.key_cache_seconds and now >= self._store_down_until:
             return None
+        if not same_secret(api_key, record.secret_hash):
+            return None  # maybe rotated since: only the store can say
         return self._principal(api_key, record)
 
     @staticmethod

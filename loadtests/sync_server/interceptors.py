@@ -1,4 +1,5 @@
-"""One server interceptor for every call, unary or streaming: it maps domain errors to
+"""The pre-asyncio server's interceptor (loadtests only). One for every call, unary or
+streaming: it maps domain errors to
 gRPC statuses with their message, turns anything unexpected into INTERNAL without
 leaking a stack trace to the client, and records request counts and latency. Request
 bytes that do not parse as the method's message become INVALID_ARGUMENT (grpc itself

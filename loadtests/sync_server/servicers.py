@@ -1,4 +1,5 @@
-"""The three gRPC services. Each method: authenticate, convert, call the app, convert
+"""The pre-asyncio server's three gRPC services (loadtests only). Each method:
+authenticate, convert, call the app, convert
 back. Errors are raised as domain exceptions; the interceptor maps them to statuses."""
 
 from __future__ import annotations
