@@ -1,9 +1,10 @@
 """Is Python's gRPC server the limit? The same app served several ways, driven by the
 same load (loadtests/load.py), one after the other in one run:
 
-  stock [N]  `hashguard serve` as shipped: grpc.aio, hash checks on the event loop, store
-             calls and image checks in the thread pool; N processes share the port with
-             --reuse-port 1 (default 1)
+  stock [N [FLAGS]]  `hashguard serve` as shipped: grpc.aio, hash checks on the event
+             loop, store calls and image checks in the thread pool; N processes share the
+             port with --reuse-port 1 (default 1); FLAGS go to `hashguard serve`, e.g.
+             "stock 1 --key-cache-seconds 0" reads the API key from the store every call
   sync [N]   the server shipped before (loadtests/sync_server: grpc.server, 16 worker
              threads, each call or stream holding one), N processes sharing the port
 
@@ -85,12 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for variant in (v.strip() for v in args.variants.split(",")):
             name, *rest = variant.split()
             count = int(rest[0]) if rest else 1
+            serve_args = " ".join(rest[1:])  # "stock 1 --key-cache-seconds 0"
             ctx = multiprocessing.get_context("spawn")
             ready: multiprocessing.Queue[int] = ctx.Queue()
             children: list[multiprocessing.process.BaseProcess] = []
             servers = []
             if name == "stock":
-                servers = start_servers(data_dir, count, "", None)
+                servers = start_servers(data_dir, count, serve_args, None)
                 port, pids = servers[0].port, [s.server_pid for s in servers]
             elif name == "sync":
                 port = _free_port()
@@ -133,7 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             served = max(sum(len(v) for v in tally.latencies.values()), 1)
             rows.append((variant, tally, server_cpu / served * 1e6, client_cpu / served * 1e6))
             time.sleep(1)
-        print(f"{'variant':<9} {'server CPU':>13} {'client CPU':>13}  {report(rows[0][1])[0]}")
+        width = max(len(row[0]) for row in rows)
+        head = report(rows[0][1])[0]
+        print(f"{'variant':<{width}} {'server CPU':>13} {'client CPU':>13}  {head}")
         for variant, tally, server_us, client_us in rows:
             lines = report(tally)
             body = (
@@ -141,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if len(tally.latencies) == 1
                 else next(line for line in lines if line.startswith("all "))
             )
-            print(f"{variant:<9} {server_us:>7,.0f} us/req {client_us:>7,.0f} us/req  {body}")
+            print(f"{variant:<{width}} {server_us:>7,.0f} us/req {client_us:>7,.0f} us/req  {body}")
         print(f"load average now {os.getloadavg()[0]:.2f}")
     return 0
 
