@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
+import sqlite3
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 
 import grpc
 import pytest
 import skimage.data
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hashguard.v1 import hashguard_pb2 as pb
 from PIL import Image
 
 from service.hashing import hash_image_bytes
+from service.store.sqlite import DB_FILENAME
 from tests.support import ServerProcess, Stubs, add_key, bearer, encode, run_cli
 from tests.test_limits import rate_limited_counts
 
@@ -281,7 +286,7 @@ def test_max_streams_must_be_positive(tmp_path) -> None:
 
 def test_a_client_cancelling_its_stream_is_not_an_internal_error(tmp_path) -> None:
     """A client that hangs up while the server waits for its next request is not logged
-    as an internal error (grpc raises in the request iterator), and its slot is freed."""
+    as an internal error (grpc.aio just ends its request stream), and its slot is freed."""
     operator = add_key(tmp_path, "operator", "op")
     server = ServerProcess(tmp_path, extra_args=["--workers", "2", "--max-streams", "1"]).start()
     check = pb.CheckUploadRequest(
@@ -312,3 +317,49 @@ def test_a_client_cancelling_its_stream_is_not_an_internal_error(tmp_path) -> No
     finally:
         assert server.stop() == 0
     assert "internal error" not in server.log()
+
+
+def requests_counted(server: ServerProcess, method: str, code: str) -> float:
+    """hashguard_requests_total for one method and status code, from /metrics."""
+    url = f"http://127.0.0.1:{server.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    found = re.search(rf'hashguard_requests_total\{{code="{code}",method="{method}"\}} (\S+)', text)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_an_unexpected_failure_is_internal_with_a_reference_and_logged_without_the_upload(
+    tmp_path,
+) -> None:
+    """A store that breaks in a way nobody planned for (here its hits table vanished)
+    answers INTERNAL with a reference to the server log, which has the traceback but
+    never the uploaded bytes; the server goes on answering."""
+    keys = {r: add_key(tmp_path, r, r) for r in ("operator", "submitter")}
+    server = ServerProcess(tmp_path).start()
+    try:
+        with server.channel() as channel:
+            stubs = Stubs(channel)
+            stubs.submission.SubmitCase(pdq_case(PHOTO), metadata=bearer(keys["submitter"]))
+            with sqlite3.connect(tmp_path / DB_FILENAME) as db:
+                db.execute("ALTER TABLE hits RENAME TO hits_gone")
+            upload = pb.CheckUploadRequest(image=UPLOAD, content_ref="secret-ref")
+            with pytest.raises(grpc.RpcError) as failed:
+                stubs.match.CheckUpload(upload, metadata=bearer(keys["operator"]), timeout=30)
+            assert failed.value.code() == grpc.StatusCode.INTERNAL
+            found = re.fullmatch(
+                r"internal error \(reference (\w{12})\); see the server log",
+                failed.value.details(),
+            )
+            assert found, failed.value.details()
+            assert "hits" not in failed.value.details()
+            health = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=10
+            )
+            assert health.status == health_pb2.HealthCheckResponse.SERVING
+            assert requests_counted(server, "CheckUpload", "INTERNAL") == 1
+    finally:
+        assert server.stop() == 0
+    log = server.log()
+    assert f"internal error ref={found.group(1)}" in log and "Traceback" in log
+    assert "no such table" in log  # the cause, for whoever reads the log
+    assert UPLOAD[:64].hex() not in log and repr(UPLOAD[:32])[2:-1] not in log

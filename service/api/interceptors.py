@@ -2,8 +2,10 @@
 errors to gRPC statuses with their message, turns anything unexpected into INTERNAL
 without leaking a stack trace to the client, and records request counts and latency.
 Request bytes that do not parse as the method's message become INVALID_ARGUMENT (grpc
-itself would answer INTERNAL). A client that hangs up is counted as CANCELLED, not
-logged as an error.
+itself would answer INTERNAL). A client that hangs up while its call is working is
+counted as CANCELLED, not logged as an error; one that hangs up while a stream waits
+for its next request looks to grpc.aio like a stream the client closed (its requests
+just end), so that stream is counted OK.
 
 Every handler it wraps is a coroutine or an async generator (ours, and grpc's asyncio
 health and reflection services); a sync handler would block the event loop, so it is
