@@ -198,6 +198,8 @@ class HashGuard:
         After a failure the store is left alone for a few seconds, so calls do not each
         wait for a connection that is not coming."""
         known = self._known_keys.get(key_id)
+        if known is not None and time.monotonic() < self._store_down_until:
+            return known[0]
         try:
             record = self.store.get_api_key(key_id)
         except Unavailable:

@@ -130,6 +130,6 @@ async def _serve(settings: Settings, app: HashGuard, metrics_port: int) -> None:
     log.info("shutting down: finishing in-flight calls for up to %ss", settings.grace_seconds)
     await running.health.enter_graceful_shutdown()
     await running.server.stop(settings.grace_seconds)
-    running.pool.shutdown(wait=True)
+    running.pool.shutdown(wait=True, cancel_futures=True)
     trimmer.stop()
     app.stop_background()
