@@ -33,28 +33,43 @@ def _bar_lines(lines: np.ndarray) -> int:
     """How many leading lines of `lines` (n, length, 3) are bar: close to the colour of
     the first line (its median), which must itself be nearly uniform. Looks no further
     than half way, and only past the first line when that one is bar (most uploads have
-    no bars, and then this costs one line)."""
+    no bars, and then this costs one line); then in chunks that double, so a bar costs
+    about its own pixels even on a full-size upload."""
 
     def close(block: np.ndarray) -> np.ndarray:
         diff = np.abs(block.astype(np.int16) - colour).max(axis=-1)
         return np.asarray((diff <= TOLERANCE).mean(axis=-1) >= LINE_SHARE)
 
-    colour = np.median(lines[0], axis=0).astype(np.int16)
-    if not close(lines[0]):
+    if lines.shape[0] == 0 or lines.shape[1] == 0:
         return 0
-    bar = close(lines[: len(lines) // 2])
-    return int(bar.argmin()) if not bar.all() else len(bar)
+    colour = np.median(lines[0], axis=0).astype(np.int16)
+    if not close(lines[:1])[0]:
+        return 0
+    limit, done, step = len(lines) // 2, 1, 8
+    while done < limit:
+        bar = close(lines[done : min(limit, done + step)])
+        if not bar.all():
+            return done + int(bar.argmin())
+        done, step = done + len(bar), step * 2
+    return limit
 
 
-def content_box(rgb: np.ndarray) -> Box:
-    """The box of `rgb` (height, width, 3) left after cutting uniform bars on each side;
-    the whole image when there are none."""
+def _trim(rgb: np.ndarray, box: Box, rows: bool) -> Box:
+    """`box` with the bars above and below it (`rows`) or left and right of it cut off,
+    looking only at the pixels inside `box`."""
+    left, top, right, bottom = box
+    inside = rgb[top:bottom, left:right]
+    if rows:
+        return left, top + _bar_lines(inside), right, bottom - _bar_lines(inside[::-1])
+    across = inside.transpose(1, 0, 2)
+    return left + _bar_lines(across), top, right - _bar_lines(across[::-1]), bottom
+
+
+def _kept(rgb: np.ndarray, box: Box) -> Box:
+    """`box` without cuts too small to be bars, and the whole image when what is left is
+    too small to be a photo (a flat image)."""
     height, width = rgb.shape[:2]
-    pixels = rgb
-    top = _bar_lines(pixels)
-    bottom = height - _bar_lines(pixels[::-1])
-    left = _bar_lines(pixels.transpose(1, 0, 2))
-    right = width - _bar_lines(pixels.transpose(1, 0, 2)[::-1])
+    left, top, right, bottom = box
     if bottom - top < MIN_CONTENT * height:
         top, bottom = 0, height
     if right - left < MIN_CONTENT * width:
@@ -65,6 +80,35 @@ def content_box(rgb: np.ndarray) -> Box:
         right if width - right >= MIN_BAR * width else width,
         bottom if height - bottom >= MIN_BAR * height else height,
     )
+
+
+def content_box(rgb: np.ndarray) -> Box:
+    """The box of `rgb` (height, width, 3) left after cutting uniform bars on each side,
+    every side judged over the whole image; the whole image when there are none."""
+    height, width = rgb.shape[:2]
+    whole: Box = (0, 0, width, height)
+    _, top, _, bottom = _trim(rgb, whole, rows=True)
+    left, _, right, _ = _trim(rgb, whole, rows=False)
+    return _kept(rgb, (left, top, right, bottom))
+
+
+def _nested_box(rgb: np.ndarray) -> Box:
+    height, width = rgb.shape[:2]
+    box: Box = (0, 0, width, height)
+    for rows in (True, False, True):
+        box = _trim(rgb, box, rows)
+    return _kept(rgb, box)
+
+
+def content_boxes(rgb: np.ndarray) -> list[Box]:
+    """The readings of where the photo inside bars is, most likely first: every side
+    judged over the whole image (`content_box`), and rows and columns cut in turn, each
+    looking only at what the other left (rows, columns, rows again). They differ when a
+    photo's own margin is close to the bars' colour: a dark-edged photo in black bars is
+    cut at its own dark edge only by the second, which is how it is cut without bars."""
+    first = content_box(rgb)
+    nested = _nested_box(rgb)
+    return [first] if nested == first else [first, nested]
 
 
 def has_bars(box: Box, width: int, height: int) -> bool:

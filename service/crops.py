@@ -28,7 +28,7 @@ import numpy as np
 import pdqhash
 from PIL import Image
 
-from service.borders import Box, content_box, has_bars
+from service.borders import Box, content_boxes, has_bars
 from service.domain import Algorithm, HashValue
 from service.hashing import pack_bits
 from service.overlays import fill_boxes, solid_boxes
@@ -105,9 +105,7 @@ def window_hashes(
     rgb = np.asarray(reduced(image.convert("RGB")))
     height, width = rgb.shape[:2]
     boxes = [w.box(width, height) for w in windows]
-    content = content_box(rgb)
-    if has_bars(content, width, height):
-        boxes.insert(0, content)
+    boxes[:0] = [b for b in content_boxes(rgb) if has_bars(b, width, height)]
     found: dict[bytes, HashValue] = {}
     for left, top, right, bottom in boxes:
         if right - left < 16 or bottom - top < 16:
@@ -118,24 +116,43 @@ def window_hashes(
     return list(found.values())
 
 
+def _painted(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
+    """`rgb` with its solid boxes painted over, and whether it had any."""
+    boxes = solid_boxes(rgb)
+    return (fill_boxes(rgb, boxes), True) if boxes else (rgb, False)
+
+
+def _strips(rgb: np.ndarray) -> list[np.ndarray]:
+    return [
+        rgb[y0:y1, x0:x1]
+        for x0, y0, x1, y1 in (s.box(rgb.shape[1], rgb.shape[0]) for s in CHECK_STRIPS)
+    ]
+
+
 def candidate_queries(image: Image.Image, min_quality: int) -> list[bytes]:
     """The PDQ of each candidate part of an upload, upright only (a rotated copy that is
-    also cropped is left to the whole upload's dihedral variants): the photo inside its
-    uniform bars with any solid box painted over (when it has bars or boxes), and the top
-    and bottom strips of that photo; parts too flat for PDQ (below `min_quality`) are
-    left out. They are matched against the window entries, which include each whole
-    photo."""
-    rgb = np.asarray(reduced(image.convert("RGB")))
-    height, width = rgb.shape[:2]
-    left, top, right, bottom = box = content_box(rgb)
-    content = rgb[top:bottom, left:right]
-    boxes = solid_boxes(content)
-    if boxes:
-        content = fill_boxes(content, boxes)
-    parts = [content] if boxes or has_bars(box, width, height) else []
-    for strip in CHECK_STRIPS:
-        x0, y0, x1, y1 = strip.box(content.shape[1], content.shape[0])
-        parts.append(content[y0:y1, x0:x1])
+    also cropped is left to the whole upload's dihedral variants); parts too flat for PDQ
+    (below `min_quality`) are left out. They are matched against the window entries,
+    which include each whole photo.
+
+    The parts, when the upload has uniform bars: the photo inside them, for each reading
+    of where they end (service.borders.content_boxes, found at HASH_SIDE like the
+    victim's windows), cut out of the decoded pixels and then scaled to HASH_SIDE, so a
+    photo pasted into bars at its own size is hashed at the scale its victim hashed it;
+    and the top and bottom strips of the whole upload with its solid boxes painted over
+    (a caption or logo reaching into a photo's dark margin moves where bars seem to end).
+    Always: the photo inside its bars with solid boxes painted over (when it has any),
+    and its top and bottom strips (boxes painted)."""
+    rgb = image.convert("RGB")
+    small = np.asarray(reduced(rgb))
+    height, width = small.shape[:2]
+    framed = [b for b in content_boxes(small) if has_bars(b, width, height)]
+    scale = rgb.width / width
+    cut = [np.asarray(reduced(rgb.crop(_scaled(b, scale)))) for b in framed]
+    painted, boxed = _painted(cut[0] if cut else small)
+    parts = cut + ([painted] if boxed else []) + _strips(painted)
+    if framed:
+        parts += _strips(_painted(small)[0])
     queries = []
     for part in parts:
         if part.shape[0] >= 16 and part.shape[1] >= 16:
@@ -143,3 +160,8 @@ def candidate_queries(image: Image.Image, min_quality: int) -> list[bytes]:
             if quality >= min_quality:
                 queries.append(value)
     return queries
+
+
+def _scaled(box: Box, scale: float) -> Box:
+    left, top, right, bottom = box
+    return round(left * scale), round(top * scale), round(right * scale), round(bottom * scale)

@@ -19,6 +19,11 @@ from service.borders import Box
 FLAT_STEP = 4
 MIN_AREA, MAX_AREA = 0.005, 0.12  # share of the image a box may cover
 MIN_FILL = 0.9  # share of its bounding rectangle the flat region must fill
+# A pasted box is one colour: 90 % of its pixels lie within this many levels per channel
+# (5th to 95th percentile), also after JPEG at quality 50 (at most 8 on the tune photos).
+# The photo's own flat regions that pass the step test are gradients (brick mortar,
+# shaded walls: 9-23 levels) and are left alone.
+MAX_SPREAD = 8
 PAD = 2  # pixels around the box also repainted (anti-aliased or JPEG-blurred edge)
 
 
@@ -38,7 +43,11 @@ def solid_boxes(rgb: np.ndarray) -> list[Box]:
         area = (rows.stop - rows.start) * (cols.stop - cols.start)
         if not MIN_AREA * height * width <= area <= MAX_AREA * height * width:
             continue
-        if (labels[found] == label).sum() >= MIN_FILL * area:
+        inside = labels[found] == label
+        if inside.sum() < MIN_FILL * area:
+            continue
+        low, high = np.percentile(rgb[found][inside], [5, 95], axis=0)
+        if (high - low).max() <= MAX_SPREAD:
             boxes.append((cols.start, rows.start, cols.stop, rows.stop))
     return boxes
 

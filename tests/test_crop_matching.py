@@ -19,7 +19,7 @@ from hashguard.v1 import hashguard_pb2 as pb
 from PIL import Image
 
 from loadtests.transforms import bars, caption_and_logo, centre_crop, frame
-from service.borders import content_box, has_bars
+from service.borders import content_box, content_boxes, has_bars
 from service.crops import DEFAULT_WINDOWS, Window, candidate_queries, window_hashes
 from service.domain import Algorithm
 from service.hashing import pack_bits
@@ -83,6 +83,21 @@ def test_content_box_leaves_photos_without_bars_and_flat_images_whole() -> None:
     assert not has_bars(content_box(thin), 300, 202)
 
 
+def test_a_photo_with_its_own_dark_margin_is_also_cut_as_it_is_without_bars() -> None:
+    """camera's top 66 rows are a dark sky close to black: in black bars the whole-image
+    reading stops at the bars, the nested reading cuts the sky too, as on its own."""
+    photo = Image.fromarray(skimage.data.camera()).convert("RGB")
+    own_left, own_top, own_right, own_bottom = content_box(np.asarray(photo))
+    assert own_top > 0  # its own margin is cut even without bars
+    boxed = np.asarray(bars(0.3, False, (0, 0, 0), photo))
+    bar = (boxed.shape[0] - photo.height) // 2
+    assert content_boxes(boxed) == [
+        (0, bar, photo.width, bar + photo.height),
+        (own_left, bar + own_top, own_right, bar + own_bottom),
+    ]
+    assert content_boxes(np.asarray(PHOTO)) == [(0, 0, PHOTO.width, PHOTO.height)]
+
+
 # -- overlays -----------------------------------------------------------------------------
 
 
@@ -97,6 +112,31 @@ def test_a_pasted_solid_box_is_found_and_painting_it_over_brings_pdq_back() -> N
     before = _distance(_pdq(stamped), _pdq(original))
     after = _distance(_pdq(painted), _pdq(original))
     assert after < before
+
+
+def test_flat_gradients_are_not_taken_for_pasted_boxes() -> None:
+    """A smooth ramp passes the neighbour-step test like a pasted box does, but its
+    colours spread far wider than a solid box's, also after JPEG."""
+    original = np.asarray(PHOTO.resize((400, 300))).copy()
+    ramp = np.linspace(60, 160, 80).astype(np.uint8)
+    original[20:80, 300:380] = ramp[None, :, None]
+    assert solid_boxes(original) == []
+    stamped = original.copy()
+    stamped[150:210, 40:120] = (230, 40, 90)
+    decoded = np.asarray(
+        Image.open(io.BytesIO(encode(Image.fromarray(stamped), "JPEG", quality=85)))
+    )
+    (found,) = solid_boxes(decoded)
+    assert np.abs(np.subtract(found, (40, 150, 120, 210))).max() <= 3
+
+
+def test_a_texture_in_bars_is_hashed_at_the_scale_its_victim_hashed_it() -> None:
+    """brick pasted into bars at its own size: cut out of the decoded pixels, not out of
+    the upload scaled down with its bars, its PDQ is the photo's own."""
+    brick = Image.fromarray(skimage.data.brick()).convert("RGB")
+    own = _pdq(np.asarray(brick))
+    queries = candidate_queries(bars(0.3, False, (0, 0, 0), brick), min_quality=50)
+    assert min(_distance(q, own) for q in queries) <= 4
 
 
 # -- windows ------------------------------------------------------------------------------
@@ -164,6 +204,18 @@ UPLOADS = {
     "white frame": lambda: encode(frame(0.08, (255, 255, 255), PHOTO), "PNG"),
     "caption+logo": lambda: encode(caption_and_logo(PHOTO), "JPEG", quality=85),
 }
+# Photos whose framed or captioned copies crop matching missed before: a texture pasted
+# into bars at its own size, and a photo with a dark margin captioned with a logo in it.
+HARD = {
+    "brick letterbox 30%": (
+        skimage.data.brick,
+        lambda im: encode(bars(0.3, False, (0, 0, 0), im), "PNG"),
+    ),
+    "moon caption+logo": (
+        skimage.data.moon,
+        lambda im: encode(caption_and_logo(im), "JPEG", quality=85),
+    ),
+}
 
 
 def test_submission_holds_window_hashes_next_to_the_photos_own(submission: Path) -> None:
@@ -226,5 +278,25 @@ def test_switched_off_the_server_matches_whole_pictures_only(
             for name in ("crop 10%", "crop 20%", "letterbox 30%"):
                 reply = _check(stubs, keys, UPLOADS[name]())
                 assert reply.decision == pb.DECISION_ALLOW and not reply.matches, name
+    finally:
+        assert server.stop() == 0, server.log()
+
+
+def test_hard_framed_and_captioned_photos_match_their_case(tmp_path: Path) -> None:
+    folder = tmp_path / "victim"
+    folder.mkdir()
+    photos = {name: Image.fromarray(load()).convert("RGB") for name, (load, _) in HARD.items()}
+    files = [str(folder / f"photo{i}.png") for i in range(len(photos))]
+    for path, photo in zip(files, photos.values(), strict=True):
+        photo.save(path)
+    out = tmp_path / "submission.json"
+    run_cli("hash", *files, "--out", str(out))
+    server, keys = _serve(tmp_path / "data", out)
+    try:
+        with server.channel() as channel:
+            stubs = Stubs(channel)
+            for name, (_, edit) in HARD.items():
+                reply = _check(stubs, keys, edit(photos[name]))
+                assert reply.decision == pb.DECISION_REVIEW, name
     finally:
         assert server.stop() == 0, server.log()
