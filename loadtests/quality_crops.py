@@ -56,6 +56,7 @@ def report(
     windows: Sequence[int],
     chosen: int,
     photo_names: Sequence[str],
+    unlistable: set[int],
 ) -> None:
     print(f"\n## {name}: {len(set(before.photo.tolist()))} photos\n")
     head = ["before", *[f"after, windows ≤{w}" for w in windows], "target"]
@@ -75,6 +76,17 @@ def report(
     counts = [either_false_matches(before, pdq, phash)[1]]
     counts += [either_false_matches(after, pdq, phash, w)[1] for w in windows]
     print(f"| false matches in {pairs:,} pairs | " + " | ".join(map(str, counts)) + " | 0 |")
+    if unlistable:
+        kept = [i for i in sorted(set(after.photo.tolist())) if i not in unlistable]
+        shown = ", ".join(photo_names[i] for i in sorted(unlistable))
+        cells = [
+            f"{t} {either_recall(after.subset(kept), t, pdq, phash, chosen):.0%}" for t in TARGETS
+        ]
+        print(
+            f"\ntargets without {shown} (own PDQ quality below the submission minimum: "
+            f"the service refuses that PDQ, so nobody can list it), windows ≤{chosen}, "
+            f"{len(kept)} photos: " + "; ".join(cells)
+        )
     win = after.impostor("window")
     win = win[win < UNMATCHABLE]
     full = after.impostor("pdq")
@@ -146,6 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             windows,
             chosen,
             [p.name for p in photos],
+            {
+                u.photo
+                for u in uploads
+                if u.transform == "original" and u.pdq_quality < settings.pdq_min_quality
+            }
+            & set(keep),
         )
     return 0
 

@@ -142,7 +142,8 @@ def candidate_queries(image: Image.Image, min_quality: int) -> list[bytes]:
     and the top and bottom strips of the whole upload with its solid boxes painted over
     (a caption or logo reaching into a photo's dark margin moves where bars seem to end).
     Always: the photo inside its bars with solid boxes painted over (when it has any),
-    and its top and bottom strips (boxes painted)."""
+    and its top and bottom strips, with boxes painted and, when there were any, also as
+    sent (a photo's own flat regions can pass for boxes: brick mortar, a shaded wall)."""
     rgb = image.convert("RGB")
     small = np.asarray(reduced(rgb))
     height, width = small.shape[:2]
@@ -151,6 +152,8 @@ def candidate_queries(image: Image.Image, min_quality: int) -> list[bytes]:
     cut = [np.asarray(reduced(rgb.crop(_scaled(b, scale)))) for b in framed]
     painted, boxed = _painted(cut[0] if cut else small)
     parts = cut + ([painted] if boxed else []) + _strips(painted)
+    if boxed:  # the boxes may be the photo's own flat parts (brick mortar): strips as sent too
+        parts += _strips(cut[0] if cut else small)
     if framed:
         parts += _strips(_painted(small)[0])
     queries = []
