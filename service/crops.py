@@ -144,7 +144,7 @@ def candidate_queries(image: Image.Image, min_quality: int) -> list[bytes]:
     Always: the photo inside its bars with solid boxes painted over (when it has any),
     and its top and bottom strips, with boxes painted and, when there were any, also as
     sent (a photo's own flat regions can pass for boxes: brick mortar, a shaded wall)."""
-    rgb = image.convert("RGB")
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
     small = np.asarray(reduced(rgb))
     height, width = small.shape[:2]
     framed = [b for b in content_boxes(small) if has_bars(b, width, height)]
