@@ -9,16 +9,27 @@ with and without sub-window hashes. Median of --repeats, the two settings taking
 Part "index": the index lookups of one check against a list of --photos photos (random
 PDQ hashes: one PDQ entry per photo, and with crop matching also len(DEFAULT_WINDOWS)
 window entries per photo), with each setting's queries.
+With --before REF the hash part also times crop matching as it was at git commit REF
+(its service/borders.py, overlays.py and crops.py, loaded from `git show` into a
+temporary package) taking turns with the working tree's, so a change to crop matching
+is measured against its predecessor in one run.
 Run: python -m loadtests.crop_cost [--repeats 7] [--photos 100000] [--part hash|index]
+     [--before REF]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 from PIL import Image
@@ -31,6 +42,7 @@ from service.hashing import decode_image, hash_decoded
 from service.index import HammingIndex
 
 MIN_QUALITY = Settings().pdq_min_quality
+TYPICAL_PARTS, MOST_PARTS = 4, 9  # candidate parts of one upload (service.crops)
 
 
 def _ms(runs: Sequence[Callable[[], object]], repeats: int) -> list[float]:
@@ -53,19 +65,43 @@ def check_on(data: bytes) -> object:
     return hash_decoded(image, data), candidate_queries(image, MIN_QUALITY)
 
 
+def check_with(crops: ModuleType, data: bytes) -> object:
+    image = decode_image(data)
+    return hash_decoded(image, data), crops.candidate_queries(image, MIN_QUALITY)
+
+
+def crops_at(ref: str) -> ModuleType:
+    """service.crops as it was at git commit `ref`, with its own borders and overlays."""
+    folder = Path(tempfile.mkdtemp(prefix="crop_cost_"))
+    package = folder / "crops_before"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for name in ("borders", "overlays", "crops"):
+        text = subprocess.run(
+            ["git", "show", f"{ref}:service/{name}.py"], check=True, capture_output=True, text=True
+        ).stdout
+        for other in ("borders", "overlays"):
+            text = text.replace(f"from service.{other} ", f"from crops_before.{other} ")
+        (package / f"{name}.py").write_text(text)
+    sys.path.insert(0, str(folder))
+    return importlib.import_module("crops_before.crops")
+
+
 def victim(data: bytes, windows: bool) -> object:
     image = decode_image(data, draft_side=0)
     hashed = hash_decoded(image, data)
     return (hashed, window_hashes(image, MIN_QUALITY)) if windows else hashed
 
 
-def hash_part(repeats: int) -> None:
+def hash_part(repeats: int, before: ModuleType | None = None) -> None:
     photo, origin = source_photo(SOURCE)
     print(f"source photo: {origin}; JPEG q90; median of {repeats}, settings taking turns\n")
-    print(
-        f"{'size':<7} {'upload':<22} {'check, off ms':>13} {'on ms':>7} {'added':>7} "
-        f"{'hash (victim), no windows ms':>28} {'with windows ms':>15}"
+    head = (
+        f"{'size':<7} {'upload':<26} {'check, off ms':>13} {'on ms':>7} {'added':>7} {'parts':>5}"
     )
+    if before is not None:
+        head += f" {'before: on ms':>13} {'added':>7} {'parts':>5}"
+    print(head + f" {'hash (victim), no windows ms':>28} {'with windows ms':>15}")
     for size_name, size in SIZES.items():
         image = photo.resize(size, Image.Resampling.LANCZOS)
         uploads = {
@@ -74,26 +110,29 @@ def hash_part(repeats: int) -> None:
         }
         for name, upload in uploads.items():
             data = encode(upload, "JPEG", quality=90)
-            off, on, bare, windows = _ms(
-                [
-                    partial(check_off, data),
-                    partial(check_on, data),
-                    partial(victim, data, False),
-                    partial(victim, data, True),
-                ],
-                repeats,
+            runs = [partial(check_off, data), partial(check_on, data)]
+            if before is not None:
+                runs.append(partial(check_with, before, data))
+            runs += [partial(victim, data, False), partial(victim, data, True)]
+            timed = _ms(runs, repeats)
+            off, on, bare, windows = timed[0], timed[1], timed[-2], timed[-1]
+            image_now = decode_image(data)
+            line = (
+                f"{size_name:<7} {name:<26} {off:>13.1f} {on:>7.1f} {on - off:>+7.1f} "
+                f"{len(candidate_queries(image_now, MIN_QUALITY)):>5}"
             )
-            print(
-                f"{size_name:<7} {name:<22} {off:>13.1f} {on:>7.1f} {on - off:>+7.1f} "
-                f"{bare:>28.1f} {windows:>15.1f}"
-            )
+            if before is not None:
+                parts = len(before.candidate_queries(image_now, MIN_QUALITY))
+                line += f" {timed[2]:>13.1f} {timed[2] - off:>+7.1f} {parts:>5}"
+            print(line + f" {bare:>28.1f} {windows:>15.1f}")
 
 
 def index_part(photos: int, repeats: int) -> None:
     """The index lookups of one check: 8 PDQ queries against `photos` PDQ entries, and
-    with crop matching 8 + 3 more against len(DEFAULT_WINDOWS) window entries per photo
-    (2.4 candidate parts per upload on the quality benchmark, rounded up). Random
-    hashes, indexes merged (flushed) before timing."""
+    with crop matching those 8 and the candidate parts against len(DEFAULT_WINDOWS)
+    window entries per photo: TYPICAL_PARTS (3.2 per upload on the quality benchmark,
+    rounded up) and MOST_PARTS (a framed upload read two ways, with a box painted over).
+    Random hashes, indexes merged (flushed) before timing."""
     settings = Settings()
     rng = np.random.default_rng(7)
     factor = len(DEFAULT_WINDOWS)
@@ -113,19 +152,22 @@ def index_part(photos: int, repeats: int) -> None:
         f"index memory {indexes['pdq'].nbytes() / 2**20:.0f} MiB and "
         f"{indexes['window'].nbytes() / 2**20:.0f} MiB"
     )
-    upload = rng.integers(0, 256, size=(11, 32), dtype=np.uint8)
+    typical, most = 8 + TYPICAL_PARTS, 8 + MOST_PARTS
+    upload = rng.integers(0, 256, size=(most, 32), dtype=np.uint8)
     pdq_r, window_r = settings.pdq_threshold, settings.pdq_window_threshold
-    off, on_windows, at_31 = _ms(
+    off, on_windows, on_most, at_31 = _ms(
         [
             partial(indexes["pdq"].search, upload[:8], pdq_r),
+            partial(indexes["window"].search, upload[:typical], window_r),
             partial(indexes["window"].search, upload, window_r),
-            partial(indexes["window"].search, upload, 31),
+            partial(indexes["window"].search, upload[:typical], 31),
         ],
         repeats,
     )
     print(
-        f"one check's lookups: off: 8 PDQ at {pdq_r} {off:.2f} ms; on adds 11 window "
-        f"queries at {window_r}: {on_windows:.2f} ms (at 31: {at_31:.2f} ms)"
+        f"one check's lookups: off: 8 PDQ at {pdq_r} {off:.2f} ms; on adds {typical} window "
+        f"queries at {window_r}: {on_windows:.2f} ms (at 31: {at_31:.2f} ms; "
+        f"{most} queries, the most an upload makes: {on_most:.2f} ms)"
     )
 
 
@@ -136,9 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--photos", type=int, default=100_000)
     parser.add_argument("--part", choices=("hash", "index"), help="only this part")
+    parser.add_argument("--before", metavar="REF", help="also time crop matching at this commit")
     args = parser.parse_args(argv)
     if args.part in (None, "hash"):
-        hash_part(args.repeats)
+        hash_part(args.repeats, crops_at(args.before) if args.before else None)
     if args.part in (None, "index"):
         index_part(args.photos, args.repeats * 10)
     return 0
