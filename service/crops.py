@@ -21,6 +21,7 @@ anyway, and at that size a window costs a few milliseconds instead of tens.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -116,12 +117,6 @@ def window_hashes(
     return list(found.values())
 
 
-def _painted(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
-    """`rgb` with its solid boxes painted over, and whether it had any."""
-    boxes = solid_boxes(rgb)
-    return (fill_boxes(rgb, boxes), True) if boxes else (rgb, False)
-
-
 def _strips(rgb: np.ndarray) -> list[np.ndarray]:
     return [
         rgb[y0:y1, x0:x1]
@@ -150,12 +145,15 @@ def candidate_queries(image: Image.Image, min_quality: int) -> list[bytes]:
     framed = [b for b in content_boxes(small) if has_bars(b, width, height)]
     scale = rgb.width / width
     cut = [np.asarray(reduced(rgb.crop(_scaled(b, scale)))) for b in framed]
-    painted, boxed = _painted(cut[0] if cut else small)
-    parts = cut + ([painted] if boxed else []) + _strips(painted)
-    if boxed:  # the boxes may be the photo's own flat parts (brick mortar): strips as sent too
-        parts += _strips(cut[0] if cut else small)
+    photo = cut[0] if cut else small
+    boxes = solid_boxes(photo)
+    painted = fill_boxes(photo, boxes) if boxes else photo
+    parts = cut + ([painted] if boxes else []) + _strips(painted)
+    if boxes:  # the boxes may be the photo's own flat parts (brick mortar): strips as sent too
+        parts += _strips(photo)
     if framed:
-        parts += _strips(_painted(small)[0])
+        moved = _moved(boxes, framed[0], photo.shape[1], photo.shape[0])
+        parts += _strips(fill_boxes(small, moved) if moved else small)
     queries = []
     for part in parts:
         if part.shape[0] >= 16 and part.shape[1] >= 16:
@@ -168,3 +166,19 @@ def candidate_queries(image: Image.Image, min_quality: int) -> list[bytes]:
 def _scaled(box: Box, scale: float) -> Box:
     left, top, right, bottom = box
     return round(left * scale), round(top * scale), round(right * scale), round(bottom * scale)
+
+
+def _moved(boxes: list[Box], frame: Box, width: int, height: int) -> list[Box]:
+    """`boxes` found in the photo cut out of `frame` and scaled to `width` x `height`,
+    in the coordinates of the scaled upload `frame` is in (found once, painted twice)."""
+    left, top, right, bottom = frame
+    sx, sy = (right - left) / width, (bottom - top) / height
+    return [
+        (
+            left + math.floor(x0 * sx),
+            top + math.floor(y0 * sy),
+            left + math.ceil(x1 * sx),
+            top + math.ceil(y1 * sy),
+        )
+        for x0, y0, x1, y1 in boxes
+    ]
