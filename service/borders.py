@@ -34,7 +34,7 @@ def _bar_lines(lines: np.ndarray) -> int:
     the first line (its median), which must itself be nearly uniform. Looks no further
     than half way, and only past the first line when that one is bar (most uploads have
     no bars, and then this costs one line); then in chunks that double, so a bar costs
-    about its own pixels even on a full-size upload."""
+    about its own pixels rather than half the image's."""
 
     def close(block: np.ndarray) -> np.ndarray:
         diff = np.abs(block.astype(np.int16) - colour).max(axis=-1)

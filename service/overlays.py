@@ -21,8 +21,9 @@ MIN_AREA, MAX_AREA = 0.005, 0.12  # share of the image a box may cover
 MIN_FILL = 0.9  # share of its bounding rectangle the flat region must fill
 # A pasted box is one colour: 90 % of its pixels lie within this many levels per channel
 # (5th to 95th percentile), also after JPEG at quality 50 (at most 8 on the tune photos).
-# The photo's own flat regions that pass the step test are gradients (brick mortar,
-# shaded walls: 9-23 levels) and are left alone.
+# Most of a photo's own flat regions that pass the step test are gradients (shaded walls:
+# 9-23 levels) and are left alone; some pass (brick mortar: 5-12), which is why the check
+# path also hashes its strips as sent (service.crops).
 MAX_SPREAD = 8
 PAD = 2  # pixels around the box also repainted (anti-aliased or JPEG-blurred edge)
 
