@@ -72,9 +72,11 @@ def test_vetted_state_and_hits_survive_restart(tmp_path) -> None:
     assert "loaded the list" in second.log() and "pdq 1" in second.log()
 
 
-def test_sigterm_lets_in_flight_stream_finish(tmp_path) -> None:
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_sigterm_lets_in_flight_stream_finish(tmp_path, loop: str) -> None:
+    """On either event loop (--event-loop): SIGTERM drains the open stream, then stops."""
     operator = add_key(tmp_path, "operator", "op")
-    server = ServerProcess(tmp_path).start()
+    server = ServerProcess(tmp_path, ("--event-loop", loop)).start()
     image = encode(Image.fromarray(skimage.data.coffee()))
     first_answered = threading.Event()
 
@@ -108,6 +110,7 @@ def test_sigterm_lets_in_flight_stream_finish(tmp_path) -> None:
     assert not errors
     assert [r.content_ref for r in replies] == ["r0", "r1", "r2", "r3"]
     assert "hashguard stopped" in server.log()
+    assert f"event loop: {loop}" in server.log()
 
 
 def test_acknowledged_writes_survive_a_hard_kill(tmp_path) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Coroutine
 from concurrent import futures
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -101,12 +103,29 @@ def serve(settings: Settings, app: HashGuard) -> int:
             f"cannot serve metrics on {settings.host}:{settings.metrics_port}: {exc.strerror}"
         ) from None
     try:
-        asyncio.run(_serve(settings, app, metrics_server.server_port))
+        run_event_loop(_serve(settings, app, metrics_server.server_port), settings.event_loop)
     finally:
         metrics_server.shutdown()
     app.store.close()
     print("hashguard stopped", flush=True)
     return 0
+
+
+def run_event_loop(main: Coroutine[Any, Any, None], kind: str) -> None:
+    """Run `main` on uvloop when asked for and installed, else on asyncio's own loop.
+    uvloop carries about 1.3x the CheckUploads messages per CPU second (docs/BENCHMARKS.md,
+    "Event loop"); grpc.aio runs on either."""
+    if kind == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.warning("uvloop is not installed: serving on asyncio's event loop")
+        else:
+            log.info("event loop: uvloop")
+            uvloop.run(main)
+            return
+    log.info("event loop: asyncio")
+    asyncio.run(main)
 
 
 async def _serve(settings: Settings, app: HashGuard, metrics_port: int) -> None:
