@@ -237,18 +237,75 @@ class HashGuard:
         server may run it on its event loop; an image's decode belongs in a thread."""
         require_role(principal, Role.OPERATOR)
         self.limits.charge(principal)
-        if len(content_ref) > MAX_CONTENT_REF:
-            raise InvalidInput(f"content_ref is longer than {MAX_CONTENT_REF} characters")
-        if bool(image) == bool(hashes):
-            raise InvalidInput("set exactly one of 'image' (the file's bytes) and 'hashes'")
+        return self.match_admitted(principal, image, hashes, content_ref)
+
+    def admit_batch(self, principal: Principal, count: int) -> None:
+        """A CheckUploadBatch's checks before any upload is looked at: the role, the
+        batch cap and one rate-limit token per upload, all taken or none."""
+        require_role(principal, Role.OPERATOR)
+        cap = self.settings.max_batch_items
+        if count > cap:
+            raise self.limits.refused(
+                principal,
+                LimitExceeded(
+                    "batch_items",
+                    f"a CheckUploadBatch carries at most {cap} uploads (max_batch_items); "
+                    f"this one has {count}: split it into batches of {cap} or fewer",
+                ),
+            )
+        self.limits.charge(principal, count)
+
+    def match_admitted(
+        self,
+        principal: Principal,
+        image: bytes | None,
+        hashes: Sequence[HashValue],
+        content_ref: str,
+    ) -> MatchedUpload:
+        """`match_upload` after its role and rate-limit checks (done per upload there,
+        per batch by `admit_batch`)."""
         notes: list[str] = []
         computed: list[HashValue] = []
+        self._check_shape(image, hashes, content_ref)
         if image:
             queries, computed = self._image_queries(principal, image, notes)
         else:
             queries = self._supplied_queries(hashes, notes)
         matches = best_per_entry(self.matcher.match(queries))
         return MatchedUpload(principal, content_ref, matches, computed, notes, decide(matches))
+
+    def match_admitted_hashes(
+        self, principal: Principal, uploads: Sequence[tuple[Sequence[HashValue], str]]
+    ) -> list[MatchedUpload | InvalidInput]:
+        """Several (hashes, content_ref) uploads of an admitted batch, the index searched
+        once for all of them; an invalid upload gets its error in its place."""
+        prepared: list[tuple[list[HashValue], list[str]] | InvalidInput] = []
+        for hashes, content_ref in uploads:
+            notes: list[str] = []
+            try:
+                self._check_shape(None, hashes, content_ref)
+                prepared.append((self._supplied_queries(hashes, notes), notes))
+            except InvalidInput as exc:
+                prepared.append(exc)
+        valid = [p for p in prepared if not isinstance(p, InvalidInput)]
+        found = iter(self.matcher.match_many([queries for queries, _ in valid]))
+        results: list[MatchedUpload | InvalidInput] = []
+        for item, (_, content_ref) in zip(prepared, uploads, strict=True):
+            if isinstance(item, InvalidInput):
+                results.append(item)
+                continue
+            matches = best_per_entry(next(found))
+            results.append(
+                MatchedUpload(principal, content_ref, matches, [], item[1], decide(matches))
+            )
+        return results
+
+    @staticmethod
+    def _check_shape(image: bytes | None, hashes: Sequence[HashValue], content_ref: str) -> None:
+        if len(content_ref) > MAX_CONTENT_REF:
+            raise InvalidInput(f"content_ref is longer than {MAX_CONTENT_REF} characters")
+        if bool(image) == bool(hashes):
+            raise InvalidInput("set exactly one of 'image' (the file's bytes) and 'hashes'")
 
     def record_check(self, matched: MatchedUpload) -> CheckResult:
         """The half that may touch the store: only when the policy's first answer is

@@ -60,6 +60,7 @@ class Settings:
     rate_limits: str = "operator=1000:2000,moderator=20:100,submitter=5:50,admin=50:200"
     max_cases_per_hour: int = 1000
     max_stream_items: int = 1_000_000
+    max_batch_items: int = 256
     decode_budget_pixels: int = 128_000_000
     vet_tenants: int = 1
     dispute_tenants: int = 2
@@ -100,6 +101,7 @@ class Settings:
             (not self.tls_client_ca or bool(self.tls_cert), "tls_client_ca needs tls_cert"),
             (self.max_cases_per_hour >= 0, "max_cases_per_hour must not be negative"),
             (self.max_stream_items >= 1, "max_stream_items must be positive"),
+            (self.max_batch_items >= 1, "max_batch_items must be positive"),
             (self.decode_budget_pixels >= 0, "decode_budget_pixels must not be negative"),
             (self.vet_tenants >= 1, "vet_tenants must be at least 1"),
             (self.dispute_tenants >= 1, "dispute_tenants must be at least 1"),
@@ -151,6 +153,8 @@ _HELP = {
     "(or rate 0) are not limited",
     "max_cases_per_hour": "most cases one submitter key may open per hour (0: no cap)",
     "max_stream_items": "most uploads one CheckUploads stream may carry; then open a new one",
+    "max_batch_items": "most uploads one CheckUploadBatch call may carry (a larger batch is "
+    "refused whole, INVALID_ARGUMENT)",
     "decode_budget_pixels": "most pixels all images being decoded at once may hold (about "
     "30 bytes of memory each; 0: no budget)",
     "vet_tenants": "distinct tenants whose moderators must confirm an entry before it blocks",

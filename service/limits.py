@@ -1,8 +1,9 @@
 """Rate limits and quotas per API key.
 
 Every keyed call takes one token from its key's bucket (a CheckUploads stream one per
-upload); the bucket refills at the role's rate up to its burst. An empty bucket answers
-QuotaExceeded (RESOURCE_EXHAUSTED) saying when one token will be back. Buckets live in
+upload, a CheckUploadBatch one per upload, all at once or none); the bucket refills at
+the role's rate up to its burst. An empty bucket answers QuotaExceeded
+(RESOURCE_EXHAUSTED) saying when the tokens will be back. Buckets live in
 this process: N replicas behind a load balancer admit up to N times the rate per key.
 Decoding is limited too: hashing an image costs about 30 bytes of memory per decoded
 pixel, so images being decoded at once may hold at most a budget of pixels between them;
@@ -57,8 +58,8 @@ def parse_rate_limits(text: str) -> dict[Role, Rate]:
 
 
 class TokenBucket:
-    """Classic token bucket; `take` answers 0 when a token was taken, else the seconds
-    until one will be there."""
+    """Classic token bucket; `take` answers 0 when the tokens were taken, else the
+    seconds until that many will be there (and takes none)."""
 
     __slots__ = ("_rate", "_stamp", "_tokens")
 
@@ -67,14 +68,14 @@ class TokenBucket:
         self._tokens = rate.burst
         self._stamp = now
 
-    def take(self, now: float) -> float:
+    def take(self, now: float, count: int = 1) -> float:
         elapsed = max(0.0, now - self._stamp)
         self._tokens = min(self._rate.burst, self._tokens + elapsed * self._rate.per_second)
         self._stamp = now
-        if self._tokens >= 1:
-            self._tokens -= 1
+        if self._tokens >= count:
+            self._tokens -= count
             return 0.0
-        return (1 - self._tokens) / self._rate.per_second
+        return (count - self._tokens) / self._rate.per_second
 
 
 class Limits:
@@ -99,24 +100,36 @@ class Limits:
         self._decode_done = threading.Condition()
         self._decode_wait = decode_wait
 
-    def charge(self, principal: Principal) -> None:
-        """Take one token from the caller's bucket or refuse the call."""
+    def charge(self, principal: Principal, count: int = 1) -> None:
+        """Take `count` tokens from the caller's bucket (all or none) or refuse the call.
+        More than a burst can never be granted at once: that is refused as too large."""
         rate = self._rates.get(principal.role)
         if rate is None or rate.per_second == 0:
             return
+        if count > rate.burst:
+            raise self.refused(
+                principal,
+                LimitExceeded(
+                    "rate_burst",
+                    f"{count} uploads in one call exceed key {principal.name!r}'s "
+                    f"{principal.role.value} rate-limit burst of {rate.burst:g}; "
+                    f"send at most {int(rate.burst)} per call",
+                ),
+            )
         with self._lock:
             now = self._clock()
             bucket = self._buckets.get(principal.name)
             if bucket is None:
                 bucket = self._buckets[principal.name] = TokenBucket(rate, now)
-            wait = bucket.take(now)
+            wait = bucket.take(now, count)
         if wait > 0:
+            asked = "" if count == 1 else f"; this call needs {count} tokens, one per upload"
             raise self.refused(
                 principal,
                 QuotaExceeded(
                     "rate",
                     f"key {principal.name!r} is over the {principal.role.value} rate limit "
-                    f"({rate.per_second:g} calls/s, bursts of {rate.burst:g}); "
+                    f"({rate.per_second:g} calls/s, bursts of {rate.burst:g}){asked}; "
                     f"retry in {wait:.3f} s",
                     retry_after=wait,
                 ),

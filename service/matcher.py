@@ -110,21 +110,31 @@ class Matcher:
 
     def match(self, queries: Sequence[HashValue]) -> list[Match]:
         """Every (entry, upload hash) pair within the algorithm's threshold."""
-        found: list[Match] = []
+        return self.match_many([queries])[0]
+
+    def match_many(self, uploads: Sequence[Sequence[HashValue]]) -> list[list[Match]]:
+        """`match` for several uploads at once: each index is searched once with every
+        upload's queries, which costs less per query than one search per upload
+        (loadtests/bench_batch_search.py)."""
+        found: list[list[Match]] = [[] for _ in uploads]
         for algorithm, index in self._hamming.items():
-            values = [q.value for q in queries if q.algorithm is algorithm]
-            if not values or len(index) == 0:
+            owners = [
+                (n, q.value) for n, qs in enumerate(uploads) for q in qs if q.algorithm is algorithm
+            ]
+            if not owners or len(index) == 0:
                 continue
-            packed = np.frombuffer(b"".join(values), dtype=np.uint8).reshape(len(values), -1)
+            packed = np.frombuffer(b"".join(v for _, v in owners), dtype=np.uint8)
+            packed = packed.reshape(len(owners), -1)
             radius = self.thresholds.radius(algorithm)
-            for value, (ids, dists) in zip(values, index.search(packed, radius), strict=True):
+            for (n, value), (ids, dists) in zip(owners, index.search(packed, radius), strict=True):
                 for entry_id, dist in zip(ids.tolist(), dists.tolist(), strict=True):
-                    self._append(found, entry_id, algorithm, dist, value)
+                    self._append(found[n], entry_id, algorithm, dist, value)
         for algorithm, exact in self._exact.items():
-            for q in queries:
-                if q.algorithm is algorithm:
-                    for entry_id in exact.lookup(q.value):
-                        self._append(found, entry_id, algorithm, 0, q.value)
+            for n, qs in enumerate(uploads):
+                for q in qs:
+                    if q.algorithm is algorithm:
+                        for entry_id in exact.lookup(q.value):
+                            self._append(found[n], entry_id, algorithm, 0, q.value)
         return found
 
     def _append(

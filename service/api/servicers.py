@@ -26,9 +26,15 @@ from service.api.convert import (
     hit_to_pb,
     timestamp,
 )
-from service.app import HashGuard
-from service.domain import Principal
-from service.errors import InvalidInput, QuotaExceeded, Unauthenticated
+from service.app import CheckResult, HashGuard, MatchedUpload
+from service.domain import HashValue, Principal
+from service.errors import (
+    HashGuardError,
+    InvalidInput,
+    QuotaExceeded,
+    Unauthenticated,
+    Unavailable,
+)
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 P = ParamSpec("P")
@@ -112,14 +118,85 @@ class MatchServicer(_Servicer, pb_grpc.MatchServiceServicer):
                 try:
                     yield await self._check(principal, request)
                 except InvalidInput as exc:
-                    yield pb.CheckUploadResponse(
-                        content_ref=request.content_ref,
-                        error=pb.ItemError(
-                            code=grpc.StatusCode.INVALID_ARGUMENT.value[0], message=str(exc)
-                        ),
-                    )
+                    yield _item_error(request.content_ref, exc)
         finally:
             self.open_streams -= 1
+
+    async def CheckUploadBatch(
+        self, request: pb.CheckUploadBatchRequest, context: Context
+    ) -> pb.CheckUploadBatchResponse:
+        """One result per upload, in order; an invalid upload gets `error` set. The
+        batch is admitted (role, cap, one token per upload) before any upload is looked
+        at. Hash uploads are matched together on the loop (one index search for all);
+        images are decoded in the pool; every REVIEW is recorded in one pool trip."""
+        principal = await self.caller(context)
+        uploads = request.uploads
+        self.app.admit_batch(principal, len(uploads))
+        matched: list[MatchedUpload | InvalidInput] = [InvalidInput("")] * len(uploads)
+        by_hashes: list[int] = []
+        supplied: list[tuple[list[HashValue], str]] = []
+        images: list[int] = []
+        for n, upload in enumerate(uploads):
+            if upload.image:
+                images.append(n)
+                continue
+            try:
+                supplied.append((hashes_from_pb(upload.hashes), upload.content_ref))
+                by_hashes.append(n)
+            except InvalidInput as exc:
+                matched[n] = exc
+        if images:
+            for n, item in zip(
+                images,
+                await self.blocking(self._match_images, principal, [uploads[n] for n in images]),
+                strict=True,
+            ):
+                matched[n] = item
+        for n, item in zip(
+            by_hashes, self.app.match_admitted_hashes(principal, supplied), strict=True
+        ):
+            matched[n] = item
+        to_record = [m for m in matched if isinstance(m, MatchedUpload)]
+        if any(m.needs_store for m in to_record):
+            recorded = await self.blocking(self._record_all, to_record)
+        else:
+            recorded = self._record_all(to_record)
+        done = iter(recorded)
+        results = []
+        for upload, item in zip(uploads, matched, strict=True):
+            outcome = item if isinstance(item, InvalidInput) else next(done)
+            if isinstance(outcome, HashGuardError):
+                results.append(_item_error(upload.content_ref, outcome))
+            else:
+                results.append(check_response_to_pb(outcome, upload.content_ref))
+        return pb.CheckUploadBatchResponse(results=results)
+
+    def _match_images(
+        self, principal: Principal, uploads: list[pb.CheckUploadRequest]
+    ) -> list[MatchedUpload | InvalidInput]:
+        """In the pool: each image decoded in turn, within the decode budget."""
+        matched: list[MatchedUpload | InvalidInput] = []
+        for upload in uploads:
+            try:
+                hashes = hashes_from_pb(upload.hashes)
+                matched.append(
+                    self.app.match_admitted(principal, upload.image, hashes, upload.content_ref)
+                )
+            except InvalidInput as exc:
+                matched.append(exc)
+        return matched
+
+    def _record_all(self, matched: list[MatchedUpload]) -> list[CheckResult | Unavailable]:
+        """Record each check; a store outage fails only the uploads that needed the
+        store (their result says UNAVAILABLE: retry those), never the whole batch after
+        other hits were already queued."""
+        recorded: list[CheckResult | Unavailable] = []
+        for item in matched:
+            try:
+                recorded.append(self.app.record_check(item))
+            except Unavailable as exc:
+                recorded.append(exc)
+        return recorded
 
     async def _check(
         self, principal: Principal, request: pb.CheckUploadRequest
@@ -139,6 +216,14 @@ class MatchServicer(_Servicer, pb_grpc.MatchServiceServicer):
         else:
             result = self.app.record_check(matched)
         return check_response_to_pb(result, ref)
+
+
+def _item_error(content_ref: str, error: HashGuardError) -> pb.CheckUploadResponse:
+    """The answer for one upload of a stream or batch that was not checked."""
+    code = getattr(grpc.StatusCode, error.status).value[0]
+    return pb.CheckUploadResponse(
+        content_ref=content_ref, error=pb.ItemError(code=code, message=str(error))
+    )
 
 
 class SubmissionServicer(_Servicer, pb_grpc.SubmissionServiceServicer):

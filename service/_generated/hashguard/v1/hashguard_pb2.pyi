@@ -136,6 +136,18 @@ class CheckUploadResponse(_message.Message):
     error: ItemError
     def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., matches: _Optional[_Iterable[_Union[Match, _Mapping]]] = ..., computed_hashes: _Optional[_Iterable[_Union[Hash, _Mapping]]] = ..., hit_id: _Optional[str] = ..., content_ref: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
 
+class CheckUploadBatchRequest(_message.Message):
+    __slots__ = ("uploads",)
+    UPLOADS_FIELD_NUMBER: _ClassVar[int]
+    uploads: _containers.RepeatedCompositeFieldContainer[CheckUploadRequest]
+    def __init__(self, uploads: _Optional[_Iterable[_Union[CheckUploadRequest, _Mapping]]] = ...) -> None: ...
+
+class CheckUploadBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[CheckUploadResponse]
+    def __init__(self, results: _Optional[_Iterable[_Union[CheckUploadResponse, _Mapping]]] = ...) -> None: ...
+
 class SubmitCaseRequest(_message.Message):
     __slots__ = ("hashes",)
     HASHES_FIELD_NUMBER: _ClassVar[int]

@@ -26,7 +26,14 @@ if _version_not_supported:
 
 
 class MatchServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Which call to use:
+    CheckUpload      one upload as it arrives (lowest latency for a single item).
+    CheckUploadBatch uploads already queued (moderation queues, backfills of existing
+    media): the cheapest per upload, since the per-call gRPC cost is
+    paid once per batch; the answer comes when the whole batch is done.
+    CheckUploads     a long scan where each answer should come back as soon as it is
+    ready, or where the uploads are produced one by one.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -44,10 +51,22 @@ class MatchServiceStub:
                 request_serializer=hashguard_dot_v1_dot_hashguard__pb2.CheckUploadRequest.SerializeToString,
                 response_deserializer=hashguard_dot_v1_dot_hashguard__pb2.CheckUploadResponse.FromString,
                 _registered_method=True)
+        self.CheckUploadBatch = channel.unary_unary(
+                '/hashguard.v1.MatchService/CheckUploadBatch',
+                request_serializer=hashguard_dot_v1_dot_hashguard__pb2.CheckUploadBatchRequest.SerializeToString,
+                response_deserializer=hashguard_dot_v1_dot_hashguard__pb2.CheckUploadBatchResponse.FromString,
+                _registered_method=True)
 
 
 class MatchServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Which call to use:
+    CheckUpload      one upload as it arrives (lowest latency for a single item).
+    CheckUploadBatch uploads already queued (moderation queues, backfills of existing
+    media): the cheapest per upload, since the per-call gRPC cost is
+    paid once per batch; the answer comes when the whole batch is done.
+    CheckUploads     a long scan where each answer should come back as soon as it is
+    ready, or where the uploads are produced one by one.
+    """
 
     def CheckUpload(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -57,6 +76,25 @@ class MatchServiceServicer:
 
     def CheckUploads(self, request_iterator, context):
         """Bulk and backfill scans: one response per request, in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckUploadBatch(self, request, context):
+        """Many uploads in one call. Contract:
+        - `results[i]` answers `uploads[i]` (same order, same count; content_ref echoed).
+        - An invalid upload (bad hash length, both or neither of image and hashes, ...)
+        gets a result with `error` set (code 3, INVALID_ARGUMENT) and the others are
+        checked as usual; a REVIEW result has queued its hit like CheckUpload does.
+        - The whole call is refused, with nothing checked or recorded, when: the key is
+        missing or wrong (UNAUTHENTICATED) or not an operator (PERMISSION_DENIED); the
+        batch holds more than the server's max_batch_items uploads, or more than the
+        key's rate-limit burst (INVALID_ARGUMENT: split it); the key's rate-limit bucket
+        holds fewer tokens than the batch has uploads (RESOURCE_EXHAUSTED with a
+        `retry-after-ms` trailer). Each upload takes one rate-limit token.
+        - The request's size is bounded by the server's max_message_bytes, like any call:
+        batches of images should stay small.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -75,6 +113,11 @@ def add_MatchServiceServicer_to_server(servicer, server):
                     request_deserializer=hashguard_dot_v1_dot_hashguard__pb2.CheckUploadRequest.FromString,
                     response_serializer=hashguard_dot_v1_dot_hashguard__pb2.CheckUploadResponse.SerializeToString,
             ),
+            'CheckUploadBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckUploadBatch,
+                    request_deserializer=hashguard_dot_v1_dot_hashguard__pb2.CheckUploadBatchRequest.FromString,
+                    response_serializer=hashguard_dot_v1_dot_hashguard__pb2.CheckUploadBatchResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'hashguard.v1.MatchService', rpc_method_handlers)
@@ -84,7 +127,14 @@ def add_MatchServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class MatchService:
-    """Missing associated documentation comment in .proto file."""
+    """Which call to use:
+    CheckUpload      one upload as it arrives (lowest latency for a single item).
+    CheckUploadBatch uploads already queued (moderation queues, backfills of existing
+    media): the cheapest per upload, since the per-call gRPC cost is
+    paid once per batch; the answer comes when the whole batch is done.
+    CheckUploads     a long scan where each answer should come back as soon as it is
+    ready, or where the uploads are produced one by one.
+    """
 
     @staticmethod
     def CheckUpload(request,
@@ -130,6 +180,33 @@ class MatchService:
             '/hashguard.v1.MatchService/CheckUploads',
             hashguard_dot_v1_dot_hashguard__pb2.CheckUploadRequest.SerializeToString,
             hashguard_dot_v1_dot_hashguard__pb2.CheckUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckUploadBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hashguard.v1.MatchService/CheckUploadBatch',
+            hashguard_dot_v1_dot_hashguard__pb2.CheckUploadBatchRequest.SerializeToString,
+            hashguard_dot_v1_dot_hashguard__pb2.CheckUploadBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
