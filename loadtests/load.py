@@ -12,11 +12,15 @@ The request mix is weights per kind, e.g. --mix hash=90,image=9,submit=1:
           client's CPU goes on calls rather than on building messages)
   stream  the same check as one message of a CheckUploads stream that the client keeps
           open (one stream per client, one message in flight on it): no per-call cost
+  batch   CheckUploadBatch with --batch-size such hash checks: one call, many checks;
+          its row's req/s counts calls and latencies are per call, the checks/s line
+          and the CPU per check count each upload
   image   CheckUpload with a JPEG of --image-mp megapixels (natural photos, pre-encoded)
   submit  SubmitCase with one random PDQ hash (a SQLite write and an index insert)
   health  grpc.health.v1 Check: no work, the transport's own ceiling
 Every run is bounded by --duration seconds and --requests requests, whichever ends first.
-It prints throughput, p50/p95/p99/max latency and status-code counts per kind.
+It prints throughput, p50/p95/p99/max latency and status-code counts per kind, and
+checks per second (every upload of a batch is one check).
 
 --soak samples the server's RSS and open file descriptors every --sample-every seconds
 and reports their growth. --profile FILE runs the server under py-spy (sampling
@@ -58,11 +62,12 @@ from hashguard.v1 import hashguard_pb2 as pb
 from hashguard.v1 import hashguard_pb2_grpc as pb_grpc
 from PIL import Image
 
-KINDS = ("hash", "stream", "image", "submit", "health")
+KINDS = ("hash", "stream", "batch", "image", "submit", "health")
 _LISTENING = re.compile(r"listening on (\S+):(\d+) \(gRPC\) and http://\S+:(\d+)/metrics")
 _MAX_MESSAGE = 64 * 1024 * 1024
 _CHECK_UPLOAD = "/hashguard.v1.MatchService/CheckUpload"
 _CHECK_UPLOADS = "/hashguard.v1.MatchService/CheckUploads"
+_CHECK_UPLOAD_BATCH = "/hashguard.v1.MatchService/CheckUploadBatch"
 _PREBUILT = 4096  # distinct hash checks per client process, sent round-robin
 
 
@@ -192,6 +197,7 @@ class Workload:
     requests: int  # for this client process
     concurrency: int  # coroutines in this client process
     channels: int
+    batch_size: int = 32  # uploads per CheckUploadBatch call
 
 
 def parse_mix(text: str) -> tuple[str, ...]:
@@ -254,6 +260,15 @@ class Requests:
         on the calls, not on building messages (the server sees the same bytes)."""
         return [self.check_hashes().SerializeToString() for _ in range(count)]
 
+    def serialized_batches(self, count: int, size: int) -> list[bytes]:
+        """`count` CheckUploadBatch requests of `size` hash checks each, serialized once."""
+        return [
+            pb.CheckUploadBatchRequest(
+                uploads=[self.check_hashes() for _ in range(size)]
+            ).SerializeToString()
+            for _ in range(count)
+        ]
+
     def check_image(self) -> pb.CheckUploadRequest:
         image = self.work.images[int(self.rng.integers(0, len(self.work.images)))]
         return pb.CheckUploadRequest(image=image, content_ref="load")
@@ -271,11 +286,17 @@ class Tally:
     latencies: dict[str, list[float]] = field(default_factory=dict)
     codes: dict[str, Counter[str]] = field(default_factory=dict)
     decisions: Counter[str] = field(default_factory=Counter)  # of the checks answered
+    checks: Counter[str] = field(default_factory=Counter)  # uploads checked per kind
     elapsed: float = 0.0
 
-    def add(self, kind: str, seconds: float, code: str) -> None:
+    def add(self, kind: str, seconds: float, code: str, checks: int = 1) -> None:
         self.latencies.setdefault(kind, []).append(seconds)
         self.codes.setdefault(kind, Counter())[code] += 1
+        self.checks[kind] += checks
+
+    def units(self) -> int:
+        """Requests answered, each upload of a batch counted as one (for CPU per check)."""
+        return sum(self.checks.values())
 
     def merge(self, other: Tally) -> None:
         for kind, values in other.latencies.items():
@@ -283,6 +304,7 @@ class Tally:
         for kind, counts in other.codes.items():
             self.codes.setdefault(kind, Counter()).update(counts)
         self.decisions.update(other.decisions)
+        self.checks.update(other.checks)
         self.elapsed = max(self.elapsed, other.elapsed)
 
 
@@ -304,12 +326,21 @@ async def drive(work: Workload, seed: int) -> Tally:
         c.stream_stream(_CHECK_UPLOADS, request_serializer=None, response_deserializer=answer_of)
         for c in channels
     ]
+    batch_of = pb.CheckUploadBatchResponse.FromString
+    batch_raw = [
+        c.unary_unary(_CHECK_UPLOAD_BATCH, request_serializer=None, response_deserializer=batch_of)
+        for c in channels
+    ]
     submission = [pb_grpc.SubmissionServiceStub(c) for c in channels]  # type: ignore[no-untyped-call]
     health = [health_pb2_grpc.HealthStub(c) for c in channels]
     operator = (("authorization", f"Bearer {work.operator_key}"),)
     submitter = (("authorization", f"Bearer {work.submitter_key}"),)
     build = Requests(work, seed)
     checks = build.serialized_checks(_PREBUILT) if {"hash", "stream"} & set(work.kinds) else []
+    batches = []
+    if "batch" in work.kinds:
+        count = max(1, _PREBUILT // work.batch_size)
+        batches = build.serialized_batches(count, work.batch_size)
     tally = Tally()
     budget = [work.requests]
     started = time.perf_counter()
@@ -325,11 +356,17 @@ async def drive(work: Workload, seed: int) -> Tally:
             kind = work.kinds[int(rng.integers(0, len(work.kinds)))]
             sent = time.perf_counter()
             code = "OK"
+            checked = 1
             try:
                 if kind == "hash":
                     request = checks[next(turn) % len(checks)]
                     answer = await check_raw[lane](request, metadata=operator)
                     tally.decisions[pb.Decision.Name(answer.decision)] += 1
+                elif kind == "batch":
+                    request = batches[next(turn) % len(batches)]
+                    answers = (await batch_raw[lane](request, metadata=operator)).results
+                    tally.decisions.update(pb.Decision.Name(a.decision) for a in answers)
+                    checked = len(answers)
                 elif kind == "image":
                     request = build.check_image()
                     answer = await match[lane].CheckUpload(request, metadata=operator)
@@ -348,7 +385,8 @@ async def drive(work: Workload, seed: int) -> Tally:
             except grpc.aio.AioRpcError as exc:
                 code = exc.code().name
                 stream = None if kind == "stream" else stream
-            tally.add(kind, time.perf_counter() - sent, code)
+                checked = 0
+            tally.add(kind, time.perf_counter() - sent, code, checked)
         if stream is not None:
             await stream.done_writing()
 
@@ -407,11 +445,22 @@ def report(tally: Tally) -> list[str]:
         for counts in tally.codes.values():
             total.update(counts)
         lines.append(_row("all", np.array(every) * 1e3, tally.elapsed, total))
+    if "batch" in tally.latencies:
+        lines.append(checks_line(tally))
     if tally.decisions:
         lines.append(
             "decisions: " + ", ".join(f"{d} {n}" for d, n in tally.decisions.most_common())
         )
     return lines
+
+
+def checks_line(tally: Tally) -> str:
+    """Throughput in checks (every upload of a batch counted) next to calls."""
+    calls = sum(len(v) for v in tally.latencies.values())
+    return (
+        f"checks: {tally.units():,} in {calls:,} calls, {tally.units() / tally.elapsed:,.0f} "
+        f"checks/s, {calls / tally.elapsed:,.0f} calls/s (a batch's uploads each count)"
+    )
 
 
 def _row(kind: str, ms: np.ndarray, elapsed: float, codes: Counter[str]) -> str:
@@ -469,11 +518,13 @@ def own_cpu() -> float:
 
 
 def cpu_report(server_seconds: float, client_seconds: float, requests: int) -> str:
-    """CPU per request on each side: what bounds throughput when the cores are busy."""
+    """CPU per request on each side (per upload for batches): what bounds throughput
+    when the cores are busy."""
     per_server = server_seconds / requests * 1e6
     per_client = client_seconds / requests * 1e6
     return (
-        f"CPU per request: server {per_server:,.0f} us (one core serves at most "
+        f"CPU per request (per upload of a batch): server {per_server:,.0f} us "
+        f"(one core serves at most "
         f"{1e6 / per_server:,.0f} req/s at that cost), clients {per_client:,.0f} us; "
         f"server {server_seconds:.1f} s, clients {client_seconds:.1f} s"
     )
@@ -558,6 +609,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, help="keep the seeded data here and reuse it")
     parser.add_argument("--serve-args", default="", help="extra `hashguard serve` flags")
     parser.add_argument("--mix", default="hash=1", help="weights, e.g. hash=90,image=9,submit=1")
+    parser.add_argument("--batch-size", type=int, default=32, help="uploads per batch call")
     parser.add_argument("--near", type=float, default=0.01, help="share of hash checks that hit")
     parser.add_argument("--image-mp", type=float, default=0.3, help="image size in megapixels")
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight")
@@ -606,6 +658,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             requests=args.requests,
             concurrency=args.concurrency,
             channels=args.channels,
+            batch_size=args.batch_size,
         )
         print(
             f"cores {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}; mix {args.mix}; "
@@ -621,7 +674,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             tally = run_clients(work, args.processes)
         print("\n".join(report(tally)))
-        served = sum(len(v) for v in tally.latencies.values())
+        served = tally.units()
         if pids and served:
             used = sum(process_cpu(p) for p in pids) - server_cpu
             print(cpu_report(used, own_cpu() - client_cpu, served))

@@ -11,9 +11,14 @@ same load (loadtests/load.py), one after the other in one run:
 Each variant gets the same seeded data directory, request mix, client processes and
 duration; the table shows throughput, latency and CPU per request of the servers (all
 their processes together) and of the load generator's client processes, which share
-the machine's cores with them. Run:
+the machine's cores with them. --mixes "batch=1;stream=1;hash=1" drives each variant
+with each mix in turn (one server start per variant), so kinds of call compare within
+one run; CPU is per check there (each upload of a batch is one), and checks/s counts
+uploads while req/s counts calls. Run:
   python -m loadtests.server_variants --entries 1000000 --mix hash=1 --concurrency 8 \\
       --variants "sync,stock,sync 2,stock 2"
+  python -m loadtests.server_variants --entries 1000000 --concurrency 8 \\
+      --mixes "batch=1;stream=1;hash=1" --batch-size 32 --variants "stock,stock 2"
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--data-dir", type=Path, help="keep the seeded data here and reuse it")
     parser.add_argument("--mix", default="hash=1")
+    parser.add_argument("--mixes", help="several mixes separated by ';', each run per variant")
+    parser.add_argument("--batch-size", type=int, default=32, help="uploads per batch call")
     parser.add_argument("--image-mp", type=float, default=0.3)
     parser.add_argument("--variants", default="sync,stock,sync 2,stock 2")
     parser.add_argument("--concurrency", type=int, default=8)
@@ -75,12 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="hashguard-variants-") as tmp:
         data_dir = args.data_dir or Path(tmp) / "data"
         operator, submitter = seed_data_dir(data_dir, args.entries, seed=1)
-        kinds = parse_mix(args.mix)
-        images = sample_images(args.image_mp) if "image" in kinds else ()
+        mixes = [m.strip() for m in (args.mixes or args.mix).split(";") if m.strip()]
+        kinds_of = {mix: parse_mix(mix) for mix in mixes}
+        wanted = {kind for kinds in kinds_of.values() for kind in kinds}
+        images = sample_images(args.image_mp) if "image" in wanted else ()
         print(
-            f"cores {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}; mix {args.mix}; "
+            f"cores {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}; "
+            f"mixes {'; '.join(mixes)} (batches of {args.batch_size}); "
             f"{args.concurrency} in flight from {args.processes} client processes; "
-            f"{args.entries:,} PDQ entries; {args.duration:.0f} s per variant\n"
+            f"{args.entries:,} PDQ entries; {args.duration:.0f} s per variant and mix\n"
         )
         rows = []
         for variant in (v.strip() for v in args.variants.split(",")):
@@ -105,23 +115,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                 pids = [ready.get(timeout=600) for _ in children]
             else:
                 parser.error(f"unknown variant {variant!r}: stock [N] or sync [N]")
+            runs = []
             try:
-                work = Workload(
-                    target=f"127.0.0.1:{port}",
-                    operator_key=operator,
-                    submitter_key=submitter,
-                    kinds=kinds,
-                    entries=args.entries,
-                    seed=1,
-                    near=0.01,
-                    images=images,
-                    duration=args.warmup,
-                    requests=10**9,
-                    concurrency=args.concurrency,
-                    channels=4,
-                )
-                run_clients(work, args.processes)  # warm-up: connections, caches
-                run = measure(replace(work, duration=args.duration), pids, args.processes)
+                for mix in mixes:
+                    work = Workload(
+                        target=f"127.0.0.1:{port}",
+                        operator_key=operator,
+                        submitter_key=submitter,
+                        kinds=kinds_of[mix],
+                        entries=args.entries,
+                        seed=1,
+                        near=0.01,
+                        images=images,
+                        duration=args.warmup,
+                        requests=10**9,
+                        concurrency=args.concurrency,
+                        channels=4,
+                        batch_size=args.batch_size,
+                    )
+                    run_clients(work, args.processes)  # warm-up: connections, caches
+                    work = replace(work, duration=args.duration)
+                    runs.append((mix, measure(work, pids, args.processes)))
             finally:
                 for server in servers:
                     server.stop()
@@ -131,13 +145,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     child.join(timeout=30)
                     if child.is_alive():
                         child.kill()
-            tally, server_cpu, client_cpu = run
-            served = max(sum(len(v) for v in tally.latencies.values()), 1)
-            rows.append((variant, tally, server_cpu / served * 1e6, client_cpu / served * 1e6))
+            for mix, (tally, server_cpu, client_cpu) in runs:
+                served = max(tally.units(), 1)
+                label = f"{variant} {mix}" if len(mixes) > 1 else variant
+                rows.append((label, tally, server_cpu / served * 1e6, client_cpu / served * 1e6))
             time.sleep(1)
         width = max(len(row[0]) for row in rows)
         head = report(rows[0][1])[0]
-        print(f"{'variant':<{width}} {'server CPU':>13} {'client CPU':>13}  {head}")
+        print(f"{'variant':<{width}} {'server CPU':>13} {'client CPU':>13} {'checks/s':>8}  {head}")
         for variant, tally, server_us, client_us in rows:
             lines = report(tally)
             body = (
@@ -145,7 +160,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if len(tally.latencies) == 1
                 else next(line for line in lines if line.startswith("all "))
             )
-            print(f"{variant:<{width}} {server_us:>7,.0f} us/req {client_us:>7,.0f} us/req  {body}")
+            rate = tally.units() / tally.elapsed
+            print(
+                f"{variant:<{width}} {server_us:>7,.0f} us/chk {client_us:>7,.0f} us/chk "
+                f"{rate:>8,.0f}  {body}"
+            )
         print(f"load average now {os.getloadavg()[0]:.2f}")
     return 0
 
