@@ -113,6 +113,21 @@ def test_hash_submit_check_review_withdraw(tmp_path: Path) -> None:
             in run_cli("check", str(upload), *target, "--key", keys["operator"]).stdout
         )
 
+        # Several files go in one CheckUploadBatch; an unreadable one is named, not fatal.
+        other = tmp_path / "other.png"
+        other.write_bytes(encode(Image.fromarray(skimage.data.rocket()), "PNG"))
+        broken = tmp_path / "broken.jpg"
+        broken.write_bytes(b"not an image")
+        several = run_cli(
+            "check", str(upload), str(broken), str(other), *target, "--key", keys["operator"],
+            check=False,
+        )  # fmt: skip
+        assert several.returncode == 1 and "1 of 3 files" in several.stderr
+        blocks = several.stdout.split(f"{tmp_path}/")[1:]
+        assert [b.split(":")[0] for b in blocks] == ["upload.jpg", "broken.jpg", "other.png"]
+        assert "decision: ALLOW" in blocks[0] and "decision: ALLOW" in blocks[2]
+        assert "error: " in blocks[1] and "not an image" in blocks[1]
+
         denied = run_cli("check", str(upload), *target, "--key", keys["moderator"], check=False)
         assert denied.returncode == 1 and "PERMISSION_DENIED" in denied.stderr
         missing = run_cli("check", str(upload), *target, check=False)
