@@ -132,7 +132,7 @@ class MatchServicer(_Servicer, pb_grpc.MatchServiceServicer):
         principal = await self.caller(context)
         uploads = request.uploads
         self.app.admit_batch(principal, len(uploads))
-        matched: list[MatchedUpload | InvalidInput] = [InvalidInput("")] * len(uploads)
+        matched: dict[int, MatchedUpload | InvalidInput] = {}  # by position in the batch
         by_hashes: list[int] = []
         supplied: list[tuple[list[HashValue], str]] = []
         images: list[int] = []
@@ -156,14 +156,15 @@ class MatchServicer(_Servicer, pb_grpc.MatchServiceServicer):
             by_hashes, self.app.match_admitted_hashes(principal, supplied), strict=True
         ):
             matched[n] = item
-        to_record = [m for m in matched if isinstance(m, MatchedUpload)]
+        in_order = [matched[n] for n in range(len(uploads))]
+        to_record = [m for m in in_order if isinstance(m, MatchedUpload)]
         if any(m.needs_store for m in to_record):
             recorded = await self.blocking(self._record_all, to_record)
         else:
             recorded = self._record_all(to_record)
         done = iter(recorded)
         results = []
-        for upload, item in zip(uploads, matched, strict=True):
+        for upload, item in zip(uploads, in_order, strict=True):
             outcome = item if isinstance(item, InvalidInput) else next(done)
             if isinstance(outcome, HashGuardError):
                 results.append(_item_error(upload.content_ref, outcome))
