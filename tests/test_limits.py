@@ -13,7 +13,7 @@ import pytest
 from hashguard.v1 import hashguard_pb2 as pb
 
 from service.domain import Principal, Role
-from service.errors import QuotaExceeded
+from service.errors import LimitExceeded, QuotaExceeded
 from service.limits import Limits, Rate, parse_rate_limits
 from tests.support import ServerProcess, Stubs, add_key, bearer, encode, run_cli
 
@@ -58,6 +58,22 @@ def test_bucket_allows_the_burst_then_refuses_with_the_time_to_wait() -> None:
         limits.charge(forum)
     for _ in range(1000):  # roles without a rate are not limited
         limits.charge(Principal("mod", Role.MODERATOR))
+
+
+def test_a_batch_takes_its_tokens_all_or_none() -> None:
+    clock = Clock()
+    limits = Limits({Role.OPERATOR: Rate(2, 10)}, max_stream_items=10, clock=clock)
+    forum = Principal("forum", Role.OPERATOR)
+    with pytest.raises(LimitExceeded, match="at most 10 per call"):
+        limits.charge(forum, 11)  # more than a full bucket: no wait would help
+    limits.charge(forum, 6)
+    with pytest.raises(QuotaExceeded) as refused:
+        limits.charge(forum, 6)  # 4 left: none taken
+    assert refused.value.retry_after == pytest.approx(1.0)  # 2 tokens at 2 per second
+    assert "needs 6 tokens" in str(refused.value)
+    limits.charge(forum, 4)
+    with pytest.raises(QuotaExceeded):
+        limits.charge(forum)
 
 
 def test_rate_limit_syntax() -> None:
