@@ -17,7 +17,7 @@ from hashguard.v1 import hashguard_pb2 as pb
 from PIL import Image
 
 from service.hashing import hash_image_bytes
-from tests.support import ServerProcess, Stubs, add_key, bearer, encode
+from tests.support import ServerProcess, Stubs, add_key, bearer, encode, run_cli
 
 PENDING_PHOTO = Image.fromarray(skimage.data.astronaut())
 VETTED_PHOTO = Image.fromarray(skimage.data.coffee())
@@ -238,3 +238,52 @@ def test_rate_limit_takes_one_token_per_upload_all_or_none(limited) -> None:
                 metadata=bearer(operator),
             )
         assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_a_store_outage_fails_only_the_uploads_that_must_be_recorded(tmp_path: Path) -> None:
+    """PostgreSQL goes away (the server's database user locked out, its connections
+    ended): in a batch, an ALLOW or BLOCK is still answered from memory, while a REVIEW,
+    which must queue a hit, gets its own UNAVAILABLE error instead of failing the call."""
+    from tests.postgres import admin_connection, fresh_schema, terminate_connections
+
+    with fresh_schema() as (url, schema):
+        role = f"{schema}_user"
+        admin = admin_connection()
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"GRANT ALL ON SCHEMA {schema} TO {role}")
+        store = url.replace("postgres@", f"{role}@")
+        keys = {
+            r: run_cli("keys", "add", "--store", store, "--role", r, "--name", r)
+            .stdout.strip()
+            .splitlines()[-1]
+            for r in ("operator", "submitter")
+        }
+        proc = ServerProcess(tmp_path, ["--store", store]).start()
+        try:
+            with proc.channel() as channel:
+                stubs = Stubs(channel)
+                stubs.submission.SubmitCase(
+                    pb.SubmitCaseRequest(hashes=victim_hashes(PENDING_PHOTO)),
+                    metadata=bearer(keys["submitter"]),
+                )
+                operator = bearer(keys["operator"])
+                uploads = [
+                    pb.CheckUploadRequest(hashes=uploaded_hashes(PENDING_PHOTO), content_ref="r"),
+                    pb.CheckUploadRequest(hashes=uploaded_hashes(UNRELATED_PHOTO), content_ref="a"),
+                ]
+                warm = pb.CheckUploadBatchRequest(uploads=uploads[1:])
+                stubs.match.CheckUploadBatch(warm, metadata=operator)  # the key is read
+                admin.execute(f"ALTER ROLE {role} CONNECTION LIMIT 0")
+                terminate_connections(schema)
+                batch = stubs.match.CheckUploadBatch(
+                    pb.CheckUploadBatchRequest(uploads=uploads), metadata=operator, timeout=60
+                )
+            review, allow = batch.results
+            assert review.error.code == grpc.StatusCode.UNAVAILABLE.value[0], review
+            assert "retry" in review.error.message
+            assert not allow.HasField("error") and allow.decision == pb.DECISION_ALLOW
+        finally:
+            proc.stop()
+            admin.execute(f"DROP OWNED BY {role} CASCADE")
+            admin.execute(f"DROP ROLE {role}")
+            admin.close()
