@@ -105,6 +105,21 @@ def test_bounded_run_answers_every_request_ok(running: tuple[Server, str, str]) 
     assert lines[-1].startswith("decisions: ")
 
 
+def test_batches_count_each_upload_as_a_check(running: tuple[Server, str, str]) -> None:
+    """A batch call answers --batch-size checks: calls and checks are counted apart."""
+    server, operator, submitter = running
+    work = workload(
+        server, operator, submitter, kinds=parse_mix("batch=1,hash=1"), requests=20, batch_size=5
+    )
+    tally = asyncio.run(drive(work, seed=6))
+    calls = len(tally.latencies["batch"])
+    assert calls + len(tally.latencies["hash"]) == 20 and calls > 0
+    assert set(tally.codes["batch"]) == {"OK"}
+    assert tally.checks == {"batch": 5 * calls, "hash": 20 - calls}
+    assert sum(tally.decisions.values()) == tally.units() == 5 * calls + 20 - calls
+    assert any(line.startswith(f"checks: {tally.units()} in 20 calls") for line in report(tally))
+
+
 def test_random_queries_do_not_hit_the_list(running: tuple[Server, str, str]) -> None:
     """With no near-hits asked for, random hash checks are all ALLOW: the clients' random
     stream must not replay the seeded list."""
