@@ -3,12 +3,13 @@ list, measured side by side in one run.
 
 Part "hash": the check path's work on one upload with crop_matching=0 (decode, PDQ with
 its 8 dihedral variants, pHash, digests) and =1 (the same plus the candidate parts:
-border and box search, the strips' PDQ), for a plain photo and a letterboxed one with a
+border and box search, the parts' PDQ and the whole-photo parts' pHash), for a plain
+photo and a letterboxed one with a
 logo box, at 0.3, 2 and 12 megapixels as JPEG; and the victim's side, `hashguard hash`
 with and without sub-window hashes. Median of --repeats, the two settings taking turns.
 Part "index": the index lookups of one check against a list of --photos photos (random
 PDQ hashes: one PDQ entry per photo, and with crop matching also len(DEFAULT_WINDOWS)
-window entries per photo), with each setting's queries.
+window entries per photo; one pHash entry per photo), with each setting's queries.
 With --before REF the hash part also times crop matching as it was at git commit REF
 (its service/borders.py, overlays.py and crops.py, loaded from `git show` into a
 temporary package) taking turns with the working tree's, so a change to crop matching
@@ -43,6 +44,7 @@ from service.index import HammingIndex
 
 MIN_QUALITY = Settings().pdq_min_quality
 TYPICAL_PARTS, MOST_PARTS = 4, 9  # candidate parts of one upload (service.crops)
+MOST_PHASH = 3  # whole-photo parts with a pHash: two readings of the bars, boxes painted
 
 
 def _ms(runs: Sequence[Callable[[], object]], repeats: int) -> list[float]:
@@ -102,6 +104,7 @@ def hash_part(repeats: int, before: ModuleType | None = None) -> None:
     if before is not None:
         head += f" {'before: on ms':>13} {'added':>7} {'parts':>5}"
     print(head + f" {'hash (victim), no windows ms':>28} {'with windows ms':>15}")
+    print("(parts: candidate PDQ queries + whole-photo pHash queries)")
     for size_name, size in SIZES.items():
         image = photo.resize(size, Image.Resampling.LANCZOS)
         uploads = {
@@ -117,14 +120,22 @@ def hash_part(repeats: int, before: ModuleType | None = None) -> None:
             timed = _ms(runs, repeats)
             off, on, bare, windows = timed[0], timed[1], timed[-2], timed[-1]
             image_now = decode_image(data)
+            now = candidate_queries(image_now, MIN_QUALITY)
             line = (
                 f"{size_name:<7} {name:<26} {off:>13.1f} {on:>7.1f} {on - off:>+7.1f} "
-                f"{len(candidate_queries(image_now, MIN_QUALITY)):>5}"
+                f"{f'{len(now.pdq)}+{len(now.phash)}':>5}"
             )
             if before is not None:
-                parts = len(before.candidate_queries(image_now, MIN_QUALITY))
+                parts = _count(before.candidate_queries(image_now, MIN_QUALITY))
                 line += f" {timed[2]:>13.1f} {timed[2] - off:>+7.1f} {parts:>5}"
             print(line + f" {bare:>28.1f} {windows:>15.1f}")
+
+
+def _count(parts: object) -> str:
+    """'PDQ+pHash' parts of either version of candidate_queries (a list: PDQ only)."""
+    if isinstance(parts, list):
+        return f"{len(parts)}+0"
+    return f"{len(parts.pdq)}+{len(parts.phash)}"  # type: ignore[attr-defined]
 
 
 def index_part(photos: int, repeats: int) -> None:
@@ -138,12 +149,16 @@ def index_part(photos: int, repeats: int) -> None:
     factor = len(DEFAULT_WINDOWS)
     started = time.perf_counter()
     indexes = {}
-    for name, count in (("pdq", photos), ("window", photos * factor)):
-        index = HammingIndex(256)
+    for name, count, nbytes in (
+        ("pdq", photos, 32),
+        ("window", photos * factor, 32),
+        ("phash", photos, 8),
+    ):
+        index = HammingIndex(nbytes * 8)
         for start in range(0, count, 1_000_000):
             rows = min(1_000_000, count - start)
             ids = np.arange(start, start + rows, dtype=np.int64)
-            index.add(ids, rng.integers(0, 256, size=(rows, 32), dtype=np.uint8))
+            index.add(ids, rng.integers(0, 256, size=(rows, nbytes), dtype=np.uint8))
         index.flush()
         indexes[name] = index
     print(
@@ -154,13 +169,17 @@ def index_part(photos: int, repeats: int) -> None:
     )
     typical, most = 8 + TYPICAL_PARTS, 8 + MOST_PARTS
     upload = rng.integers(0, 256, size=(most, 32), dtype=np.uint8)
+    phashes = rng.integers(0, 256, size=(1 + MOST_PHASH, 8), dtype=np.uint8)
     pdq_r, window_r = settings.pdq_threshold, settings.pdq_window_threshold
-    off, on_windows, on_most, at_31 = _ms(
+    phash_r = settings.phash_threshold
+    off, on_windows, on_most, at_31, ph_off, ph_on = _ms(
         [
             partial(indexes["pdq"].search, upload[:8], pdq_r),
             partial(indexes["window"].search, upload[:typical], window_r),
             partial(indexes["window"].search, upload, window_r),
             partial(indexes["window"].search, upload[:typical], 31),
+            partial(indexes["phash"].search, phashes[:1], phash_r),
+            partial(indexes["phash"].search, phashes, phash_r),
         ],
         repeats,
     )
@@ -168,6 +187,11 @@ def index_part(photos: int, repeats: int) -> None:
         f"one check's lookups: off: 8 PDQ at {pdq_r} {off:.2f} ms; on adds {typical} window "
         f"queries at {window_r}: {on_windows:.2f} ms (at 31: {at_31:.2f} ms; "
         f"{most} queries, the most an upload makes: {on_most:.2f} ms)"
+    )
+    print(
+        f"pHash lookups at {phash_r}: the upload's own 1 query {ph_off:.3f} ms; with the "
+        f"whole-photo parts' pHash ({1 + MOST_PHASH} queries, the most an upload makes) "
+        f"{ph_on:.3f} ms"
     )
 
 

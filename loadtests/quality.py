@@ -67,9 +67,11 @@ def hash_uploads(
         for name, data in made:
             image = decode_image(data, draft_side=side)
             hashed = hash_decoded(image, data)
-            extra = windows = None
+            extra = windows = phash_extra = None
             if crops:
-                extra = _rows(candidate_queries(image, min_quality))
+                parts = candidate_queries(image, min_quality)
+                extra = _rows(parts.pdq)
+                phash_extra = _rows([v for v in parts.phash if v != hashed.phash.value], 8)
                 if name == "original":
                     listed = decode_image(data, draft_side=0) if side else image
                     windows = _rows([h.value for h in window_hashes(listed, min_quality)])
@@ -82,15 +84,16 @@ def hash_uploads(
                     np.frombuffer(hashed.phash.value, dtype=np.uint8),
                     extra,
                     windows,
+                    phash_extra,
                 )
             )
         per_decoder.append(uploads)
     return per_decoder
 
 
-def _rows(values: Sequence[bytes]) -> np.ndarray:
-    """PDQ hashes as a (n, 32) uint8 array."""
-    return np.frombuffer(b"".join(values), dtype=np.uint8).reshape(len(values), 32)
+def _rows(values: Sequence[bytes], width: int = 32) -> np.ndarray:
+    """Hashes as a (n, width) uint8 array (PDQ: 32 bytes, pHash: 8)."""
+    return np.frombuffer(b"".join(values), dtype=np.uint8).reshape(len(values), width)
 
 
 def measure(

@@ -9,7 +9,9 @@ hand-made ones. The rules mirror service/app.py and service/matcher.py:
 - With crop matching (service/crops.py), a listed version also lists its sub-window
   hashes (`pdq_windows`), and an upload's dihedral PDQ hashes and its candidate parts
   (`pdq_extra`: the photo inside its frame, its strips) are looked up among them;
-  `window` distances are those, with their own threshold.
+  `window` distances are those, with their own threshold. The parts that stand for the
+  whole photo (inside its bars, boxes painted over) also carry a pHash (`phash_extra`),
+  looked up with the upload's own pHash among the listed pHashes.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Upload:
     phash: np.ndarray  # (8,) uint8
     pdq_extra: np.ndarray | None = None  # (k, 32) more PDQ queries (quality already checked)
     pdq_windows: np.ndarray | None = None  # (m, 32) sub-window hashes a victim lists
+    phash_extra: np.ndarray | None = None  # (j, 8) pHash of the whole-photo candidate parts
 
     def queries(self, min_quality: int, extra: bool = False) -> np.ndarray:
         """The PDQ hashes the check path looks up for this upload: its dihedral variants
@@ -41,6 +44,13 @@ class Upload:
         if extra and self.pdq_extra is not None:
             parts.append(self.pdq_extra)
         return np.concatenate(parts) if parts else np.zeros((0, 32), dtype=np.uint8)
+
+    def phash_queries(self) -> np.ndarray:
+        """The pHash hashes the check path looks up: the upload's own and, with crop
+        matching, its whole-photo parts' (pHash has no quality floor)."""
+        if self.phash_extra is None:
+            return self.phash[None]
+        return np.concatenate([self.phash[None], self.phash_extra])
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +144,15 @@ def distances(uploads: Sequence[Upload], min_quality: int) -> Distances:
         queries = [u.queries(min_quality, extra=True) for u in uploads]
         window = _nearest(queries, [empty if w is None else w for w in windows])
     phashes = np.stack([u.phash for u in uploads])
+    if any(u.phash_extra is not None for u in uploads):
+        phash = _nearest([u.phash_queries() for u in uploads], list(phashes[:, None]))
+    else:
+        phash = hamming(phashes, phashes)
     return Distances(
         np.array([u.photo for u in uploads], dtype=np.int64),
         np.array([u.transform for u in uploads]),
         pdq,
-        hamming(phashes, phashes),
+        phash,
         window,
     )
 

@@ -27,7 +27,7 @@ from service.auth import (
     split_api_key,
 )
 from service.config import Settings
-from service.crops import candidate_queries
+from service.crops import Candidates, candidate_queries
 from service.domain import (
     Algorithm,
     AuditEvent,
@@ -338,7 +338,7 @@ class HashGuard:
                 parts = (
                     candidate_queries(decoded, self.settings.pdq_min_quality)
                     if self.settings.crop_matching
-                    else []
+                    else Candidates([], [])
                 )
         except LimitExceeded as exc:
             raise self.limits.refused(principal, exc) from None
@@ -346,7 +346,8 @@ class HashGuard:
         if self._pdq_usable(hashed.pdq.quality, notes):
             queries += [HashValue(Algorithm.PDQ, v) for v in hashed.pdq_dihedral]
         queries = self._with_windows(queries)
-        queries += [HashValue(Algorithm.PDQ_WINDOW, v) for v in parts]
+        queries += [HashValue(Algorithm.PDQ_WINDOW, v) for v in parts.pdq]
+        queries += [HashValue(Algorithm.PHASH, v) for v in parts.phash if v != hashed.phash.value]
         return queries, hashed.canonical
 
     def _with_windows(self, queries: list[HashValue]) -> list[HashValue]:

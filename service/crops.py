@@ -13,7 +13,9 @@ over PIL images:
 - `candidate_queries` (check side): the PDQ of the upload with its uniform bars cut off
   (service.borders) and solid boxes painted over (service.overlays), and of its top and
   bottom strips (where captions sit), matched against the window entries (which include
-  the whole photo) together with the upload's own 8 dihedral PDQ hashes.
+  the whole photo) together with the upload's own 8 dihedral PDQ hashes; and the pHash
+  of the parts that stand for the whole photo (inside its bars, boxes painted over),
+  matched against the listed pHash, which a photo too flat for a listed PDQ still has.
 
 Both hash a copy scaled to at most HASH_SIDE pixels: PDQ reduces every image to 64x64
 anyway, and at that size a window costs a few milliseconds instead of tens.
@@ -31,7 +33,7 @@ from PIL import Image
 
 from service.borders import Box, content_boxes, has_bars
 from service.domain import Algorithm, HashValue
-from service.hashing import pack_bits
+from service.hashing import pack_bits, phash_bytes
 from service.overlays import fill_boxes, solid_boxes
 
 HASH_SIDE = 512
@@ -124,7 +126,16 @@ def _strips(rgb: np.ndarray) -> list[np.ndarray]:
     ]
 
 
-def candidate_queries(image: Image.Image, min_quality: int) -> list[bytes]:
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """An upload's candidate parts as queries: `pdq` for the window entries (whole-photo
+    parts and strips), `phash` for the pHash entries (whole-photo parts only)."""
+
+    pdq: list[bytes]
+    phash: list[bytes]
+
+
+def candidate_queries(image: Image.Image, min_quality: int) -> Candidates:
     """The PDQ of each candidate part of an upload, upright only (a rotated copy that is
     also cropped is left to the whole upload's dihedral variants); parts too flat for PDQ
     (below `min_quality`) are left out. They are matched against the window entries,
@@ -138,7 +149,15 @@ def candidate_queries(image: Image.Image, min_quality: int) -> list[bytes]:
     (a caption or logo reaching into a photo's dark margin moves where bars seem to end).
     Always: the photo inside its bars with solid boxes painted over (when it has any),
     and its top and bottom strips, with boxes painted and, when there were any, also as
-    sent (a photo's own flat regions can pass for boxes: brick mortar, a shaded wall)."""
+    sent (a photo's own flat regions can pass for boxes: brick mortar, a shaded wall).
+
+    The whole-photo parts (each reading of the bars, the photo inside them with its boxes
+    painted over and, when there are bars and boxes, the whole upload with its boxes
+    painted over, in case the "bars" are the photo's own dark margin) also get a pHash,
+    computed as for a whole upload (service.hashing.phash_bytes) on the part scaled to
+    HASH_SIDE, whatever their PDQ quality: pHash has no quality floor, so a photo too flat
+    for its PDQ to be listed is still found through its listed pHash. Strips never do: a
+    strip's pHash against a whole photo's is not a like-for-like comparison."""
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     small = np.asarray(reduced(rgb))
     height, width = small.shape[:2]
@@ -148,19 +167,24 @@ def candidate_queries(image: Image.Image, min_quality: int) -> list[bytes]:
     photo = cut[0] if cut else small
     boxes = solid_boxes(photo)
     painted = fill_boxes(photo, boxes) if boxes else photo
-    parts = cut + ([painted] if boxes else []) + _strips(painted)
+    wholes = cut + ([painted] if boxes else [])
+    parts = wholes + _strips(painted)
     if boxes:  # the boxes may be the photo's own flat parts (brick mortar): strips as sent too
         parts += _strips(photo)
     if framed:
         moved = _moved(boxes, framed[0], photo.shape[1], photo.shape[0])
-        parts += _strips(fill_boxes(small, moved) if moved else small)
+        upload_painted = fill_boxes(small, moved) if moved else small
+        parts += _strips(upload_painted)
+        if moved:  # the "bars" may be the photo's own dark margin: the upload, boxes painted
+            wholes.append(upload_painted)
     queries = []
     for part in parts:
         if part.shape[0] >= 16 and part.shape[1] >= 16:
             value, quality = _pdq(part)
             if quality >= min_quality:
                 queries.append(value)
-    return queries
+    phashes = {phash_bytes(Image.fromarray(w)): None for w in wholes if min(w.shape[:2]) >= 16}
+    return Candidates(queries, list(phashes))
 
 
 def _scaled(box: Box, scale: float) -> Box:

@@ -16,13 +16,13 @@ import pdqhash
 import pytest
 import skimage.data
 from hashguard.v1 import hashguard_pb2 as pb
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from loadtests.transforms import bars, caption_and_logo, centre_crop, frame
 from service.borders import content_box, content_boxes, has_bars
 from service.crops import DEFAULT_WINDOWS, Window, candidate_queries, window_hashes
 from service.domain import Algorithm
-from service.hashing import pack_bits
+from service.hashing import pack_bits, phash_bytes
 from service.overlays import fill_boxes, solid_boxes
 from tests.support import ServerProcess, Stubs, add_key, bearer, encode, run_cli
 
@@ -136,7 +136,23 @@ def test_a_texture_in_bars_is_hashed_at_the_scale_its_victim_hashed_it() -> None
     brick = Image.fromarray(skimage.data.brick()).convert("RGB")
     own = _pdq(np.asarray(brick))
     queries = candidate_queries(bars(0.3, False, (0, 0, 0), brick), min_quality=50)
-    assert min(_distance(q, own) for q in queries) <= 4
+    assert min(_distance(q, own) for q in queries.pdq) <= 4
+
+
+def test_only_whole_photo_parts_get_a_phash_query_never_strips() -> None:
+    """A photo without bars or boxes has strips as its only parts: PDQ queries, no pHash.
+    In bars, the pHash queries are the photo cut out of them (nearly the photo's own),
+    none of them a strip's."""
+    plain = candidate_queries(PHOTO, min_quality=50)
+    assert len(plain.pdq) >= 2 and plain.phash == []
+    boxed = bars(0.3, False, (0, 0, 0), PHOTO)
+    framed = candidate_queries(boxed, min_quality=50)
+    assert len(framed.phash) == 1
+    assert _distance(framed.phash[0], phash_bytes(PHOTO)) <= 2
+    strips = [Window(1.0, 0.7, 0.5, y).box(*boxed.size) for y in (0.0, 1.0)]
+    strips += [Window(1.0, 0.7, 0.5, y).box(*PHOTO.size) for y in (0.0, 1.0)]
+    for image, box in zip((boxed, boxed, PHOTO, PHOTO), strips, strict=True):
+        assert phash_bytes(image.crop(box)) not in framed.phash
 
 
 # -- windows ------------------------------------------------------------------------------
@@ -162,7 +178,7 @@ def test_a_centre_crop_lands_near_a_window_and_a_letterbox_near_the_photo() -> N
     assert min(_distance(crop_pdq, w) for w in windows) <= 31
     full = _pdq(np.asarray(PHOTO))
     queries = candidate_queries(bars(0.3, False, (0, 0, 0), PHOTO), min_quality=50)
-    assert min(_distance(q, full) for q in queries) <= 31
+    assert min(_distance(q, full) for q in queries.pdq) <= 31
 
 
 # -- through a real server ----------------------------------------------------------------
@@ -295,5 +311,80 @@ def test_hard_framed_and_captioned_photos_match_their_case(tmp_path: Path) -> No
             for name, (photo, edit) in HARD.items():
                 reply = _check(stubs, keys, edit(photos[photo]))
                 assert reply.decision == pb.DECISION_REVIEW, name
+    finally:
+        assert server.stop() == 0, server.log()
+
+
+# clock's own PDQ quality is 34, under the submission minimum (50): only its pHash and
+# digests can be listed, so an edit of it is found through the pHash of a whole-photo part.
+CLOCK = Image.fromarray(skimage.data.clock()).convert("RGB")
+
+
+def _logo(image: Image.Image) -> Image.Image:
+    """A solid logo box covering 3 % of the photo in its top right corner."""
+    out = image.copy()
+    side = round((0.03 * out.width * out.height) ** 0.5)
+    ImageDraw.Draw(out).rectangle(
+        (out.width - side - 8, 8, out.width - 9, side + 7), fill=(200, 30, 40)
+    )
+    return out
+
+
+CLOCK_UPLOADS = {
+    "letterbox 30%": lambda: encode(bars(0.3, False, (0, 0, 0), CLOCK), "JPEG", quality=85),
+    "logo box": lambda: encode(_logo(CLOCK), "JPEG", quality=85),
+    "letterbox 30% + logo box": lambda: encode(bars(0.3, False, (0, 0, 0), _logo(CLOCK)), "PNG"),
+}
+
+
+@pytest.fixture(scope="module")
+def clock_submission(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("clock")
+    CLOCK.save(folder / "clock.png")
+    out = folder / "submission.json"
+    run_cli("hash", str(folder / "clock.png"), "--out", str(out))
+    submission = json.loads(out.read_text())
+    hashes = submission["images"][0]["hashes"]
+    (pdq,) = [h for h in hashes if h["algorithm"] == "pdq"]
+    assert pdq["quality"] < 50  # the service refuses it: the victim submits the rest
+    submission["images"][0]["hashes"] = [h for h in hashes if h is not pdq]
+    out.write_text(json.dumps(submission))
+    return out
+
+
+def test_a_photo_too_flat_for_pdq_is_matched_in_bars_and_under_a_box_by_phash(
+    tmp_path: Path, clock_submission: Path
+) -> None:
+    kinds = [
+        h["algorithm"] for h in json.loads(clock_submission.read_text())["images"][0]["hashes"]
+    ]
+    server, keys = _serve(tmp_path / "data", clock_submission)
+    try:
+        with server.channel() as channel:
+            stubs = Stubs(channel)
+            for name, upload in CLOCK_UPLOADS.items():
+                reply = _check(stubs, keys, upload())
+                assert reply.decision == pb.DECISION_REVIEW, (name, kinds)
+                assert pb.HASH_ALGORITHM_PHASH in {m.algorithm for m in reply.matches}, name
+            for pixels in DISTINCT:
+                other = Image.fromarray(pixels)
+                for image in (bars(0.3, False, (0, 0, 0), other), _logo(other)):
+                    reply = _check(stubs, keys, encode(image, "JPEG", quality=85))
+                    assert reply.decision == pb.DECISION_ALLOW and not reply.matches
+    finally:
+        assert server.stop() == 0, server.log()
+
+
+def test_switched_off_a_photo_too_flat_for_pdq_is_not_matched_in_bars(
+    tmp_path: Path, clock_submission: Path
+) -> None:
+    server, keys = _serve(tmp_path / "data", clock_submission, "--crop-matching", "0")
+    try:
+        with server.channel() as channel:
+            stubs = Stubs(channel)
+            assert _check(stubs, keys, encode(CLOCK, "PNG")).decision == pb.DECISION_REVIEW
+            for name, upload in CLOCK_UPLOADS.items():
+                reply = _check(stubs, keys, upload())
+                assert reply.decision == pb.DECISION_ALLOW and not reply.matches, name
     finally:
         assert server.stop() == 0, server.log()

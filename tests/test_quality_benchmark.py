@@ -268,7 +268,11 @@ def test_with_crops_the_benchmark_lists_and_queries_what_the_product_does() -> N
     assert windows.tobytes() == b"".join(h.value for h in window_hashes(original, 50))
     extra = uploads[1].pdq_extra
     assert extra is not None and len(extra) >= 1
-    assert extra.tobytes() == b"".join(candidate_queries(decode_image(data), 50))
+    parts = candidate_queries(decode_image(data), 50)
+    assert extra.tobytes() == b"".join(parts.pdq)
+    phash_extra = uploads[1].phash_extra
+    assert phash_extra is not None and len(phash_extra) >= 1  # the photo inside the bars
+    assert phash_extra.tobytes() == b"".join(parts.phash)
 
 
 def test_window_distances_take_the_nearest_of_queries_and_windows() -> None:
@@ -287,3 +291,37 @@ def test_window_distances_take_the_nearest_of_queries_and_windows() -> None:
     assert either_recall(d, "crop", 31, 0, window=31) == 1.0
     assert either_false_matches(d, 31, 0)[1] == 0
     assert either_false_matches(d, 31, 0, window=31)[1] == 1  # other -> photo 0's window
+
+
+def test_phash_distances_take_the_nearest_of_the_upload_and_its_whole_photo_parts() -> None:
+    """A letterboxed upload whose part's pHash equals its photo's is matched by pHash;
+    another photo whose part's pHash equals it is counted as a false match."""
+    pdq = np.full((8, 32), 0x0F, np.uint8)
+    listed = Upload(0, "original", pdq, 100, np.zeros(8, np.uint8))
+    boxed = Upload(
+        0,
+        "letterbox",
+        pdq ^ 0xFF,
+        100,
+        np.full(8, 0xFF, np.uint8),
+        None,
+        None,
+        np.zeros((1, 8), np.uint8),
+    )
+    other = Upload(
+        1,
+        "original",
+        pdq ^ 0x3C,
+        100,
+        np.full(8, 0x0F, np.uint8),
+        None,
+        None,
+        np.zeros((1, 8), np.uint8),
+    )
+    d = distances([listed, boxed, other], min_quality=50)
+    assert d.phash[1, 0] == 0 and d.phash[0, 1] == 64  # the part against the listed pHash
+    assert d.phash[2, 0] == 0  # other's part is as close: a false match, counted
+    assert either_recall(d, "letterbox", 31, 0) == 1.0
+    assert either_false_matches(d, 31, 0)[1] == 1
+    plain = distances([listed, Upload(0, "letterbox", pdq ^ 0xFF, 100, boxed.phash)], 50)
+    assert either_recall(plain, "letterbox", 31, 0) == 0.0
