@@ -197,7 +197,11 @@ def submission(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _serve(data_dir: Path, submission: Path, *extra: str) -> tuple[ServerProcess, dict[str, str]]:
     keys = {r: add_key(data_dir, r, r) for r in ("operator", "submitter")}
     server = ServerProcess(data_dir, extra_args=list(extra)).start()
-    run_cli("submit", str(submission), "--target", server.target, "--key", keys["submitter"])
+    try:
+        run_cli("submit", str(submission), "--target", server.target, "--key", keys["submitter"])
+    except BaseException:
+        server.stop()  # a refused submission must not leave the server running
+        raise
     return server, keys
 
 
