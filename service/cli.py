@@ -25,6 +25,7 @@ from service.errors import HashGuardError
 from service.hashing import decode_image, hash_decoded, hash_file
 from service.hashlist import FORMATS, detect_format, read_hashes, write_hashes
 from service.store.base import Store
+from service.submission_checks import degenerate
 
 EXIT_USAGE = 2
 
@@ -408,15 +409,33 @@ def _photo_hashes(path: str, windows: bool) -> list[HashValue]:
     return hash_decoded(image, data).canonical + window_hashes(image, Settings().pdq_min_quality)
 
 
+def _listable(name: str, hashes: list[HashValue]) -> list[HashValue]:
+    """The hashes the service would accept: a flat photo's PDQ (quality under the
+    service's default minimum) would refuse the whole case, so it is left out here with
+    a word, and the photo's other hashes still go in."""
+    kept = []
+    for h in hashes:
+        problem = degenerate(h, Settings().pdq_min_quality)
+        if problem is None:
+            kept.append(h)
+        elif h.algorithm is not Algorithm.PDQ_WINDOW:  # windows are many; their PDQ's note says it
+            print(f"{name}: its {h.algorithm.value} is left out: {problem[1]}", file=sys.stderr)
+    return kept
+
+
 def cmd_hash(args: argparse.Namespace) -> int:
     """Hash photos locally. Nothing here opens a network connection."""
     images, failed = [], 0
     for name in tqdm(args.files, unit=" photos", file=sys.stderr, disable=len(args.files) < 2):
         try:
-            hashes = _photo_hashes(name, windows=not args.no_windows)
+            hashes = _listable(name, _photo_hashes(name, windows=not args.no_windows))
         except (HashGuardError, OSError) as exc:
             failed += 1
             print(f"skipped {name}: {exc}", file=sys.stderr)
+            continue
+        if not hashes:
+            failed += 1
+            print(f"skipped {name}: none of its hashes can be listed", file=sys.stderr)
             continue
         images.append(submission_file.image_entry(Path(name).name, hashes))
     if not images:

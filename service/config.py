@@ -137,8 +137,8 @@ _HELP = {
     "workers": "threads for image checks and store calls (hash checks run on the event loop)",
     "max_streams": "most CheckUploads streams open at once (an idle one holds memory, no thread)",
     "reuse_port": "1: several serve processes share the gRPC port (SO_REUSEPORT)",
-    "event_loop": "uvloop (libuv; about 1.3x the stream throughput) or asyncio (the "
-    "standard library's; used where uvloop is not installed)",
+    "event_loop": "uvloop (libuv) or asyncio (the standard library's, also used where "
+    "uvloop is not installed); docs/BENCHMARKS.md compares them",
     "grace_seconds": "on SIGTERM, how long in-flight calls may finish",
     "key_cache_seconds": "how long an API key read from the store is trusted before it is read "
     "again; a revoked or rotated key stops working within this (0: read on every call)",

@@ -136,6 +136,35 @@ def test_hash_submit_check_review_withdraw(tmp_path: Path) -> None:
         assert server.stop() == 0
 
 
+def test_a_flat_photos_pdq_is_left_out_and_its_other_hashes_are_submitted(
+    tmp_path: Path,
+) -> None:
+    """skimage's clock is too flat for PDQ (quality 34, under the service's 50): its PDQ
+    would refuse the whole case, so `hash` leaves it out and says why, and the pHash,
+    SHA-256 and MD5 it keeps are accepted and match a copy."""
+    photo = tmp_path / "clock.png"
+    Image.fromarray(skimage.data.clock()).save(photo)
+    assert hash_image_bytes(photo.read_bytes()).pdq.quality < 50
+    submission = tmp_path / "submission.json"
+    hashed = run_cli("hash", str(photo), "--out", str(submission))
+    assert "clock.png: its pdq is left out: PDQ quality" in hashed.stderr
+    (image,) = json.loads(submission.read_text())["images"]
+    kept = {h["algorithm"] for h in image["hashes"]}
+    assert "pdq" not in kept and {"phash", "sha256", "md5"} <= kept
+
+    data = tmp_path / "data"
+    keys = {r: add_key(data, r, r) for r in ("operator", "submitter")}
+    server = ServerProcess(data).start()
+    target = ("--target", server.target)
+    try:
+        submitted = run_cli("submit", str(submission), *target, "--key", keys["submitter"])
+        assert "case id:" in submitted.stdout
+        checked = run_cli("check", str(photo), *target, "--key", keys["operator"])
+        assert "decision: REVIEW" in checked.stdout
+    finally:
+        server.stop()
+
+
 def test_hash_opens_no_network_connection(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -525,3 +525,30 @@ def test_one_visitor_cannot_spend_the_quota_all_victims_share(stack: Stack, brow
         context.close()
     finally:
         stop_web(web)
+
+
+def test_a_flat_photo_is_submitted_with_its_exact_fingerprint_only(
+    stack: Stack, browser: Any, tmp_path: Path
+) -> None:
+    """skimage's clock is too flat for PDQ (quality under 50), which the service refuses
+    with the whole case: the page says only exact copies may be recognised, leaves the
+    PDQ out and the case opens with the SHA-256."""
+    photo = tmp_path / "clock.png"
+    Image.fromarray(skimage.data.clock()).save(photo)
+    context = browser.new_context()
+    sent: list[Any] = []
+    context.on("request", lambda r: sent.append(r) if r.url.endswith("/api/cases") else None)
+    page = context.new_page()
+    page.goto(stack.url + "/")
+    page.set_input_files("#photos", str(photo))
+    page.wait_for_selector("#progress li.note")
+    assert "only exact copies may be recognised" in page.inner_text("#progress")
+    page.click("#send")
+    page.wait_for_selector("#result:not([hidden])")
+    assert re.fullmatch(r"[0-9a-f-]{36}", page.inner_text("#case-id"))
+    (request,) = sent
+    hashes = json.loads(request.post_data_buffer)["hashes"]
+    assert hashes == [
+        {"algorithm": "sha256", "hex": hashlib.sha256(photo.read_bytes()).hexdigest()}
+    ]
+    context.close()

@@ -112,9 +112,8 @@ def serve(settings: Settings, app: HashGuard) -> int:
 
 
 def run_event_loop(main: Coroutine[Any, Any, None], kind: str) -> None:
-    """Run `main` on uvloop when asked for and installed, else on asyncio's own loop.
-    uvloop carries about 1.3x the CheckUploads messages per CPU second (docs/BENCHMARKS.md,
-    "Event loop"); grpc.aio runs on either."""
+    """Run `main` on uvloop when asked for and installed, else on asyncio's own loop;
+    grpc.aio runs on either (docs/BENCHMARKS.md compares them)."""
     if kind == "uvloop":
         try:
             import uvloop

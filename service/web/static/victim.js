@@ -36,6 +36,8 @@
     return context.getImageData(0, 0, canvas.width, canvas.height);
   }
 
+  var MIN_PDQ_QUALITY = 50; // the service's default --pdq-min-quality
+
   async function fingerprint(file) {
     var bytes = await file.arrayBuffer();
     var sha256 = hex(await crypto.subtle.digest("SHA-256", bytes));
@@ -66,12 +68,15 @@
       var item = line(label + ": making its fingerprint…");
       try {
         var codes = await fingerprint(files[i]);
-        fingerprints = fingerprints.concat(codes);
         item.textContent = label + ": fingerprint ready.";
-        if (codes[0].quality < 50) {
+        if (codes[0].quality < MIN_PDQ_QUALITY) {
+          // The service refuses a PDQ this flat (it would match unrelated pictures), and
+          // with it the whole case: send the exact fingerprint only.
+          fingerprints = fingerprints.concat(codes.slice(1));
           item.textContent += " This picture has little detail, so only exact copies may be recognised.";
           item.className = "note";
         } else {
+          fingerprints = fingerprints.concat(codes);
           item.className = "ok";
         }
       } catch (err) {
