@@ -17,7 +17,8 @@ from typing import Any
 import grpc
 
 from service import metrics
-from service.errors import HashGuardError, InvalidInput
+from service.api.interceptors import _parsed, _tolerant
+from service.errors import HashGuardError
 
 log = logging.getLogger("hashguard.api")
 
@@ -67,34 +68,6 @@ def _guarded(method: str, context: grpc.ServicerContext) -> Iterator[None]:
         _abort(context, outcome, exc)
     finally:
         _record(method, outcome, started)
-
-
-class _Malformed:
-    """Stands in for a request whose bytes did not parse, until the call can refuse it."""
-
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
-def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
-    if deserializer is None:
-        return None
-
-    def parse(data: bytes) -> Any:
-        try:
-            return deserializer(data)
-        except Exception as exc:  # protobuf's DecodeError, or whatever a parser raises
-            return _Malformed(f"request is not a valid message for this method: {exc}")
-
-    return parse
-
-
-def _parsed(request: Any) -> Any:
-    if isinstance(request, _Malformed):
-        raise InvalidInput(request.reason)
-    return request
 
 
 def _requests(request: Any, streaming: bool) -> Any:
