@@ -181,13 +181,18 @@ class HashGuard:
             return None
         if not same_secret(api_key, record.secret_hash):
             return None  # maybe rotated since: only the store can say
-        return self._principal(api_key, record)
+        return self._unrevoked(record)
+
+    @classmethod
+    def _principal(cls, api_key: str, record: ApiKeyRecord | None) -> Principal:
+        if record is None or not same_secret(api_key, record.secret_hash):
+            raise Unauthenticated("unknown or revoked API key")
+        return cls._unrevoked(record)
 
     @staticmethod
-    def _principal(api_key: str, record: ApiKeyRecord | None) -> Principal:
-        if record is None or record.revoked_at is not None:
-            raise Unauthenticated("unknown or revoked API key")
-        if not same_secret(api_key, record.secret_hash):
+    def _unrevoked(record: ApiKeyRecord) -> Principal:
+        """The key's principal once its secret matched (one digest per call)."""
+        if record.revoked_at is not None:
             raise Unauthenticated("unknown or revoked API key")
         return Principal(record.name, record.role, record.tenant)
 
