@@ -45,7 +45,7 @@ from loadtests.hostile_inputs import (
 )
 from loadtests.load import Server, cli
 from service.domain import EntryState
-from service.store.factory import open_store
+from service.store import open_store
 
 EXPECTED = {
     grpc.StatusCode.OK,

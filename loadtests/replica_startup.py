@@ -32,7 +32,7 @@ from service.app import HashGuard
 from service.config import Settings
 from service.domain import Algorithm, HashValue
 from service.replica.snapshot import snapshot_dir, write_snapshot
-from service.store.factory import open_store
+from service.store import open_store
 
 
 def _rss_mib(field: str = "VmRSS") -> float:

@@ -34,6 +34,7 @@ from service.domain import (
     CaseStatus,
     Decision,
     DisputedEntry,
+    EntryRow,
     EntryState,
     HashValue,
     Hit,
@@ -60,7 +61,7 @@ from service.policy import Thresholds, best_per_entry, decide
 from service.replica.follower import Follower
 from service.replica.snapshot import SnapshotWriter
 from service.replica.startup import load_matcher
-from service.store.base import ApiKeyRecord, EntryRow, PriorHit, ReviewRules, Store
+from service.store import ApiKeyRecord, PriorHit, ReviewRules, Store
 from service.submission_checks import check_submission
 
 log = logging.getLogger("hashguard.app")

@@ -24,7 +24,7 @@ from service.domain import DEFAULT_TENANT, Algorithm, EntryState, HashValue, Rol
 from service.errors import HashGuardError
 from service.hashing import decode_image, hash_decoded, hash_file
 from service.hashlist import FORMATS, detect_format, read_hashes, write_hashes
-from service.store.base import Store
+from service.store import Store
 from service.submission_checks import degenerate
 
 EXIT_USAGE = 2
@@ -208,7 +208,7 @@ def _data_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def _open_store(args: argparse.Namespace) -> Store:
-    from service.store.factory import open_store
+    from service.store import open_store
 
     return open_store(args.store, args.data_dir, pool_size=2)
 
@@ -249,7 +249,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from service.api.server import serve
     from service.app import HashGuard
     from service.replica.snapshot import snapshot_dir
-    from service.store.factory import open_store
+    from service.store import open_store
 
     settings = load_settings({s.name: getattr(args, s.name) for s in SETTINGS})
     cap_arenas(settings.malloc_arena_max)  # before any thread starts

@@ -14,7 +14,7 @@ from typing import Any
 from service.cli import _data_dir, _key, _name, _open_store, _remote, _tls
 from service.errors import InvalidInput
 from service.key_management import local_actor, revoke_api_key, rotate_api_key
-from service.store.base import AuditQuery
+from service.store import AuditQuery
 
 
 def register(commands: Any, keys: Any) -> None:

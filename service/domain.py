@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from service.errors import InvalidInput
 
@@ -135,6 +136,16 @@ class Match:
     distance: int
     entry_state: EntryState
     query_value: bytes  # the upload's hash that matched (kept for hit de-duplication)
+
+
+class EntryRow(NamedTuple):
+    """A list entry as the store holds it (a withdrawn entry's value is empty). A
+    NamedTuple, not a dataclass: millions are made at start-up."""
+
+    entry_id: int
+    algorithm: Algorithm
+    value: bytes
+    state: EntryState
 
 
 DEFAULT_TENANT = "default"  # the tenant of keys made before tenants existed

@@ -15,7 +15,7 @@ import time
 from service.auth import digest, new_api_key, secret_for
 from service.domain import DEFAULT_TENANT, AuditEvent, Role
 from service.errors import InvalidInput, NotFound
-from service.store.base import ApiKeyRecord, Store
+from service.store import ApiKeyRecord, Store
 
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 

@@ -12,10 +12,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from service.domain import Algorithm, EntryState, HashValue, Match
+from service.domain import Algorithm, EntryRow, EntryState, HashValue, Match
 from service.index import ExactIndex, HammingIndex
 from service.policy import Thresholds
-from service.store.base import EntryRow
 
 
 class Matcher:

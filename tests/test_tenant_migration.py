@@ -16,8 +16,7 @@ from hashguard.v1 import hashguard_pb2 as pb
 
 from service.auth import digest, new_api_key
 from service.domain import AuditEvent
-from service.store.base import AuditQuery, Store
-from service.store.factory import open_store
+from service.store import AuditQuery, Store, open_store
 from service.store.migrations import load_migrations
 from service.store.sqlite import DB_FILENAME
 from tests.postgres import fresh_schema

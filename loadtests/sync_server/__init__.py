@@ -19,7 +19,7 @@ from loadtests.sync_server.servicers import MatchServicer, ReviewServicer, Submi
 from service.app import HashGuard
 from service.config import Settings
 from service.replica.snapshot import snapshot_dir
-from service.store.factory import open_store
+from service.store import open_store
 
 
 def sync_process(data_dir: Path, port: int, ready: multiprocessing.Queue[int]) -> None:

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable, Sequence
 
 from service import metrics
-from service.domain import EntryState
+from service.domain import EntryRow, EntryState
 from service.matcher import Matcher
-from service.store.base import EntryRow, Store
+from service.store import Store
 
 log = logging.getLogger("hashguard.follower")
 _MAX_BACKOFF = 5.0

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from service import metrics
-from service.domain import Algorithm, EntryState
-from service.store.base import EntryRow, Store
+from service.domain import Algorithm, EntryRow, EntryState
+from service.store import Store
 
 log = logging.getLogger("hashguard.snapshot")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from service import metrics
 from service.matcher import Matcher
 from service.replica.snapshot import read_live_entries, read_snapshot
-from service.store.base import Store
+from service.store import Store
 
 log = logging.getLogger("hashguard.startup")
 

@@ -19,6 +19,7 @@ from service.domain import (
     CaseState,
     CaseStatus,
     DisputedEntry,
+    EntryRow,
     EntryState,
     HashValue,
     Hit,
@@ -69,15 +70,6 @@ class CaseAuth:
 
     token_hash: bytes
     state: CaseState
-
-
-class EntryRow(NamedTuple):
-    """A list entry. A NamedTuple, not a dataclass: millions are made at start-up."""
-
-    entry_id: int
-    algorithm: Algorithm
-    value: bytes
-    state: EntryState
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from psycopg_pool import ConnectionPool
 
 from service.domain import (
     AuditEvent,
+    EntryRow,
     EntryState,
     HashValue,
 )
@@ -32,7 +33,6 @@ from service.errors import Conflict, Unavailable
 from service.store import records
 from service.store.base import (
     ApiKeyRecord,
-    EntryRow,
     ImportResult,
     Store,
 )

@@ -7,8 +7,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from service.domain import Algorithm, CaseState, CaseStatus, EntryState, Hit, HitMatch, HitState
-from service.store.base import EntryRow
+from service.domain import (
+    Algorithm,
+    CaseState,
+    CaseStatus,
+    EntryRow,
+    EntryState,
+    Hit,
+    HitMatch,
+    HitState,
+)
 
 ALGORITHMS = {a.value: a for a in Algorithm}
 ENTRY_STATES = {s.value: s for s in EntryState}

@@ -24,6 +24,7 @@ from service.domain import (
     CaseState,
     CaseStatus,
     DisputedEntry,
+    EntryRow,
     EntryState,
     HashValue,
     Hit,
@@ -40,7 +41,6 @@ from service.store.base import (
     AuditQuery,
     CaseAuth,
     ChangeHead,
-    EntryRow,
     PriorHit,
     ReviewRules,
 )

@@ -16,6 +16,7 @@ from typing import Any
 
 from service.domain import (
     AuditEvent,
+    EntryRow,
     EntryState,
     HashValue,
 )
@@ -23,7 +24,6 @@ from service.errors import Conflict
 from service.store import records
 from service.store.base import (
     ApiKeyRecord,
-    EntryRow,
     ImportResult,
     Store,
 )
