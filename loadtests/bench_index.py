@@ -28,7 +28,6 @@ import ctypes
 import gc
 import io
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -299,23 +298,6 @@ def memory_bandwidth() -> float:
     return best
 
 
-def snapshot_load_seconds(hashes: np.ndarray, bits: int) -> tuple[float, float]:
-    """Seconds to open a saved index: memory-mapped, and read fully into memory."""
-    index = HammingIndex(bits)
-    index.add(np.arange(len(hashes), dtype=np.int64), hashes)
-    with tempfile.TemporaryDirectory() as tmp:
-        index.save(Path(tmp) / "index")
-        del index
-        times = []
-        for mmap in (True, False):
-            start = time.perf_counter()
-            loaded = HammingIndex.load(Path(tmp) / "index", mmap=mmap)
-            loaded.search(hashes[:1], RADIUS[bits])
-            times.append(time.perf_counter() - start)
-            del loaded
-    return times[0], times[1]
-
-
 METHODS: dict[str, Callable[[], Method]] = {
     "ours": Ours,
     "ours-numpy": lambda: Ours(kernel="numpy"),
@@ -340,7 +322,6 @@ def main() -> None:
         help="queries per batch for the slow methods (numpy, faiss) from 1 M entries: "
         "their time per query does not depend on the batch, and 1,000 would take minutes",
     )
-    parser.add_argument("--snapshots", action="store_true", help="also time snapshot loads")
     parser.add_argument(
         "--pdq-radius", type=int, default=31, help="PDQ radius (the service's default is 38)"
     )
@@ -418,11 +399,6 @@ def run_one(args: argparse.Namespace, bits: int, dataset: str, n: int, bandwidth
     floor_ms = hashes.nbytes / bandwidth * 1e3
     print(f"{'':>5} {'':>8} {'':>11} {'floor: stream once':>22} {'':>8} "
           f"{hashes.nbytes / 2**20:>7.0f} {floor_ms:>8.3f}")  # fmt: skip
-    if args.snapshots and dataset != "photos":
-        mapped, read = snapshot_load_seconds(hashes, bits)
-        print(
-            f"{'':>5} {'':>8} {'':>11} {'snapshot load':>22} mmap {mapped:.2f} s, read {read:.2f} s"
-        )
     print(flush=True)
 
 

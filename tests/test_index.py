@@ -590,47 +590,6 @@ def test_radius_beyond_two_flips_per_chunk_probes_three(kernel: str) -> None:
     assert index.stats()["multi_index"] == 6
 
 
-@pytest.mark.parametrize("kernel", KERNELS)
-@pytest.mark.parametrize("mmap", [True, False])
-def test_snapshot_round_trip_keeps_removals_and_buffered_rows(
-    tmp_path: Path, mmap: bool, kernel: str
-) -> None:
-    """A saved index loads back answering exactly as before, removals included, and
-    keeps taking additions and removals (a memory-mapped snapshot is never written: the
-    compiled search reads its read-only arrays as they are)."""
-    rng = np.random.default_rng(12)
-    hashes = random_hashes(rng, 6000, 256)
-    index = HammingIndex(256)
-    index.add(np.arange(6000, dtype=np.int64), hashes)
-    index.remove(np.arange(0, 6000, 7, dtype=np.int64))
-    entries = {i: h.tobytes() for i, h in enumerate(hashes) if i % 7}
-    index.save(tmp_path / "pdq")
-    loaded = HammingIndex.load(tmp_path / "pdq", mmap=mmap, kernel=kernel)  # type: ignore[arg-type]
-    assert loaded.kernel == kernel
-    base = loaded._view.base
-    assert base.words.flags.writeable is not mmap  # the case being tested
-    assert base.offsets.flags.writeable is not mmap
-    queries = hashes[:40]
-    check_against_oracle(loaded, entries, queries, 31)
-
-    loaded.add(np.array([7], dtype=np.int64), hashes[8:9])  # replace: 7 now equals 8
-    loaded.remove(np.array([8], dtype=np.int64))
-    entries[7] = hashes[8].tobytes()
-    del entries[8]
-    check_against_oracle(loaded, entries, queries, 31)
-    loaded.save(tmp_path / "pdq")  # over the snapshot it was loaded from
-    check_against_oracle(HammingIndex.load(tmp_path / "pdq"), entries, queries, 31)
-
-
-def test_snapshot_of_the_wrong_format_is_refused(tmp_path: Path) -> None:
-    index = HammingIndex(64)
-    index.add(np.array([1], dtype=np.int64), np.ones((1, 8), dtype=np.uint8))
-    index.save(tmp_path / "phash")
-    (tmp_path / "phash" / "meta.json").write_text('{"format": 99, "bits": 64}')
-    with pytest.raises(ValueError, match="unknown index snapshot format"):
-        HammingIndex.load(tmp_path / "phash")
-
-
 # --- HammingIndex: the compiled search against the numpy one -------------------------
 
 

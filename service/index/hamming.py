@@ -14,15 +14,11 @@ Readers take no lock: they read the published `_View` once and search its parts.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -33,13 +29,11 @@ from service.index.words import (
     EMPTY_IDS,
     check_bits,
     hashes_to_words,
-    words_to_hashes,
 )
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MERGE_ROWS = 16_384  # buffer rows that trigger a merge (~0.1 ms of scanning)
-SNAPSHOT_FORMAT = 1
 # "numpy" selects the numpy search instead of the compiled one (benchmarks, or a
 # platform where numba misbehaves); tests pass `kernel=` instead.
 KERNEL_VARIABLE = "HASHGUARD_INDEX_KERNEL"
@@ -253,52 +247,6 @@ class HammingIndex:
         view = self._view
         buffers = (*view.pending, view.delta)
         return view.base.nbytes() + sum(b.size * (8 * self._n_words + 9) for b in buffers)
-
-    # --- snapshots -----------------------------------------------------------------
-
-    def save(self, directory: Path) -> None:
-        """Write a snapshot that `load` reads back; replaces `directory` atomically."""
-        self.flush()
-        directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".index-", dir=directory.parent))
-        try:
-            with self._lock:  # one consistent moment: removals change `alive` in place
-                view = self._view
-                alive = view.base.alive.copy()
-                ids, words = view.delta.live_rows()
-            view.base.save(staging, alive)
-            np.save(staging / "delta_ids.npy", ids)
-            np.save(staging / "delta_hashes.npy", words_to_hashes(words))
-            meta = {"format": SNAPSHOT_FORMAT, "bits": self.bits}
-            (staging / "meta.json").write_text(json.dumps(meta))
-            for path in staging.iterdir():
-                with path.open("rb") as f:
-                    os.fsync(f.fileno())
-            if directory.exists():
-                shutil.rmtree(directory)
-            staging.rename(directory)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-
-    @classmethod
-    def load(
-        cls, directory: Path, *, mmap: bool = True, kernel: Kernel | None = None
-    ) -> HammingIndex:
-        """Open a snapshot; with `mmap` the arrays are paged in as queries touch them."""
-        directory = Path(directory)
-        meta = json.loads((directory / "meta.json").read_text())
-        if meta.get("format") != SNAPSHOT_FORMAT:
-            raise ValueError(f"{directory}: unknown index snapshot format {meta.get('format')}")
-        index = cls(int(meta["bits"]), kernel=kernel)
-        base = MultiIndexSegment.load(directory, mmap=mmap)
-        if base.words.shape[1] != index._n_words:
-            raise ValueError(f"{directory}: snapshot rows do not hold {index.bits}-bit hashes")
-        index._view = _View(base, (), DeltaBuffer(index._n_words))
-        delta_ids = np.load(directory / "delta_ids.npy")
-        if len(delta_ids):
-            index.add(delta_ids, np.load(directory / "delta_hashes.npy"))
-        return index
 
 
 def default_kernel() -> Kernel:

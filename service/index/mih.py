@@ -27,7 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from itertools import combinations
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -418,28 +417,6 @@ class MultiIndexSegment:
         """The exact answer by a linear scan, for when probing would cost more."""
         rows, distances = scan(self.words, self.alive, qword, radius)
         return self.ids[rows], distances
-
-    # --- snapshots -------------------------------------------------------------------
-
-    def save(self, directory: Path, alive: np.ndarray) -> None:
-        """Write the arrays as .npy files that `load` can memory-map; `alive` is the
-        live mask as of the snapshot's moment (the segment's own keeps changing)."""
-        for name in ("ids", "words", "offsets", "rows"):
-            np.save(directory / f"{name}.npy", getattr(self, name))
-        np.save(directory / "alive.npy", alive)
-        np.save(directory / "widths.npy", np.array(self.widths, dtype=np.int64))
-
-    @classmethod
-    def load(cls, directory: Path, mmap: bool) -> MultiIndexSegment:
-        """Read a saved segment; with `mmap` the big arrays are paged in on demand."""
-
-        def read(name: str) -> np.ndarray:
-            array: np.ndarray = np.load(directory / f"{name}.npy", mmap_mode="r" if mmap else None)
-            return array
-
-        widths = tuple(int(w) for w in np.load(directory / "widths.npy"))
-        alive = np.array(read("alive"), dtype=bool)  # removal writes it: always a copy
-        return cls(read("ids"), read("words"), widths, read("offsets"), read("rows"), alive)
 
 
 def _build_table(keys: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:

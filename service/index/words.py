@@ -28,11 +28,6 @@ def hashes_to_words(hashes: np.ndarray, bits: int) -> np.ndarray:
     return hashes.view(">u8").astype(np.uint64)
 
 
-def words_to_hashes(words: np.ndarray) -> np.ndarray:
-    """The inverse of hashes_to_words: (n, w) uint64 -> (n, 8 * w) uint8."""
-    return np.ascontiguousarray(words, dtype=np.uint64).astype(">u8").view(np.uint8)
-
-
 def chunk_keys(words: np.ndarray, start: int, width: int) -> np.ndarray:
     """Bits [start, start + width) of every row as a uint32 key (width <= 32)."""
     word, offset = divmod(start, 64)
