@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
@@ -55,10 +56,26 @@ SNAPSHOT_SEQ = Gauge(
     "hashguard_snapshot_seq", "the change-log sequence number the newest index snapshot covers"
 )
 
+# Registered only once a certificate is loaded (export_tls_expiry): a gauge registered up
+# front would export 0 without TLS, and the expiry alert would fire on every replica.
 TLS_CERT_EXPIRY = Gauge(
     "hashguard_tls_certificate_expiry_timestamp_seconds",
     "when the certificate the gRPC port serves expires (Unix time); absent without TLS",
+    registry=None,
 )
+
+
+_tls_lock = threading.Lock()
+_tls_registered: list[bool] = []
+
+
+def export_tls_expiry(timestamp: float) -> None:
+    """Set the served certificate's expiry, and export the gauge from now on."""
+    TLS_CERT_EXPIRY.set(timestamp)
+    with _tls_lock:
+        if not _tls_registered:
+            REGISTRY.register(TLS_CERT_EXPIRY)
+            _tls_registered.append(True)
 
 
 class IndexStatsCollector(Collector):

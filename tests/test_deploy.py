@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from service import metrics
 from service.config import SETTINGS, WEB_SETTINGS, Settings, WebSettings
+from tests.browser import need_program
 from tests.support import ServerProcess, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,6 +192,26 @@ def test_alerts_cover_lag_errors_and_latency() -> None:
     } <= used
     for rule in alert_rules():
         assert rule["alert"] and rule["annotations"]["summary"] and rule["labels"]["severity"]
+
+
+def test_the_tls_expiry_alert_passes_promtool_rule_tests() -> None:
+    """tests/prometheus/alerts_test.yml: an expiring certificate fires after an hour, a
+    renewed one does not, nor does a replica without TLS (no series, or an old one's 0)."""
+    promtool = need_program("promtool", "prometheus")
+    done = subprocess.run(
+        [promtool, "test", "rules", str(ROOT / "tests" / "prometheus" / "alerts_test.yml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS" in done.stdout
+    subprocess.run(
+        [promtool, "check", "rules", str(DEPLOY / "prometheus" / "alerts.yml")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def test_grafana_is_provisioned_with_the_dashboard_and_its_datasource() -> None:

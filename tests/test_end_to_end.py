@@ -8,12 +8,13 @@ import sqlite3
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 import skimage.data
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
 from hashguard.v1 import hashguard_pb2 as pb
 from PIL import Image
 
@@ -333,22 +334,53 @@ def test_stream_checks_answer_in_order_and_survive_bad_items(
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
+def _reflect(channel: grpc.Channel, version: str, request: Any) -> Any:
+    """One reflection request under `version` (v1 or v1alpha: the same messages)."""
+    call = channel.stream_stream(
+        f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    )
+    (reply,) = list(call(iter([request]), timeout=10))
+    return reply
+
+
 def test_health_reflection_and_metrics(server: ServerProcess, stubs: Stubs) -> None:
+    services = {
+        "hashguard.v1.MatchService",
+        "hashguard.v1.SubmissionService",
+        "hashguard.v1.ReviewService",
+    }
     with server.channel() as channel:
         health = health_pb2_grpc.HealthStub(channel)
         for service in ("", "hashguard.v1.MatchService", "hashguard.v1.ReviewService"):
             reply = health.Check(health_pb2.HealthCheckRequest(service=service))
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
-        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
-        replies = stub.ServerReflectionInfo(
-            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
-        )
-        names = {s.name for r in replies for s in r.list_services_response.service}
-    assert {
-        "hashguard.v1.MatchService",
-        "hashguard.v1.SubmissionService",
-        "hashguard.v1.ReviewService",
-    } <= names
+        listed = health.List(health_pb2.HealthListRequest(), timeout=10).statuses
+        assert set(listed) == {"", *services}
+        assert {s.status for s in listed.values()} == {health_pb2.HealthCheckResponse.SERVING}
+        for version in ("v1", "v1alpha"):
+            reply = _reflect(
+                channel, version, reflection_pb2.ServerReflectionRequest(list_services="")
+            )
+            names = {s.name for s in reply.list_services_response.service}
+            assert (
+                services
+                | {
+                    "grpc.health.v1.Health",
+                    "grpc.reflection.v1.ServerReflection",
+                    "grpc.reflection.v1alpha.ServerReflection",
+                }
+                == names
+            ), version
+            # Every listed service can be described (what grpcurl does next).
+            for name in names:
+                found = _reflect(
+                    channel,
+                    version,
+                    reflection_pb2.ServerReflectionRequest(file_containing_symbol=name),
+                )
+                assert found.file_descriptor_response.file_descriptor_proto, (version, name)
 
     check(stubs, server, encode(UNRELATED_PHOTO), "metrics")
     url = f"http://127.0.0.1:{server.metrics_port}/metrics"
@@ -365,6 +397,8 @@ def test_health_reflection_and_metrics(server: ServerProcess, stubs: Stubs) -> N
         "hashguard_pending_hits",
     ):
         assert needle in text, needle
+    # Without TLS there is no certificate, so no expiry series for the alert to fire on.
+    assert "hashguard_tls_certificate_expiry_timestamp_seconds" not in text
 
 
 def test_uploads_are_never_stored_or_logged(server: ServerProcess, stubs: Stubs) -> None:

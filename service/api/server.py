@@ -16,13 +16,13 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from hashguard.v1 import hashguard_pb2 as pb
 from hashguard.v1 import hashguard_pb2_grpc as pb_grpc
 from prometheus_client import start_http_server
 
 from service.allocator import Trimmer
 from service.api.interceptors import ErrorAndMetricsInterceptor
+from service.api.introspection import HealthServicer, enable_reflection
 from service.api.servicers import MatchServicer, ReviewServicer, SubmissionServicer
 from service.api.tls import server_credentials
 from service.app import HashGuard
@@ -66,11 +66,9 @@ async def create_server(app: HashGuard, settings: Settings) -> RunningServer:
     pb_grpc.add_MatchServiceServicer_to_server(MatchServicer(app, pool), server)
     pb_grpc.add_SubmissionServiceServicer_to_server(SubmissionServicer(app, pool), server)
     pb_grpc.add_ReviewServiceServicer_to_server(ReviewServicer(app, pool), server)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    enable_reflection((*SERVICE_NAMES, health.SERVICE_NAME), server)
     address = f"{_host(settings.host)}:{settings.port}"
     credentials = server_credentials(settings)
     try:

@@ -75,7 +75,7 @@ class ServerCertificates:
             read_pem(self.client_ca, "client CA (tls_client_ca)") if self.client_ca else None
         )
         _check_pair(chain, key, self.cert, self.key)
-        metrics.TLS_CERT_EXPIRY.set(
+        metrics.export_tls_expiry(
             x509.load_pem_x509_certificate(chain).not_valid_after_utc.timestamp()
         )
         return grpc.ssl_server_certificate_configuration([(key, chain)], client_ca)
