@@ -184,7 +184,7 @@ def photo_hashes() -> np.ndarray:
     import skimage.data
     from PIL import Image, ImageFilter
 
-    from service.hashing import hash_image_bytes
+    from service.media.hashes import hash_image_bytes
 
     names = ("astronaut", "camera", "coffee", "chelsea", "rocket", "coins", "moon", "page")
     names += ("text", "clock", "brick", "grass", "gravel", "hubble_deep_field", "retina")

@@ -1,4 +1,4 @@
-"""What crop matching (service/crops.py, setting crop_matching) adds to a check and to the
+"""What crop matching (service/media/crops.py, setting crop_matching) adds to a check and to the
 list, measured side by side in one run.
 
 Part "hash": the check path's work on one upload with crop_matching=0 (decode, PDQ with
@@ -11,9 +11,9 @@ Part "index": the index lookups of one check against a list of --photos photos (
 PDQ hashes: one PDQ entry per photo, and with crop matching also len(DEFAULT_WINDOWS)
 window entries per photo; one pHash entry per photo), with each setting's queries.
 With --before REF the hash part also times crop matching as it was at git commit REF
-(its service/borders.py, overlays.py and crops.py, loaded from `git show` into a
-temporary package) taking turns with the working tree's, so a change to crop matching
-is measured against its predecessor in one run.
+(its borders.py, overlays.py and crops.py, from service/media/ or, before issue 14's
+layout, service/; loaded from `git show` into a temporary package) taking turns with the
+working tree's, so a change to crop matching is measured against its predecessor in one run.
 Run: python -m loadtests.crop_cost [--repeats 7] [--photos 100000] [--part hash|index]
      [--before REF]
 """
@@ -38,12 +38,13 @@ from PIL import Image
 from loadtests.hash_cost import SIZES, SOURCE, source_photo
 from loadtests.transforms import bars, caption_and_logo, encode
 from service.config import Settings
-from service.crops import DEFAULT_WINDOWS, candidate_queries, window_hashes
-from service.hashing import decode_image, hash_decoded
 from service.index import HammingIndex
+from service.media.crops import DEFAULT_WINDOWS, candidate_queries, window_hashes
+from service.media.decode import decode_image
+from service.media.hashes import hash_decoded
 
 MIN_QUALITY = Settings().pdq_min_quality
-TYPICAL_PARTS, MOST_PARTS = 4, 9  # candidate parts of one upload (service.crops)
+TYPICAL_PARTS, MOST_PARTS = 4, 9  # candidate parts of one upload (service.media.crops)
 MOST_PHASH = 3  # whole-photo parts with a pHash: two readings of the bars, boxes painted
 
 
@@ -73,20 +74,25 @@ def check_with(crops: ModuleType, data: bytes) -> object:
 
 
 def crops_at(ref: str) -> ModuleType:
-    """service.crops as it was at git commit `ref`, with its own borders and overlays."""
+    """service.media.crops as it was at git commit `ref`, with its own borders and overlays."""
     folder = Path(tempfile.mkdtemp(prefix="crop_cost_"))
     package = folder / "crops_before"
     package.mkdir()
     (package / "__init__.py").write_text("")
     for name in ("borders", "overlays", "crops"):
-        text = subprocess.run(
-            ["git", "show", f"{ref}:service/{name}.py"], check=True, capture_output=True, text=True
-        ).stdout
-        for other in ("borders", "overlays"):
-            text = text.replace(f"from service.{other} ", f"from crops_before.{other} ")
+        text = _file_at(ref, f"service/media/{name}.py") or _file_at(ref, f"service/{name}.py")
+        for other in ("borders", "overlays"):  # in service/media/ since the layout of issue 14
+            for module in (f"service.media.{other}", f"service.{other}"):
+                text = text.replace(f"from {module} ", f"from crops_before.{other} ")
         (package / f"{name}.py").write_text(text)
     sys.path.insert(0, str(folder))
     return importlib.import_module("crops_before.crops")
+
+
+def _file_at(ref: str, path: str) -> str:
+    """The file at git commit `ref`, or "" if it had no such file."""
+    shown = subprocess.run(["git", "show", f"{ref}:{path}"], capture_output=True, text=True)
+    return shown.stdout if shown.returncode == 0 else ""
 
 
 def victim(data: bytes, windows: bool) -> object:

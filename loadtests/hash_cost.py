@@ -2,8 +2,8 @@
 and MD5) for typical sizes and formats, and what JPEG draft decoding (Pillow's
 Image.draft: libjpeg's DCT scaling to 1/2, 1/4 or 1/8) saves and moves.
 
-"Full" is draft_side=0; the service's default is service.hashing.DEFAULT_DRAFT_SIDE.
-Part 1 times service.hashing on one photo at 0.3, 2 and 12 megapixels as JPEG, PNG and
+"Full" is draft_side=0; the service's default is service.media.decode.DEFAULT_DRAFT_SIDE.
+Part 1 times service.media on one photo at 0.3, 2 and 12 megapixels as JPEG, PNG and
 WebP, full decode and draft decode side by side (median of --repeats, one core).
 Part 2 hashes every registered photo (loadtests/photos.py) at its native size as a JPEG,
 full decode and draft decode, and reports how far draft moves PDQ and pHash, and how far
@@ -31,7 +31,8 @@ from PIL import Image
 from loadtests.photos import load_registry
 from loadtests.transforms import encode, scale
 from service.config import Settings
-from service.hashing import decode_image, hash_image_bytes
+from service.media.decode import decode_image
+from service.media.hashes import hash_image_bytes
 
 SIZES = {"0.3 MP": (640, 480), "2 MP": (1728, 1152), "12 MP": (4000, 3000)}
 FORMATS = {

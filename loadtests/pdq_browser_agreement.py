@@ -21,7 +21,7 @@ from loadtests.pdq_js_agreement import (
     hex_distance,
 )
 from loadtests.photos import load_registry
-from service.hashing import hash_image_bytes
+from service.media.hashes import hash_image_bytes
 
 PDQ_JS = Path(__file__).resolve().parent.parent / "service" / "web" / "static" / "pdq.js"
 # The same decoding steps as static/victim.js.

@@ -1,7 +1,7 @@
 """How closely the browser's PDQ (service/web/static/pdq.js, run in Node) agrees with the
-service's Python hasher (service.hashing, pdqhash) on the same decoded pixels.
+service's Python hasher (service.media.hashes, pdqhash) on the same decoded pixels.
 
-Python decodes every image once with Pillow (service.hashing.decode_image, every pixel);
+Python decodes every image once with Pillow (service.media.decode.decode_image, every pixel);
 the pixels go to Node as raw RGB, so the comparison is of the hashing algorithm alone, not
 of two image decoders. Images: the ThreatExchange vectors in tests/fixtures/pdq and the
 quality benchmark's registered photos that are installed. PDQ's rule for a port is
@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from loadtests.photos import REGISTRY, load_registry
-from service.hashing import decode_image, hash_image_bytes
+from service.media.decode import decode_image
+from service.media.hashes import hash_image_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "pdq"

@@ -2,7 +2,7 @@
 without matching other photos, at every threshold, with the service's own hashing.
 
 For each photo (loadtests/photos.py) every transform (loadtests/transforms.py) makes the
-bytes a re-uploader would send; service.hashing hashes them exactly as a check does.
+bytes a re-uploader would send; service.media hashes them exactly as a check does.
 Recall: the share of a transform's uploads within the threshold of their own photo's
 listed hash. False-match rate: the share of (upload, other photo's listed hash) pairs
 within the threshold, over every pair of distinct photos and all their transforms.
@@ -42,8 +42,9 @@ from loadtests.quality_metrics import (
 )
 from loadtests.transforms import Transform, by_name, encode
 from service.config import Settings
-from service.crops import candidate_queries, window_hashes
-from service.hashing import DEFAULT_DRAFT_SIDE, decode_image, hash_decoded
+from service.media.crops import candidate_queries, window_hashes
+from service.media.decode import DEFAULT_DRAFT_SIDE, decode_image
+from service.media.hashes import hash_decoded
 
 ALGORITHMS = {"pdq": 256, "phash": 64}
 

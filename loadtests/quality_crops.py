@@ -1,5 +1,5 @@
 """Crop matching's benchmark (issue 7): recall on crops, frames and captions before and
-after service/crops.py, on the tune and holdout photos apart, and its false matches.
+after service/media/crops.py, on the tune and holdout photos apart, and its false matches.
 
 Every upload is hashed as the check path hashes it; "before" matches its whole-picture
 PDQ and pHash against each listed version's PDQ and pHash (the service with
@@ -37,7 +37,7 @@ from loadtests.quality_metrics import (
 )
 from loadtests.transforms import by_name
 from service.config import Settings
-from service.crops import DEFAULT_WINDOWS
+from service.media.crops import DEFAULT_WINDOWS
 
 # The issue's targets, on photos the tuning never saw.
 TARGETS = {

@@ -6,7 +6,7 @@ hand-made ones. The rules mirror service/app.py and service/matcher.py:
   closest counts; an upload whose PDQ quality is below the minimum is not matched by PDQ.
 - pHash: the upload's pHash against the listed one, plain.
 - The service matches when either algorithm is within its threshold.
-- With crop matching (service/crops.py), a listed version also lists its sub-window
+- With crop matching (service/media/crops.py), a listed version also lists its sub-window
   hashes (`pdq_windows`), and an upload's dihedral PDQ hashes and its candidate parts
   (`pdq_extra`: the photo inside its frame, its strips) are looked up among them;
   `window` distances are those, with their own threshold. The parts that stand for the

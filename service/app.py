@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from service import metrics
-from service.auth import (
+from service.access.auth import (
     digest,
     new_case_token,
     require_role,
     same_secret,
     split_api_key,
 )
-from service.config import Settings
-from service.crops import Candidates, candidate_queries
+from service.access.limits import Limits
+from service.config import Settings, parse_rate_limits
 from service.domain import (
     Algorithm,
     AuditEvent,
@@ -54,9 +54,10 @@ from service.errors import (
     Unauthenticated,
     Unavailable,
 )
-from service.hashing import decode_image, decoded_pixels, hash_decoded
-from service.limits import Limits, parse_rate_limits
 from service.matcher import Matcher
+from service.media.crops import Candidates, candidate_queries
+from service.media.decode import decode_image, decoded_pixels
+from service.media.hashes import hash_decoded
 from service.policy import Thresholds, best_per_entry, decide
 from service.replica.follower import Follower
 from service.replica.snapshot import SnapshotWriter

@@ -9,7 +9,35 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from service.limits import parse_rate_limits
+from service.domain import Role
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """`per_second` tokens are added each second, up to `burst`; 0 means no limit."""
+
+    per_second: float
+    burst: float
+
+
+def parse_rate_limits(text: str) -> dict[Role, Rate]:
+    """`operator=500:1000,submitter=2:20` -> {Role.OPERATOR: Rate(500, 1000), ...}.
+    Roles left out are not limited."""
+    rates: dict[Role, Rate] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        role_name, _, numbers = item.partition("=")
+        per_second, _, burst = numbers.partition(":")
+        try:
+            role, rate = Role(role_name.strip()), Rate(float(per_second), float(burst))
+        except ValueError:
+            raise ValueError(
+                f"rate_limits item {item!r} is not ROLE=PER_SECOND:BURST with ROLE one of "
+                f"{', '.join(r.value for r in Role)}"
+            ) from None
+        if rate.per_second < 0 or (rate.per_second > 0 and rate.burst < 1):
+            raise ValueError(f"rate_limits item {item!r}: rate must be >= 0 and burst >= 1")
+        rates[role] = rate
+    return rates
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +200,7 @@ class WebSettings:
     """`hashguard web`: the pages for victims and moderators, a gRPC client of the service.
     The two secrets are read like every setting; prefer the environment for them."""
 
-    # The web_tls_* settings mirror the client commands' --tls* flags (service/api/tls.py).
+    # The web_tls_* settings mirror the client commands' --tls* flags (service/client/tls.py).
 
     web_host: str = "127.0.0.1"
     web_port: int = 8080

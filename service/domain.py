@@ -13,7 +13,7 @@ class Algorithm(enum.StrEnum):
     """Hash algorithms. The string value is the name used in files and the database."""
 
     PDQ = "pdq"
-    # PDQ of a sub-window of a victim's photo (service/crops.py): matched like PDQ, but
+    # PDQ of a sub-window of a victim's photo (service/media/crops.py): matched like PDQ, but
     # only by the check path's crop matching, and never exported as a photo's PDQ.
     PDQ_WINDOW = "pdq-window"
     PHASH = "phash"

@@ -16,7 +16,7 @@ import skimage.data
 from hashguard.v1 import hashguard_pb2 as pb
 from PIL import Image
 
-from service.hashing import hash_image_bytes
+from service.media.hashes import hash_image_bytes
 from tests.support import ServerProcess, Stubs, add_key, bearer, encode, run_cli
 
 PENDING_PHOTO = Image.fromarray(skimage.data.astronaut())

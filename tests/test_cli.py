@@ -12,7 +12,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from service.hashing import hash_image_bytes
+from service.media.hashes import hash_image_bytes
 from tests.support import ServerProcess, add_key, encode, run_cli
 
 PHOTO = Image.fromarray(skimage.data.astronaut())
@@ -64,7 +64,7 @@ def test_hash_submit_check_review_withdraw(tmp_path: Path) -> None:
     expected = hash_image_bytes((photos / "a.png").read_bytes())
     first = {h["algorithm"]: h for h in doc["images"][0]["hashes"]}
     assert first["pdq"]["hex"] == expected.pdq.hex and first["pdq"]["quality"] == 100
-    assert set(first) == {"pdq", "phash", "sha256", "md5", "pdq-window"}  # service/crops.py
+    assert set(first) == {"pdq", "phash", "sha256", "md5", "pdq-window"}  # service/media/crops.py
 
     data = tmp_path / "data"
     keys = {r: add_key(data, r, r) for r in ("operator", "moderator", "submitter")}
@@ -281,7 +281,7 @@ def test_import_of_a_large_list_is_fast_enough_to_report(tmp_path: Path) -> None
 
 def test_case_tokens_pass_as_command_line_values() -> None:
     """A token starting with '-' made `case status --token TOKEN` fail as a missing value."""
-    from service.auth import new_case_token
+    from service.access.auth import new_case_token
 
     tokens = [new_case_token() for _ in range(5000)]  # 1 - (63/64)**5000: ~certain to see one
     assert not [t for t in tokens if t.startswith("-")]

@@ -19,11 +19,11 @@ from hashguard.v1 import hashguard_pb2 as pb
 from PIL import Image, ImageDraw
 
 from loadtests.transforms import bars, caption_and_logo, centre_crop, frame
-from service.borders import content_box, content_boxes, has_bars
-from service.crops import DEFAULT_WINDOWS, Window, candidate_queries, window_hashes
 from service.domain import Algorithm
-from service.hashing import pack_bits, phash_bytes
-from service.overlays import fill_boxes, solid_boxes
+from service.media.borders import content_box, content_boxes, has_bars
+from service.media.crops import DEFAULT_WINDOWS, Window, candidate_queries, window_hashes
+from service.media.hashes import pack_bits, phash_bytes
+from service.media.overlays import fill_boxes, solid_boxes
 from tests.support import ServerProcess, Stubs, add_key, bearer, encode, run_cli
 
 PHOTO = Image.fromarray(skimage.data.astronaut())

@@ -18,7 +18,7 @@ from grpc_reflection.v1alpha import reflection_pb2
 from hashguard.v1 import hashguard_pb2 as pb
 from PIL import Image
 
-from service.hashing import hash_image_bytes
+from service.media.hashes import hash_image_bytes
 from tests.support import ServerProcess, Stubs, add_key, bearer, encode
 
 PHOTO = Image.fromarray(skimage.data.astronaut())

@@ -25,7 +25,8 @@ from PIL import Image
 
 from service.domain import Algorithm
 from service.errors import InvalidInput
-from service.hashing import ImageHashes, decode_image, hash_file, hash_image_bytes
+from service.media.decode import decode_image
+from service.media.hashes import ImageHashes, hash_file, hash_image_bytes
 from tests.support import encode
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pdq"

@@ -17,11 +17,12 @@ from hypothesis import strategies as st
 
 from loadtests.fuzz_inputs import EXPECTED, run, table
 from loadtests.hostile_inputs import IMAGE_MUTATIONS, png_bomb, seeds
+from service.access.limits import Limits
 from service.api.convert import hashes_from_pb
 from service.domain import Principal, Role
 from service.errors import InvalidInput, LimitExceeded, QuotaExceeded
-from service.hashing import decoded_pixels, hash_image_bytes
-from service.limits import Limits
+from service.media.decode import decoded_pixels
+from service.media.hashes import hash_image_bytes
 from tests.support import ServerProcess, Stubs, add_key, bearer
 from tests.test_hashing import png_header_only
 

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from hashguard.v1 import hashguard_pb2 as pb
 
+from service.access.limits import Limits
+from service.config import Rate, parse_rate_limits
 from service.domain import Principal, Role
 from service.errors import LimitExceeded, QuotaExceeded
-from service.limits import Limits, Rate, parse_rate_limits
 from tests.support import ServerProcess, Stubs, add_key, bearer, encode, run_cli
 
 _rng = np.random.default_rng(5)

@@ -30,8 +30,9 @@ from loadtests.quality_metrics import (
     suggest_threshold,
 )
 from loadtests.transforms import TRANSFORMS, Transform, by_name, encode
-from service.crops import candidate_queries, window_hashes
-from service.hashing import decode_image, hash_image_bytes
+from service.media.crops import candidate_queries, window_hashes
+from service.media.decode import decode_image
+from service.media.hashes import hash_image_bytes
 
 PHOTO = Image.fromarray(skimage.data.chelsea()).resize((240, 160))
 

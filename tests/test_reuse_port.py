@@ -17,7 +17,7 @@ from hashguard.v1 import hashguard_pb2 as pb
 from hashguard.v1 import hashguard_pb2_grpc as pb_grpc
 from PIL import Image
 
-from service.hashing import hash_image_bytes
+from service.media.hashes import hash_image_bytes
 from tests.support import ServerProcess, add_key, bearer, encode
 
 

@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hashguard.v1 import hashguard_pb2 as pb
 from PIL import Image
 
-from service.hashing import hash_image_bytes
+from service.media.hashes import hash_image_bytes
 from service.store.sqlite import DB_FILENAME
 from tests.support import ServerProcess, Stubs, add_key, bearer, encode, run_cli
 from tests.test_limits import rate_limited_counts

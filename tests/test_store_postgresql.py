@@ -167,11 +167,11 @@ def test_checks_are_answered_from_memory_while_the_database_is_unreachable() -> 
     """The replica's own database user is locked out and its connections ended (as in
     an outage): checks go on with the list in memory and the keys last read; a call
     that must write says UNAVAILABLE; once the database is back, everything works."""
+    from service.access.keys import create_api_key
     from service.app import HashGuard
     from service.config import Settings
     from service.domain import Decision, Role
     from service.errors import Unavailable
-    from service.key_management import create_api_key
     from tests.postgres import admin_connection, fresh_schema, terminate_connections
 
     with fresh_schema() as (url, schema):

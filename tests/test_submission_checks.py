@@ -1,5 +1,5 @@
 """The degenerate-hash rule refuses what flat images hash to and lets real photos through:
-hashes computed by service.hashing from natural photos (skimage.data and the PDQ
+hashes computed by service.media.hashes from natural photos (skimage.data and the PDQ
 fixtures) and from generated flat and nearly flat images."""
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import pytest
 import skimage.data
 
 from service import submission_file
-from service.crops import window_hashes
 from service.domain import Algorithm, HashValue
 from service.errors import RefusedSubmission
-from service.hashing import decode_image, hash_image_bytes
+from service.media.crops import window_hashes
+from service.media.decode import decode_image
+from service.media.hashes import hash_image_bytes
 from service.submission_checks import check_submission
 from tests.support import encode, run_cli
 

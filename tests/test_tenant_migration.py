@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from hashguard.v1 import hashguard_pb2 as pb
 
-from service.auth import digest, new_api_key
+from service.access.auth import digest, new_api_key
 from service.domain import AuditEvent
 from service.store import AuditQuery, Store, open_store
 from service.store.migrations import load_migrations

@@ -19,7 +19,7 @@ import skimage.data
 from hashguard.v1 import hashguard_pb2 as pb
 from PIL import Image
 
-from service.hashing import hash_image_bytes
+from service.media.hashes import hash_image_bytes
 from tests.postgres import fresh_schema
 from tests.support import ServerProcess, Stubs, bearer, encode, run_cli
 

@@ -28,7 +28,7 @@ import skimage.data
 from hashguard.v1 import hashguard_pb2 as pb
 from PIL import Image
 
-from service.hashing import hash_file, hash_image_bytes
+from service.media.hashes import hash_file, hash_image_bytes
 from tests.browser import need_program
 from tests.certs import CertificateAuthority
 from tests.support import ServerProcess, Stubs, add_key, bearer, encode, run_cli

@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.api.tls import ClientTls
+from service.client.tls import ClientTls
 from service.config import WebSettings
 from service.web import console, victim
 from service.web.backend import Backend

@@ -15,8 +15,8 @@ from typing import Any
 import grpc
 from hashguard.v1 import hashguard_pb2 as pb
 
-from service.api.tls import ClientTls
 from service.client import Client
+from service.client.tls import ClientTls
 from service.domain import Algorithm, validate_hash
 from service.errors import InvalidInput
 

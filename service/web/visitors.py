@@ -16,7 +16,8 @@ from collections import OrderedDict
 
 from starlette.requests import Request
 
-from service.limits import Rate, TokenBucket
+from service.access.limits import TokenBucket
+from service.config import Rate
 
 MOST_VISITORS = 100_000
 

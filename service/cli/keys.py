@@ -1,6 +1,6 @@
-"""`hashguard keys list|revoke|rotate`, `hashguard audit` and `hashguard disputed`: the
+"""`hashguard keys add|list|revoke|rotate`, `hashguard audit` and `hashguard disputed`: the
 commands for whoever runs the service (docs/SECURITY.md). The first two read and write
-the store directly, like `keys add`; `disputed` asks a server with an admin key."""
+the store directly; `disputed` asks a server with an admin key."""
 
 from __future__ import annotations
 
@@ -11,30 +11,53 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from service.cli import _data_dir, _key, _name, _open_store, _remote, _tls
+from service.access.keys import create_api_key, local_actor, revoke_api_key, rotate_api_key
+from service.cli.common import (
+    api_key,
+    client_tls,
+    data_dir_flags,
+    enum_name,
+    open_store,
+    remote_flags,
+)
+from service.domain import DEFAULT_TENANT, Role
 from service.errors import InvalidInput
-from service.key_management import local_actor, revoke_api_key, rotate_api_key
 from service.store import AuditQuery
 
 
-def register(commands: Any, keys: Any) -> None:
-    """Add the subcommands to `hashguard` (commands) and `hashguard keys` (keys)."""
+def add_keys(commands: Any) -> None:
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
+        dest="keys_command", required=True, metavar="ACTION"
+    )
+    add = keys.add_parser("add", help="create an API key; prints it once, on the last line")
+    data_dir_flags(add)
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--name", help="a unique name for the key (default: role-<id>)")
+    add.add_argument(
+        "--tenant",
+        default=DEFAULT_TENANT,
+        help=f"the platform the key acts for (default {DEFAULT_TENANT!r}); moderators see "
+        "only their tenant's hits",
+    )
+    add.set_defaults(handler=cmd_keys_add)
     list_ = keys.add_parser("list", help="list API keys (names, roles, tenants; no secrets)")
-    _data_dir(list_)
+    data_dir_flags(list_)
     list_.set_defaults(handler=cmd_keys_list)
     revoke = keys.add_parser("revoke", help="revoke a key; running servers refuse it at once")
     revoke.add_argument("name")
-    _data_dir(revoke)
+    data_dir_flags(revoke)
     revoke.set_defaults(handler=cmd_keys_revoke)
     rotate = keys.add_parser(
         "rotate", help="give a key a new secret (printed once, on the last line); the old one stops"
     )
     rotate.add_argument("name")
-    _data_dir(rotate)
+    data_dir_flags(rotate)
     rotate.set_defaults(handler=cmd_keys_rotate)
 
+
+def add_audit(commands: Any) -> None:
     audit = commands.add_parser("audit", help="read the audit log, newest first")
-    _data_dir(audit)
+    data_dir_flags(audit)
     audit.add_argument("--actor", help="only this key name (or cli:<user>, case-token)")
     audit.add_argument("--action", help="only this action, or a prefix ending in '.' (hit.)")
     audit.add_argument(
@@ -44,16 +67,33 @@ def register(commands: Any, keys: Any) -> None:
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
     audit.set_defaults(handler=cmd_audit)
 
+
+def add_disputed(commands: Any) -> None:
     disputed = commands.add_parser(
         "disputed", help="list entries several tenants' moderators rejected (admin key)"
     )
     disputed.add_argument("--limit", type=int, default=50)
-    _remote(disputed)
+    remote_flags(disputed)
     disputed.set_defaults(handler=cmd_disputed)
 
 
+def cmd_keys_add(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    try:
+        key = create_api_key(store, Role(args.role), args.name, args.tenant)
+    finally:
+        store.close()
+    print(
+        f"created {args.role} key for tenant {args.tenant!r}; it is shown only now, store it "
+        "safely:",
+        file=sys.stderr,
+    )
+    print(key)
+    return 0
+
+
 def cmd_keys_list(args: argparse.Namespace) -> int:
-    store = _open_store(args)
+    store = open_store(args)
     try:
         keys = store.list_api_keys()
         store.append_audit(local_actor("keys.listed", f"{len(keys)} keys"))
@@ -69,7 +109,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
-    store = _open_store(args)
+    store = open_store(args)
     try:
         record = revoke_api_key(store, args.name)
     finally:
@@ -79,7 +119,7 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
-    store = _open_store(args)
+    store = open_store(args)
     try:
         key = rotate_api_key(store, args.name)
     finally:
@@ -97,7 +137,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise InvalidInput("--limit must be at least 1")
     query = AuditQuery(args.actor, args.action, _parse_since(args.since), args.limit)
-    store = _open_store(args)
+    store = open_store(args)
     try:
         events = store.read_audit(query)
         store.append_audit(local_actor("audit.read", f"{len(events)} records"))
@@ -121,7 +161,7 @@ def cmd_disputed(args: argparse.Namespace) -> int:
 
     from service.client import Client
 
-    with Client(args.target, _key(args), tls=_tls(args)) as client:
+    with Client(args.target, api_key(args), tls=client_tls(args)) as client:
         reply = client.review.ListDisputedEntries(
             pb.ListDisputedEntriesRequest(page_size=args.limit),
             metadata=client.metadata,
@@ -129,8 +169,9 @@ def cmd_disputed(args: argparse.Namespace) -> int:
         )
     for e in reply.entries:
         print(
-            f"entry {e.entry_id}  {_name(pb.HashAlgorithm, e.algorithm)}  "
-            f"{_name(pb.EntryState, e.state)}  disputed {e.disputed_at.ToDatetime():%Y-%m-%d %H:%M}"
+            f"entry {e.entry_id}  {enum_name(pb.HashAlgorithm, e.algorithm)}  "
+            f"{enum_name(pb.EntryState, e.state)}  "
+            f"disputed {e.disputed_at.ToDatetime():%Y-%m-%d %H:%M}"
             f"  rejected by {e.rejecting_tenants} tenants, confirmed by {e.confirming_tenants}"
         )
     if not reply.entries:

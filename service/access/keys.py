@@ -12,7 +12,7 @@ import getpass
 import re
 import time
 
-from service.auth import digest, new_api_key, secret_for
+from service.access.auth import digest, new_api_key, secret_for
 from service.domain import DEFAULT_TENANT, AuditEvent, Role
 from service.errors import InvalidInput, NotFound
 from service.store import ApiKeyRecord, Store

@@ -11,7 +11,7 @@ over PIL images:
   re-upload is close to the window it resembles. The image stays on the victim's machine;
   only these hashes are submitted, as `pdq-window` entries of the same case.
 - `candidate_queries` (check side): the PDQ of the upload with its uniform bars cut off
-  (service.borders) and solid boxes painted over (service.overlays), and of its top and
+  (service.media.borders) and solid boxes painted over (service.media.overlays), and of its top and
   bottom strips (where captions sit), matched against the window entries (which include
   the whole photo) together with the upload's own 8 dihedral PDQ hashes; and the pHash
   of the parts that stand for the whole photo (inside its bars, boxes painted over),
@@ -31,10 +31,10 @@ import numpy as np
 import pdqhash
 from PIL import Image
 
-from service.borders import Box, content_boxes, has_bars
 from service.domain import Algorithm, HashValue
-from service.hashing import pack_bits, phash_bytes
-from service.overlays import fill_boxes, solid_boxes
+from service.media.borders import Box, content_boxes, has_bars
+from service.media.hashes import pack_bits, phash_bytes
+from service.media.overlays import fill_boxes, solid_boxes
 
 HASH_SIDE = 512
 
@@ -142,7 +142,7 @@ def candidate_queries(image: Image.Image, min_quality: int) -> Candidates:
     which include each whole photo.
 
     The parts, when the upload has uniform bars: the photo inside them, for each reading
-    of where they end (service.borders.content_boxes, found at HASH_SIDE like the
+    of where they end (service.media.borders.content_boxes, found at HASH_SIDE like the
     victim's windows), cut out of the decoded pixels and then scaled to HASH_SIDE, so a
     photo pasted into bars at its own size is hashed at the scale its victim hashed it;
     and the top and bottom strips of the whole upload with its solid boxes painted over
@@ -154,7 +154,7 @@ def candidate_queries(image: Image.Image, min_quality: int) -> Candidates:
     The whole-photo parts (each reading of the bars, the photo inside them with its boxes
     painted over and, when there are bars and boxes, the whole upload with its boxes
     painted over, in case the "bars" are the photo's own dark margin) also get a pHash,
-    computed as for a whole upload (service.hashing.phash_bytes) on the part scaled to
+    computed as for a whole upload (service.media.hashes.phash_bytes) on the part scaled to
     HASH_SIDE, whatever their PDQ quality: pHash has no quality floor, so a photo too flat
     for its PDQ to be listed is still found through its listed pHash. Strips never do: a
     strip's pHash against a whole photo's is not a like-for-like comparison."""

@@ -1,10 +1,13 @@
-"""Small helpers the CLI uses to call a HashGuard server."""
+"""The gRPC client of HashGuard's public contract, for the CLI and the web tier: stubs on one
+channel (TLS in service.client.tls). Nothing here imports the server package service.api."""
 
 from __future__ import annotations
 
+from hashguard.v1 import hashguard_pb2 as pb
 from hashguard.v1 import hashguard_pb2_grpc as pb_grpc
 
-from service.api.tls import ClientTls, open_channel
+from service.client.tls import ClientTls, open_channel
+from service.domain import HashValue
 
 
 class Client:
@@ -34,3 +37,13 @@ class Client:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def hash_to_pb(value: HashValue) -> pb.Hash:
+    """A hash as the public contract carries it: the proto enum is HASH_ALGORITHM_<NAME>
+    for each Algorithm member <NAME>."""
+    return pb.Hash(
+        algorithm=f"HASH_ALGORITHM_{value.algorithm.name}",
+        value=value.value,
+        quality=value.quality or 0,
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from service.borders import Box
+from service.media.borders import Box
 
 # Neighbouring pixels of a pasted box differ by at most this per channel (lossless or
 # good JPEG); natural flat areas (sky) rarely form a filled rectangle this even.
@@ -23,7 +23,7 @@ MIN_FILL = 0.9  # share of its bounding rectangle the flat region must fill
 # (5th to 95th percentile), also after JPEG at quality 50 (at most 8 on the tune photos).
 # Most of a photo's own flat regions that pass the step test are gradients (shaded walls:
 # 9-23 levels) and are left alone; some pass (brick mortar: 5-12), which is why the check
-# path also hashes its strips as sent (service.crops).
+# path also hashes its strips as sent (service.media.crops).
 MAX_SPREAD = 8
 PAD = 2  # pixels around the box also repainted (anti-aliased or JPEG-blurred edge)
 

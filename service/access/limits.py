@@ -17,44 +17,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TypeVar
 
 from service import metrics
+from service.config import Rate
 from service.domain import Principal, Role
 from service.errors import HashGuardError, LimitExceeded, QuotaExceeded
 
 E = TypeVar("E", bound=HashGuardError)
 
 DECODE_WAIT_SECONDS = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class Rate:
-    """`per_second` tokens are added each second, up to `burst`; 0 means no limit."""
-
-    per_second: float
-    burst: float
-
-
-def parse_rate_limits(text: str) -> dict[Role, Rate]:
-    """`operator=500:1000,submitter=2:20` -> {Role.OPERATOR: Rate(500, 1000), ...}.
-    Roles left out are not limited."""
-    rates: dict[Role, Rate] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        role_name, _, numbers = item.partition("=")
-        per_second, _, burst = numbers.partition(":")
-        try:
-            role, rate = Role(role_name.strip()), Rate(float(per_second), float(burst))
-        except ValueError:
-            raise ValueError(
-                f"rate_limits item {item!r} is not ROLE=PER_SECOND:BURST with ROLE one of "
-                f"{', '.join(r.value for r in Role)}"
-            ) from None
-        if rate.per_second < 0 or (rate.per_second > 0 and rate.burst < 1):
-            raise ValueError(f"rate_limits item {item!r}: rate must be >= 0 and burst >= 1")
-        rates[role] = rate
-    return rates
 
 
 class TokenBucket:

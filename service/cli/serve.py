@@ -1,0 +1,107 @@
+"""`hashguard serve` (the gRPC service), `hashguard web` (the victims' pages and the
+moderators' console) and `hashguard health` (the standard gRPC health check)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from typing import Any
+
+import grpc
+
+from service.cli.common import client_tls, connection_flags
+from service.client.tls import open_channel
+from service.config import SETTINGS, WEB_SETTINGS, load_settings, load_web_settings
+from service.domain import Algorithm
+
+
+def add_serve(commands: Any) -> None:
+    serve = commands.add_parser("serve", help="run the gRPC service")
+    for setting in SETTINGS:
+        serve.add_argument(
+            setting.flag,
+            type=setting.type,
+            default=None,
+            help=f"{setting.help} (env {setting.env}; default {setting.default})",
+        )
+    serve.set_defaults(handler=cmd_serve)
+
+
+def add_web(commands: Any) -> None:
+    web = commands.add_parser("web", help="serve the victims' pages and the moderators' console")
+    for setting in WEB_SETTINGS:
+        web.add_argument(
+            setting.flag,
+            type=setting.type,
+            default=None,
+            help=f"{setting.help} (env {setting.env}; default {setting.default!r})",
+        )
+    web.set_defaults(handler=cmd_web)
+
+
+def add_health(commands: Any) -> None:
+    health = commands.add_parser(
+        "health", help="ask a server whether it is serving (exit 0) or not (exit 1)"
+    )
+    connection_flags(health)
+    health.add_argument("--timeout", type=float, default=3.0, help="seconds to wait")
+    health.set_defaults(handler=cmd_health)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    # The server's modules load only for `serve`: the other commands stay light.
+    from service.allocator import cap_arenas
+    from service.api.server import serve
+    from service.app import HashGuard
+    from service.replica.snapshot import snapshot_dir
+    from service.store import open_store
+
+    settings = load_settings({s.name: getattr(args, s.name) for s in SETTINGS})
+    cap_arenas(settings.malloc_arena_max)  # before any thread starts
+    started = time.perf_counter()
+    store = open_store(settings.store, settings.data_path, settings.pool_size)
+    try:
+        app = HashGuard(store, settings, snapshot_dir(settings.data_path))
+    except BaseException:
+        store.close()
+        raise
+    sizes = ", ".join(f"{a.value} {app.matcher.size(a)}" for a in Algorithm)
+    log = logging.getLogger("hashguard")
+    log.info(
+        "loaded the list in %.2fs from the %s (%s); applied changes up to %d",
+        time.perf_counter() - started,
+        app.loaded_from,
+        sizes,
+        app.follower.applied_seq,
+    )
+    if app.store.count_api_keys() == 0:
+        log.warning(
+            "no API keys yet: every call but GetCase/WithdrawCase will be refused; create "
+            "one with: hashguard keys add --data-dir %s --role operator",
+            settings.data_dir,
+        )
+    return serve(settings, app)
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from service.web.server import serve
+
+    return serve(load_web_settings({s.name: getattr(args, s.name) for s in WEB_SETTINGS}))
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    """The standard gRPC health check, for container health checks without extra tools."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with open_channel(args.target, client_tls(args)) as channel:
+        stub: Any = health_pb2_grpc.HealthStub(channel)  # the stubs' types miss Check
+        try:
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=args.timeout)
+        except grpc.RpcError as exc:
+            print(f"not serving: {exc.code().name}", file=sys.stderr)
+            return 1
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    print(status)
+    return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1

@@ -1,0 +1,167 @@
+"""The victim's commands: `hashguard hash` (on this machine, no network), `hashguard submit`
+(sends only the hashes) and `hashguard case status|withdraw` (with the case token)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from service import submission_file
+from service.cli.common import api_key, client_tls, connection_flags, remote_flags
+from service.config import Settings
+from service.domain import Algorithm, HashValue
+from service.errors import HashGuardError
+from service.media.crops import DEFAULT_WINDOWS, window_hashes
+from service.media.decode import decode_image
+from service.media.hashes import hash_decoded, hash_file
+from service.submission_checks import degenerate
+
+
+def add_hash(commands: Any) -> None:
+    hash_ = commands.add_parser("hash", help="hash photos on this machine (no network)")
+    hash_.add_argument("files", nargs="+", metavar="FILE")
+    hash_.add_argument("--out", help="write the submission file here (default: stdout)")
+    hash_.add_argument(
+        "--no-windows",
+        action="store_true",
+        help="leave out the sub-window hashes that let cropped copies match "
+        f"(about {len(DEFAULT_WINDOWS)} more PDQ hashes per photo)",
+    )
+    hash_.set_defaults(handler=cmd_hash)
+
+
+def add_submit(commands: Any) -> None:
+    submit = commands.add_parser("submit", help="send a submission file's hashes")
+    submit.add_argument("submission", metavar="SUBMISSION_JSON")
+    remote_flags(submit)
+    submit.set_defaults(handler=cmd_submit)
+
+
+def add_case(commands: Any) -> None:
+    case = commands.add_parser("case", help="follow or withdraw a case").add_subparsers(
+        dest="case_command", required=True, metavar="ACTION"
+    )
+    for name, handler, text in (
+        ("status", cmd_case_status, "show a case's status"),
+        ("withdraw", cmd_case_withdraw, "withdraw a case: its hashes stop matching and are erased"),
+    ):
+        sub = case.add_parser(name, help=text)
+        sub.add_argument("case_id")
+        sub.add_argument(
+            "--token",
+            default=os.environ.get("HASHGUARD_CASE_TOKEN"),
+            help="the case token (or env HASHGUARD_CASE_TOKEN)",
+        )
+        connection_flags(sub)
+        sub.set_defaults(handler=handler)
+
+
+def _photo_hashes(path: str, windows: bool) -> list[HashValue]:
+    """A photo's hashes (service.media.hashes.hash_file) and, with `windows`, the PDQ of its
+    sub-windows (service.media.crops), from one decode of every pixel."""
+    if not windows:
+        return hash_file(path).canonical
+    data = Path(path).read_bytes()
+    image = decode_image(data, draft_side=0)
+    return hash_decoded(image, data).canonical + window_hashes(image, Settings().pdq_min_quality)
+
+
+def _listable(name: str, hashes: list[HashValue]) -> list[HashValue]:
+    """The hashes the service would accept: a flat photo's PDQ (quality under the
+    service's default minimum) would refuse the whole case, so it is left out here with
+    a word, and the photo's other hashes still go in."""
+    kept = []
+    for h in hashes:
+        problem = degenerate(h, Settings().pdq_min_quality)
+        if problem is None:
+            kept.append(h)
+        elif h.algorithm is not Algorithm.PDQ_WINDOW:  # windows are many; their PDQ's note says it
+            print(f"{name}: its {h.algorithm.value} is left out: {problem[1]}", file=sys.stderr)
+    return kept
+
+
+def cmd_hash(args: argparse.Namespace) -> int:
+    """Hash photos locally. Nothing here opens a network connection."""
+    images, failed = [], 0
+    for name in tqdm(args.files, unit=" photos", file=sys.stderr, disable=len(args.files) < 2):
+        try:
+            hashes = _listable(name, _photo_hashes(name, windows=not args.no_windows))
+        except (HashGuardError, OSError) as exc:
+            failed += 1
+            print(f"skipped {name}: {exc}", file=sys.stderr)
+            continue
+        if not hashes:
+            failed += 1
+            print(f"skipped {name}: none of its hashes can be listed", file=sys.stderr)
+            continue
+        images.append(submission_file.image_entry(Path(name).name, hashes))
+    if not images:
+        print("error: no photo could be hashed", file=sys.stderr)
+        return 1
+    text = submission_file.dump(images)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(
+            f"hashed {len(images)} photos into {args.out}; only these hashes are sent "
+            "when you run `hashguard submit`",
+            file=sys.stderr,
+        )
+    else:
+        sys.stdout.write(text)
+    return 1 if failed else 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from hashguard.v1 import hashguard_pb2 as pb
+
+    from service.client import Client, hash_to_pb
+
+    hashes = submission_file.load(args.submission)
+    with Client(args.target, api_key(args), tls=client_tls(args)) as client:
+        reply = client.submission.SubmitCase(
+            pb.SubmitCaseRequest(hashes=[hash_to_pb(h) for h in hashes]),
+            metadata=client.metadata,
+            timeout=client.timeout,
+        )
+    print(f"case id:    {reply.case_id}")
+    print(f"case token: {reply.case_token}")
+    print(
+        "Keep the token private and safe: it is shown only now, and it is the only way "
+        "to check on or withdraw this case.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_case_status(args: argparse.Namespace) -> int:
+    return _case_call(args, "GetCase")
+
+
+def cmd_case_withdraw(args: argparse.Namespace) -> int:
+    return _case_call(args, "WithdrawCase")
+
+
+def _case_call(args: argparse.Namespace, method: str) -> int:
+    from google.protobuf import json_format
+    from hashguard.v1 import hashguard_pb2 as pb
+
+    from service.client import Client
+
+    if not args.token:
+        raise HashGuardError("--token (or env HASHGUARD_CASE_TOKEN) is required")
+    request_type = pb.GetCaseRequest if method == "GetCase" else pb.WithdrawCaseRequest
+    with Client(args.target, tls=client_tls(args)) as client:
+        reply = getattr(client.submission, method)(
+            request_type(case_id=args.case_id, case_token=args.token), timeout=client.timeout
+        )
+    print(
+        json_format.MessageToJson(
+            reply, always_print_fields_with_no_presence=True, preserving_proto_field_name=True
+        )
+    )
+    return 0
