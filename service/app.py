@@ -40,7 +40,9 @@ from service.domain import (
     Hit,
     HitState,
     Match,
+    MatchPart,
     Principal,
+    Query,
     Role,
     Verdict,
     validate_hash,
@@ -58,7 +60,7 @@ from service.matcher import Matcher
 from service.media.crops import Candidates, candidate_queries
 from service.media.decode import decode_image, decoded_pixels
 from service.media.hashes import hash_decoded
-from service.policy import Thresholds, best_per_entry, decide
+from service.policy import Thresholds, asks_review, best_per_entry, decide
 from service.replica.follower import Follower
 from service.replica.snapshot import SnapshotWriter
 from service.replica.startup import load_matcher
@@ -286,7 +288,7 @@ class HashGuard:
     ) -> list[MatchedUpload | InvalidInput]:
         """Several (hashes, content_ref) uploads of an admitted batch, the index searched
         once for all of them; an invalid upload gets its error in its place."""
-        prepared: list[tuple[list[HashValue], list[str]] | InvalidInput] = []
+        prepared: list[tuple[list[Query], list[str]] | InvalidInput] = []
         for hashes, content_ref in uploads:
             notes: list[str] = []
             try:
@@ -328,7 +330,7 @@ class HashGuard:
 
     def _image_queries(
         self, principal: Principal, image: bytes, notes: list[str]
-    ) -> tuple[list[HashValue], list[HashValue]]:
+    ) -> tuple[list[Query], list[HashValue]]:
         limit = self.settings.max_message_bytes
         if len(image) > limit:
             raise self.limits.refused(
@@ -349,23 +351,30 @@ class HashGuard:
                 )
         except LimitExceeded as exc:
             raise self.limits.refused(principal, exc) from None
-        queries = [hashed.phash, hashed.sha256, hashed.md5]
+        queries: list[Query] = [_whole(h) for h in (hashed.phash, hashed.sha256, hashed.md5)]
         if self._pdq_usable(hashed.pdq.quality, notes):
-            queries += [HashValue(Algorithm.PDQ, v) for v in hashed.pdq_dihedral]
+            queries += [
+                Query(Algorithm.PDQ, v, MatchPart.WHOLE if n == 0 else MatchPart.DIHEDRAL)
+                for n, v in enumerate(hashed.pdq_dihedral)  # the upright one first
+            ]
         queries = self._with_windows(queries)
-        queries += [HashValue(Algorithm.PDQ_WINDOW, v) for v in parts.pdq]
-        queries += [HashValue(Algorithm.PHASH, v) for v in parts.phash if v != hashed.phash.value]
+        queries += [Query(Algorithm.PDQ_WINDOW, v, part) for v, part in parts.pdq_parts()]
+        queries += [
+            Query(Algorithm.PHASH, v, MatchPart.INNER)
+            for v in parts.phash
+            if v != hashed.phash.value
+        ]
         return queries, hashed.canonical
 
-    def _with_windows(self, queries: list[HashValue]) -> list[HashValue]:
+    def _with_windows(self, queries: list[Query]) -> list[Query]:
         """With crop matching on, every PDQ query is also looked up among the sub-window
         (pdq-window) entries; off, those entries match nothing."""
         if not self.settings.crop_matching:
             return queries
         pdq = [q for q in queries if q.algorithm is Algorithm.PDQ]
-        return queries + [HashValue(Algorithm.PDQ_WINDOW, q.value, q.quality) for q in pdq]
+        return queries + [Query(Algorithm.PDQ_WINDOW, q.value, q.part) for q in pdq]
 
-    def _supplied_queries(self, hashes: Sequence[HashValue], notes: list[str]) -> list[HashValue]:
+    def _supplied_queries(self, hashes: Sequence[HashValue], notes: list[str]) -> list[Query]:
         if len(hashes) > MAX_HASHES_PER_CHECK:
             raise InvalidInput(f"at most {MAX_HASHES_PER_CHECK} hashes per check")
         queries = []
@@ -375,7 +384,7 @@ class HashGuard:
                 raise InvalidInput("check with pdq hashes; pdq-window hashes are list entries")
             if h.algorithm is Algorithm.PDQ and not self._pdq_usable(h.quality, notes):
                 continue
-            queries.append(h)
+            queries.append(_whole(h))
         return self._with_windows(queries)
 
     def _pdq_usable(self, quality: int | None, notes: list[str]) -> bool:
@@ -400,9 +409,7 @@ class HashGuard:
         """
         decision, disputed = decide(matches), set[int]()
         if decision is Decision.REVIEW:  # always so when called from record_check
-            pending_ids = sorted(
-                {m.entry_id for m in matches if m.entry_state is EntryState.PENDING}
-            )
+            pending_ids = sorted({m.entry_id for m in matches if asks_review(m)})
             disputed = self.store.disputed_among(pending_ids)
             decision = decide(matches, disputed)
             if decision is Decision.ALLOW:
@@ -410,9 +417,8 @@ class HashGuard:
                 notes.append("matched only entries that moderators of several platforms disputed")
         if decision is not Decision.REVIEW:
             return decision, ""
-        pending = [
-            m for m in matches if m.entry_state is EntryState.PENDING and m.entry_id not in disputed
-        ]
+        # Pending entries, and vetted ones matched only by a part (policy.asks_review).
+        pending = [m for m in matches if asks_review(m, disputed)]
         # Hits belong to the caller's tenant: another platform's verdicts neither hide
         # this upload from this platform's moderators nor reveal themselves to it.
         prior = self.store.prior_hits(
@@ -543,8 +549,16 @@ class HashGuard:
         return hits, next_token
 
     def resolve_hit(
-        self, principal: Principal, hit_id: str, verdict: Verdict, note: str
+        self,
+        principal: Principal,
+        hit_id: str,
+        verdict: Verdict,
+        note: str,
+        vet_partial: bool = False,
     ) -> tuple[Hit, list[int]]:
+        """A moderator's verdict on one of its tenant's hits. A confirmation agrees to the
+        entries matched by a whole part of the upload, and to those matched only by a
+        part (a strip) when `vet_partial` says so (docs/SECURITY.md)."""
         require_role(principal, Role.MODERATOR)
         self.limits.charge(principal)
         if not hit_id:
@@ -552,8 +566,14 @@ class HashGuard:
         if len(note) > MAX_NOTE:
             raise InvalidInput(f"note is longer than {MAX_NOTE} characters")
         now = time.time()
-        audit = AuditEvent.by(principal, "hit.resolved", f"hit {hit_id}", now, verdict.value)
-        rules = ReviewRules(self.settings.vet_tenants, self.settings.dispute_tenants)
+        detail = verdict.value + (" +partial" if vet_partial else "")
+        audit = AuditEvent.by(principal, "hit.resolved", f"hit {hit_id}", now, detail)
+        rules = ReviewRules(
+            self.settings.vet_tenants,
+            self.settings.dispute_tenants,
+            self.settings.vet_partial_tenants,
+            vet_partial and verdict is Verdict.CONFIRMED,
+        )
         hit, vetted = self.store.resolve_hit(
             hit_id, verdict, note, principal.name, now, _tenant_scope(principal), rules, audit
         )
@@ -600,6 +620,10 @@ class HashGuard:
         except Exception as exc:  # a scrape must not fail because the database is down
             log.warning("cannot count pending hits: %s", exc)
         return self._pending_hits
+
+
+def _whole(value: HashValue) -> Query:
+    return Query(value.algorithm, value.value, MatchPart.WHOLE)
 
 
 def _state(prior: dict[tuple[int, bytes], PriorHit], match: Match) -> HitState | None:

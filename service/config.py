@@ -92,6 +92,7 @@ class Settings:
     decode_budget_pixels: int = 128_000_000
     vet_tenants: int = 1
     dispute_tenants: int = 2
+    vet_partial_tenants: int = 2
 
     @property
     def data_path(self) -> Path:
@@ -133,6 +134,7 @@ class Settings:
             (self.decode_budget_pixels >= 0, "decode_budget_pixels must not be negative"),
             (self.vet_tenants >= 1, "vet_tenants must be at least 1"),
             (self.dispute_tenants >= 1, "dispute_tenants must be at least 1"),
+            (self.vet_partial_tenants >= 1, "vet_partial_tenants must be at least 1"),
         ]
         problems = [message for ok, message in checks if not ok]
         try:
@@ -187,6 +189,8 @@ _HELP = {
     "30 bytes of memory each; 0: no budget)",
     "vet_tenants": "distinct tenants whose moderators must confirm an entry before it blocks",
     "dispute_tenants": "distinct tenants rejecting an entry's hits that make it disputed",
+    "vet_partial_tenants": "distinct tenants whose moderators must confirm an entry when "
+    "some confirmations matched only a part of the upload (a strip); at least vet_tenants",
 }
 _TYPES = {"str": str, "int": int, "float": float}
 

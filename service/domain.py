@@ -127,6 +127,38 @@ class HashValue:
         return self.value.hex()
 
 
+class MatchPart(enum.StrEnum):
+    """Which part of an upload matched an entry (docs/SECURITY.md, "What a confirmation
+    vets"). A whole part stands for the whole picture the moderator sees; a partial one
+    for only some of it (a strip...), which a benign picture can share with an abusive
+    one. New kinds of query (rotations, panels...) add a value here and say whether they
+    are partial; the review rules follow from `partial` alone."""
+
+    WHOLE = "whole"  # the upload as sent (or the hashes an operator supplied)
+    DIHEDRAL = "dihedral"  # the whole upload rotated by 90/180/270 degrees or mirrored
+    INNER = "inner"  # the photo inside its bars, or with pasted boxes painted over
+    STRIP = "strip"  # the top or bottom strip of the upload (where captions sit)
+
+    @property
+    def partial(self) -> bool:
+        """True when the matched hash stands for only part of the picture: a confirmation
+        vets such a match only by the moderator's explicit choice, it needs more tenants,
+        and alone it never BLOCKs."""
+        return self in _PARTIAL_PARTS
+
+
+_PARTIAL_PARTS = frozenset({MatchPart.STRIP})
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One hash looked up for an upload, with the part of the upload it was computed from."""
+
+    algorithm: Algorithm
+    value: bytes
+    part: MatchPart = MatchPart.WHOLE
+
+
 @dataclass(frozen=True, slots=True)
 class Match:
     """An upload hash that lies within the threshold of a list entry."""
@@ -136,6 +168,7 @@ class Match:
     distance: int
     entry_state: EntryState
     query_value: bytes  # the upload's hash that matched (kept for hit de-duplication)
+    part: MatchPart = MatchPart.WHOLE  # which part of the upload that hash stands for
 
 
 class EntryRow(NamedTuple):
@@ -182,6 +215,10 @@ class HitMatch:
     algorithm: Algorithm
     distance: int
     entry_state: EntryState
+    part: MatchPart = MatchPart.WHOLE
+    # Once the hit is confirmed: whether the confirmation counted for this entry (whole
+    # parts always; partial ones only when the moderator chose to vet them too).
+    agreed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

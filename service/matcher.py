@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from service.domain import Algorithm, EntryRow, EntryState, HashValue, Match
+from service.domain import Algorithm, EntryRow, EntryState, HashValue, Match, MatchPart, Query
 from service.index import ExactIndex, HammingIndex
 from service.policy import Thresholds
 
@@ -107,38 +107,45 @@ class Matcher:
                 if entry_id in self._states:
                     self._states[entry_id] = state
 
-    def match(self, queries: Sequence[HashValue]) -> list[Match]:
-        """Every (entry, upload hash) pair within the algorithm's threshold."""
+    def match(self, queries: Sequence[HashValue | Query]) -> list[Match]:
+        """Every (entry, upload hash) pair within the algorithm's threshold; each match
+        carries the part of the upload its query stands for (a HashValue: the whole)."""
         return self.match_many([queries])[0]
 
-    def match_many(self, uploads: Sequence[Sequence[HashValue]]) -> list[list[Match]]:
+    def match_many(self, uploads: Sequence[Sequence[HashValue | Query]]) -> list[list[Match]]:
         """`match` for several uploads at once: each index is searched once with every
         upload's queries, which costs less per query than one search per upload
         (loadtests/bench_batch_search.py)."""
         found: list[list[Match]] = [[] for _ in uploads]
         for algorithm, index in self._hamming.items():
             owners = [
-                (n, q.value) for n, qs in enumerate(uploads) for q in qs if q.algorithm is algorithm
+                (n, q) for n, qs in enumerate(uploads) for q in qs if q.algorithm is algorithm
             ]
             if not owners or len(index) == 0:
                 continue
-            packed = np.frombuffer(b"".join(v for _, v in owners), dtype=np.uint8)
+            packed = np.frombuffer(b"".join(q.value for _, q in owners), dtype=np.uint8)
             packed = packed.reshape(len(owners), -1)
             radius = self.thresholds.radius(algorithm)
-            for (n, value), (ids, dists) in zip(owners, index.search(packed, radius), strict=True):
+            for (n, q), (ids, dists) in zip(owners, index.search(packed, radius), strict=True):
                 for entry_id, dist in zip(ids.tolist(), dists.tolist(), strict=True):
-                    self._append(found[n], entry_id, algorithm, dist, value)
+                    self._append(found[n], entry_id, algorithm, dist, q)
         for algorithm, exact in self._exact.items():
             for n, qs in enumerate(uploads):
                 for q in qs:
                     if q.algorithm is algorithm:
                         for entry_id in exact.lookup(q.value):
-                            self._append(found[n], entry_id, algorithm, 0, q.value)
+                            self._append(found[n], entry_id, algorithm, 0, q)
         return found
 
     def _append(
-        self, found: list[Match], entry_id: int, algorithm: Algorithm, dist: int, value: bytes
+        self,
+        found: list[Match],
+        entry_id: int,
+        algorithm: Algorithm,
+        dist: int,
+        query: HashValue | Query,
     ) -> None:
         state = self._states.get(entry_id)
         if state is not None:  # removed between the index scan and now
-            found.append(Match(entry_id, algorithm, dist, state, value))
+            part = query.part if isinstance(query, Query) else MatchPart.WHOLE
+            found.append(Match(entry_id, algorithm, dist, state, query.value, part))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import io
 import os
 import re
@@ -9,6 +10,9 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,3 +134,105 @@ def encode(image: Image.Image | np.ndarray, fmt: str = "PNG", **options: object)
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)
     return buffer.getvalue()
+
+
+_WEB_LISTENING = re.compile(r"web pages on (http://\S+:\d+)/")
+
+
+@dataclass
+class WebTier:
+    """A `hashguard web` subprocess on a free loopback port, in front of `target`, and a
+    cookie-keeping HTTP client for it (a visitor's or a moderator's browser, minus the
+    JavaScript). `env` adds HASHGUARD_WEB_* settings; `args` adds flags."""
+
+    target: str
+    env: dict[str, str] = field(default_factory=dict)
+    args: Sequence[str] = ()
+    process: subprocess.Popen[str] | None = None
+    url: str = ""
+
+    def start(self) -> WebTier:
+        self.process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "service.cli", "web", "--web-port", "0"),
+                *("--web-target", self.target, *self.args),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env={
+                **os.environ,
+                "PYTHONUNBUFFERED": "1",
+                "HASHGUARD_WEB_SESSION_SECRET": "s" * 40,
+                # Python's cookie jar sends Secure cookies over https only
+                "HASHGUARD_WEB_COOKIE_SECURE": "0",
+                **self.env,
+            },
+        )
+        assert self.process.stdout is not None
+        seen = []
+        for line in self.process.stdout:
+            seen.append(line)
+            found = _WEB_LISTENING.search(line)
+            if found:
+                self.url = found.group(1)
+                return self
+        self.stop()
+        raise AssertionError("hashguard web did not start:\n" + "".join(seen))
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.communicate(timeout=30)
+
+    def browser(self) -> Browser:
+        return Browser(self.url)
+
+
+class Browser:
+    """HTTP with a cookie jar, no redirects followed, the CSRF token read from pages."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.jar = http.cookiejar.CookieJar()
+        self._opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect()
+        )
+
+    def request(
+        self,
+        path: str,
+        form: dict[str, str] | None = None,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, str, dict[str, str]]:
+        """(status, body text, headers) of one request: a form POST, a raw POST, or a GET."""
+        data = urllib.parse.urlencode(form).encode() if form is not None else body
+        request = urllib.request.Request(self.url + path, data=data, headers=headers or {})
+        try:
+            with self._opener.open(request, timeout=60) as response:
+                return response.status, response.read().decode(), dict(response.headers)
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode(), dict(exc.headers)
+
+    def csrf(self, path: str) -> str:
+        """The CSRF token of the form on `path` (GET; sets the visitor's cookie)."""
+        _, page, _ = self.request(path)
+        found = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert found, page
+        return found.group(1)
+
+    def cookie(self, name: str) -> str | None:
+        return next((c.value for c in self.jar if c.name == name), None)
+
+    def sign_in(self, key: str) -> None:
+        status, page, _ = self.request(
+            "/console/sign-in", {"key": key, "csrf": self.csrf("/console/sign-in")}
+        )
+        assert status == 303, (status, page)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None

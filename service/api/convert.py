@@ -19,6 +19,7 @@ from service.domain import (
     HitMatch,
     HitState,
     Match,
+    MatchPart,
     Verdict,
 )
 from service.errors import InvalidInput
@@ -52,6 +53,12 @@ HIT_STATE_TO_PB = {
     HitState.WITHDRAWN: pb.HIT_STATE_WITHDRAWN,
 }
 HIT_STATE_FROM_PB = {v: k for k, v in HIT_STATE_TO_PB.items()}
+PART_TO_PB = {
+    MatchPart.WHOLE: pb.MATCH_PART_WHOLE,
+    MatchPart.DIHEDRAL: pb.MATCH_PART_DIHEDRAL,
+    MatchPart.INNER: pb.MATCH_PART_INNER,
+    MatchPart.STRIP: pb.MATCH_PART_STRIP,
+}
 VERDICT_FROM_PB = {pb.VERDICT_CONFIRMED: Verdict.CONFIRMED, pb.VERDICT_REJECTED: Verdict.REJECTED}
 
 
@@ -116,6 +123,9 @@ def match_to_pb(match: Match | HitMatch) -> pb.Match:
         algorithm=ALGORITHM_TO_PB[match.algorithm],
         distance=match.distance,
         entry_state=ENTRY_STATE_TO_PB[match.entry_state],
+        part=PART_TO_PB.get(match.part, pb.MATCH_PART_UNSPECIFIED),
+        partial=match.part.partial,
+        agreed=isinstance(match, HitMatch) and match.agreed,
     )
 
 

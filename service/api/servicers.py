@@ -284,7 +284,12 @@ class ReviewServicer(_Servicer, pb_grpc.ReviewServiceServicer):
         if verdict is None:
             raise InvalidInput("verdict must be VERDICT_CONFIRMED or VERDICT_REJECTED")
         hit, vetted = await self.blocking(
-            self.app.resolve_hit, principal, request.hit_id, verdict, request.note
+            self.app.resolve_hit,
+            principal,
+            request.hit_id,
+            verdict,
+            request.note,
+            request.vet_partial_matches,
         )
         return pb.ResolveHitResponse(hit=hit_to_pb(hit), vetted_entry_ids=vetted)
 

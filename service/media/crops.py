@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pdqhash
 from PIL import Image
 
-from service.domain import Algorithm, HashValue
+from service.domain import Algorithm, HashValue, MatchPart
 from service.media.borders import Box, content_boxes, has_bars
 from service.media.hashes import pack_bits, phash_bytes
 from service.media.overlays import fill_boxes, solid_boxes
@@ -129,10 +129,16 @@ def _strips(rgb: np.ndarray) -> list[np.ndarray]:
 @dataclass(frozen=True, slots=True)
 class Candidates:
     """An upload's candidate parts as queries: `pdq` for the window entries (whole-photo
-    parts and strips), `phash` for the pHash entries (whole-photo parts only)."""
+    parts and strips), `phash` for the pHash entries (whole-photo parts only).
+    `parts[i]` says which part `pdq[i]` was computed from (MatchPart.INNER for the
+    whole-photo parts, STRIP for strips), which decides what a match on it may vet."""
 
     pdq: list[bytes]
     phash: list[bytes]
+    parts: list[MatchPart] = field(default_factory=list)
+
+    def pdq_parts(self) -> list[tuple[bytes, MatchPart]]:
+        return list(zip(self.pdq, self.parts, strict=True))
 
 
 def candidate_queries(image: Image.Image, min_quality: int) -> Candidates:
@@ -168,23 +174,26 @@ def candidate_queries(image: Image.Image, min_quality: int) -> Candidates:
     boxes = solid_boxes(photo)
     painted = fill_boxes(photo, boxes) if boxes else photo
     wholes = cut + ([painted] if boxes else [])
-    parts = wholes + _strips(painted)
+    pdq_wholes = list(wholes)  # the upload with boxes painted, added below, gets a pHash only
+    strips = _strips(painted)
     if boxes:  # the boxes may be the photo's own flat parts (brick mortar): strips as sent too
-        parts += _strips(photo)
+        strips += _strips(photo)
     if framed:
         moved = _moved(boxes, framed[0], photo.shape[1], photo.shape[0])
         upload_painted = fill_boxes(small, moved) if moved else small
-        parts += _strips(upload_painted)
+        strips += _strips(upload_painted)
         if moved:  # the "bars" may be the photo's own dark margin: the upload, boxes painted
             wholes.append(upload_painted)
-    queries = []
-    for part in parts:
+    queries, kinds = [], []
+    labelled = [(w, MatchPart.INNER) for w in pdq_wholes] + [(s, MatchPart.STRIP) for s in strips]
+    for part, kind in labelled:
         if part.shape[0] >= 16 and part.shape[1] >= 16:
             value, quality = _pdq(part)
             if quality >= min_quality:
                 queries.append(value)
+                kinds.append(kind)
     phashes = {phash_bytes(Image.fromarray(w)): None for w in wholes if min(w.shape[:2]) >= 16}
-    return Candidates(queries, list(phashes))
+    return Candidates(queries, list(phashes), kinds)
 
 
 def _scaled(box: Box, scale: float) -> Box:

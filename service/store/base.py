@@ -44,11 +44,16 @@ class ApiKeyRecord:
 
 @dataclass(frozen=True, slots=True)
 class ReviewRules:
-    """How many distinct tenants' confirmations vet an entry, and how many tenants'
-    rejections make a pending entry disputed."""
+    """How a verdict counts (docs/SECURITY.md, "What a confirmation vets"): how many
+    distinct tenants' confirmations through a whole part of their uploads vet an entry,
+    how many when partial matches (strips...) count too, how many tenants' rejections
+    make a pending entry disputed; and the moderator's choice for this verdict: whether
+    the confirmation also agrees to the entries matched only by a part of the upload."""
 
     vet_tenants: int = 1
     dispute_tenants: int = 2
+    vet_partial_tenants: int = 2
+    vet_partial: bool = False
 
 
 DEFAULT_RULES = ReviewRules()
@@ -220,8 +225,11 @@ class Store(ABC):
         rules: ReviewRules = DEFAULT_RULES,
         audit: AuditEvent | None = None,
     ) -> tuple[Hit, list[int]]:
-        """Record the verdict. A confirmation vets the hit's pending entries that now
-        have confirmed hits from `rules.vet_tenants` distinct tenants; a rejection
+        """Record the verdict. A confirmation agrees to the hit's entries matched by a
+        whole part of the upload, and to those matched by a partial one only with
+        `rules.vet_partial`; it vets the pending entries that now have agreed
+        confirmations through whole parts from `rules.vet_tenants` distinct tenants, or
+        through any part from `rules.vet_partial_tenants` tenants; a rejection
         disputes those with rejected hits from `rules.dispute_tenants` tenants. Returns
         the resolved hit and the ids of the entries it vetted. Raises NotFound (also
         for another tenant's hit when `tenant` is given), or Conflict when the hit is

@@ -16,6 +16,7 @@ from service.domain import (
     Hit,
     HitMatch,
     HitState,
+    MatchPart,
 )
 
 ALGORITHMS = {a.value: a for a in Algorithm}
@@ -33,8 +34,11 @@ def entry_row(row: Sequence[Any]) -> EntryRow:
 
 
 def hit_match(row: Sequence[Any]) -> tuple[str, HitMatch]:
-    """A (hit_id, entry_id, algorithm, distance, entry state) row."""
-    return row[0], HitMatch(int(row[1]), ALGORITHMS[row[2]], row[3], ENTRY_STATES[row[4]])
+    """A (hit_id, entry_id, algorithm, distance, entry state, part, agreed) row."""
+    part = MatchPart(row[5])
+    return row[0], HitMatch(
+        int(row[1]), ALGORITHMS[row[2]], row[3], ENTRY_STATES[row[4]], part, bool(row[6])
+    )
 
 
 def hits(rows: Sequence[Sequence[Any]], match_rows: Sequence[Sequence[Any]]) -> list[Hit]:

@@ -30,6 +30,7 @@ from service.domain import (
     Hit,
     HitState,
     Match,
+    MatchPart,
     Role,
     Verdict,
 )
@@ -325,6 +326,38 @@ class SharedSQL:
         ).fetchall()
         return [int(r[0]) for r in rows]
 
+    def _agree(self, conn: Any, hit_id: str, partial_too: bool) -> None:
+        """Mark what a confirmation agrees to: its matches through whole parts, and
+        through partial ones when the moderator chose so."""
+        whole = [p.value for p in MatchPart if not p.partial]
+        of_part = "" if partial_too else f" AND part IN ({','.join('?' * len(whole))})"
+        conn.execute(
+            self._sql(f"UPDATE hit_matches SET agreed = 1 WHERE hit_id = ?{of_part}"),
+            (hit_id, *([] if partial_too else whole)),
+        )
+
+    def _entries_vetted(self, conn: Any, hit_id: str, rules: ReviewRules) -> list[int]:
+        """The pending entries this hit agreed to that now have agreed confirmations
+        through whole parts from `rules.vet_tenants` distinct tenants, or through any
+        part from `rules.vet_partial_tenants` (run after the hit's own state is written)."""
+        whole = [p.value for p in MatchPart if not p.partial]
+        marks = ",".join("?" * len(whole))
+        rows = conn.execute(
+            self._sql(
+                "SELECT m.entry_id FROM hit_matches m JOIN hits h ON h.hit_id = m.hit_id"
+                " JOIN entries e ON e.entry_id = m.entry_id"
+                " WHERE e.state = 'pending' AND h.state = 'confirmed' AND m.agreed = 1"
+                " AND m.entry_id IN"
+                "  (SELECT entry_id FROM hit_matches WHERE hit_id = ? AND agreed = 1)"
+                " GROUP BY m.entry_id"
+                f" HAVING COUNT(DISTINCT CASE WHEN m.part IN ({marks}) THEN h.tenant END) >= ?"
+                " OR COUNT(DISTINCT h.tenant) >= ?"
+                " ORDER BY m.entry_id"
+            ),
+            (hit_id, *whole, rules.vet_tenants, max(rules.vet_tenants, rules.vet_partial_tenants)),
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
     def _dispute(self, conn: Any, hit_id: str, tenants: int, now: float) -> list[int]:
         """Mark the hit's pending entries rejected by `tenants` tenants as disputed;
         returns the ids newly disputed."""
@@ -373,10 +406,10 @@ class SharedSQL:
             self._insert_audit(conn, audit)
             self._many(
                 conn,
-                "INSERT INTO hit_matches (hit_id, entry_id, algorithm, query_value, distance)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO hit_matches (hit_id, entry_id, algorithm, query_value, distance,"
+                " part) VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (hit_id, m.entry_id, m.algorithm.value, m.query_value, m.distance)
+                    (hit_id, m.entry_id, m.algorithm.value, m.query_value, m.distance, m.part.value)
                     for m in matches
                 ],
             )
@@ -446,7 +479,8 @@ class SharedSQL:
             self._insert_audit(conn, audit)
             vetted: list[int] = []
             if state is HitState.CONFIRMED:
-                vetted = self._entries_reaching(conn, hit_id, state, rules.vet_tenants)
+                self._agree(conn, hit_id, rules.vet_partial)
+                vetted = self._entries_vetted(conn, hit_id, rules)
                 if vetted:
                     seq = self._record_change(conn, "vetted", len(vetted), now)
                     conn.execute(
@@ -478,8 +512,8 @@ class SharedSQL:
         hit_ids = [row[1] for row in rows]
         matches = conn.execute(
             self._sql(
-                "SELECT m.hit_id, m.entry_id, m.algorithm, m.distance, e.state"
-                " FROM hit_matches m JOIN entries e USING (entry_id)"
+                "SELECT m.hit_id, m.entry_id, m.algorithm, m.distance, e.state, m.part,"
+                " m.agreed FROM hit_matches m JOIN entries e USING (entry_id)"
                 f" WHERE m.hit_id IN ({','.join('?' * len(hit_ids))})"
                 " ORDER BY m.distance, m.entry_id"
             ),

@@ -61,6 +61,18 @@ class CaseStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class MatchView:
+    """One entry a hit's upload matched: which part of the upload, how close."""
+
+    entry_id: int
+    algorithm: str
+    part: str  # whole, dihedral, inner, strip...
+    partial: bool
+    distance: int
+    entry_state: str
+
+
+@dataclass(frozen=True, slots=True)
 class HitView:
     hit_id: str
     operator: str
@@ -69,6 +81,13 @@ class HitView:
     algorithm: str  # of the closest match
     distance: int
     entry_states: str
+    matches: tuple[MatchView, ...] = ()
+
+    @property
+    def partial_matches(self) -> int:
+        """Entries matched only by a part of the upload: a confirmation vets them only
+        when the moderator ticks the box for them."""
+        return sum(1 for m in self.matches if m.partial)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,11 +190,18 @@ class Backend:
             rejected=self._count(key, pb.HIT_STATE_REJECTED),
         )
 
-    def resolve_hit(self, key: str, hit_id: str, confirm: bool, note: str) -> None:
+    def resolve_hit(
+        self, key: str, hit_id: str, confirm: bool, note: str, vet_partial: bool = False
+    ) -> None:
         verdict = pb.VERDICT_CONFIRMED if confirm else pb.VERDICT_REJECTED
         self._call(
             self.client.review.ResolveHit,
-            pb.ResolveHitRequest(hit_id=hit_id, verdict=verdict, note=note),
+            pb.ResolveHitRequest(
+                hit_id=hit_id,
+                verdict=verdict,
+                note=note,
+                vet_partial_matches=confirm and vet_partial,
+            ),
             key,
         )
 
@@ -286,6 +312,17 @@ def _hit_view(hit: Any) -> HitView:
         algorithm=algorithm,
         distance=best.distance if best else 0,
         entry_states=", ".join(s.lower() for s in states),
+        matches=tuple(
+            MatchView(
+                entry_id=m.entry_id,
+                algorithm=_algorithm_name(m.algorithm),
+                part=pb.MatchPart.Name(m.part).removeprefix("MATCH_PART_").lower(),
+                partial=m.partial,
+                distance=m.distance,
+                entry_state=pb.EntryState.Name(m.entry_state).removeprefix("ENTRY_STATE_").lower(),
+            )
+            for m in hit.matches
+        ),
     )
 
 

@@ -17,7 +17,8 @@ from service.web.security import Session, same_token
 
 NOTE_MAX = 500
 DONE = {
-    "confirmed": "Confirmed. Re-uploads of this picture are now blocked.",
+    "confirmed": "Confirmed. What this upload matched as a whole picture is vetted once "
+    "enough platforms agree, and its re-uploads are then blocked.",
     "rejected": "Rejected. This upload will not be queued again for that entry.",
 }
 
@@ -97,6 +98,7 @@ async def resolve(request: Request) -> Response:
             request.path_params["hit_id"],
             verdict == "confirm",
             note,
+            form.get("vet_partial") == "1",
         )
     except PageError as exc:
         return _console_error(ctx, request, session, exc)

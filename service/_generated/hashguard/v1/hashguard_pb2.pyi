@@ -33,6 +33,14 @@ class EntryState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENTRY_STATE_VETTED: _ClassVar[EntryState]
     ENTRY_STATE_WITHDRAWN: _ClassVar[EntryState]
 
+class MatchPart(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MATCH_PART_UNSPECIFIED: _ClassVar[MatchPart]
+    MATCH_PART_WHOLE: _ClassVar[MatchPart]
+    MATCH_PART_DIHEDRAL: _ClassVar[MatchPart]
+    MATCH_PART_INNER: _ClassVar[MatchPart]
+    MATCH_PART_STRIP: _ClassVar[MatchPart]
+
 class CaseState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     CASE_STATE_UNSPECIFIED: _ClassVar[CaseState]
@@ -66,6 +74,11 @@ ENTRY_STATE_UNSPECIFIED: EntryState
 ENTRY_STATE_PENDING: EntryState
 ENTRY_STATE_VETTED: EntryState
 ENTRY_STATE_WITHDRAWN: EntryState
+MATCH_PART_UNSPECIFIED: MatchPart
+MATCH_PART_WHOLE: MatchPart
+MATCH_PART_DIHEDRAL: MatchPart
+MATCH_PART_INNER: MatchPart
+MATCH_PART_STRIP: MatchPart
 CASE_STATE_UNSPECIFIED: CaseState
 CASE_STATE_ACTIVE: CaseState
 CASE_STATE_WITHDRAWN: CaseState
@@ -89,16 +102,22 @@ class Hash(_message.Message):
     def __init__(self, algorithm: _Optional[_Union[HashAlgorithm, str]] = ..., value: _Optional[bytes] = ..., quality: _Optional[int] = ...) -> None: ...
 
 class Match(_message.Message):
-    __slots__ = ("entry_id", "algorithm", "distance", "entry_state")
+    __slots__ = ("entry_id", "algorithm", "distance", "entry_state", "part", "partial", "agreed")
     ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
     ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     DISTANCE_FIELD_NUMBER: _ClassVar[int]
     ENTRY_STATE_FIELD_NUMBER: _ClassVar[int]
+    PART_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_FIELD_NUMBER: _ClassVar[int]
+    AGREED_FIELD_NUMBER: _ClassVar[int]
     entry_id: int
     algorithm: HashAlgorithm
     distance: int
     entry_state: EntryState
-    def __init__(self, entry_id: _Optional[int] = ..., algorithm: _Optional[_Union[HashAlgorithm, str]] = ..., distance: _Optional[int] = ..., entry_state: _Optional[_Union[EntryState, str]] = ...) -> None: ...
+    part: MatchPart
+    partial: bool
+    agreed: bool
+    def __init__(self, entry_id: _Optional[int] = ..., algorithm: _Optional[_Union[HashAlgorithm, str]] = ..., distance: _Optional[int] = ..., entry_state: _Optional[_Union[EntryState, str]] = ..., part: _Optional[_Union[MatchPart, str]] = ..., partial: _Optional[bool] = ..., agreed: _Optional[bool] = ...) -> None: ...
 
 class ItemError(_message.Message):
     __slots__ = ("code", "message")
@@ -253,14 +272,16 @@ class ListHitsResponse(_message.Message):
     def __init__(self, hits: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ResolveHitRequest(_message.Message):
-    __slots__ = ("hit_id", "verdict", "note")
+    __slots__ = ("hit_id", "verdict", "note", "vet_partial_matches")
     HIT_ID_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
+    VET_PARTIAL_MATCHES_FIELD_NUMBER: _ClassVar[int]
     hit_id: str
     verdict: Verdict
     note: str
-    def __init__(self, hit_id: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., note: _Optional[str] = ...) -> None: ...
+    vet_partial_matches: bool
+    def __init__(self, hit_id: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., note: _Optional[str] = ..., vet_partial_matches: _Optional[bool] = ...) -> None: ...
 
 class ResolveHitResponse(_message.Message):
     __slots__ = ("hit", "vetted_entry_ids")
