@@ -1,0 +1,272 @@
+"""Video bytes -> one RGB frame a second, within budgets.
+
+Videos come from strangers, so decoding is bounded before and while it runs: the file's
+size, the frame size the container declares (and every decoded frame's, since a stream
+may change size), the seconds of video, the frames decoded (an endless stream of tiny
+frames at a huge rate) and the wall time. Each is refused with LimitExceeded
+(INVALID_ARGUMENT: the same request cannot pass) or InvalidInput, with a message that
+says which limit and its figure. Nothing here keeps or logs the bytes.
+
+Only the sampled frames are converted to RGB (about one in 25-30); the others are only
+decoded, which the codec must do anyway. FFmpeg comes inside PyAV's wheels.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import av
+import av.error
+import numpy as np
+from PIL import Image
+
+from service.errors import InvalidInput, LimitExceeded
+
+# Containers a forum sees as video (FFmpeg's demuxer names). Animated GIF and WebP are
+# videos too, read by Pillow (FFmpeg's WebP decoder has no animation).
+ALLOWED_CONTAINERS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi", "mpegts"})
+ANIMATED_FORMATS = ("GIF", "WEBP")
+# Browsers show a GIF frame of 0-10 ms for 100 ms; so does this sampler.
+MIN_FRAME_MS = 20
+DEFAULT_FRAME_MS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class VideoLimits:
+    """What one video may cost. The defaults fit a forum upload of up to 30 minutes in 4K;
+    `docs/SECURITY.md` lists them with their figures."""
+
+    max_bytes: int = 512 * 1024 * 1024
+    max_seconds: float = 30 * 60
+    max_frame_pixels: int = 3840 * 2160
+    max_frames: int = 30 * 60 * 120  # 30 minutes at 120 frames a second
+    max_wall_seconds: float = 300.0
+    every_seconds: float = 1.0  # one sampled frame per this many seconds (vPDQ's rate)
+    decoder_threads: int = 1  # frame threads each hold frames: memory grows with them
+
+
+@dataclass(frozen=True, slots=True)
+class SampledFrame:
+    """One frame kept by the sampler: when it is shown (seconds from the first frame) and
+    its pixels as an (height, width, 3) uint8 array."""
+
+    timestamp: float
+    rgb: np.ndarray
+
+
+Source = bytes | str | Path | BinaryIO
+
+
+def sample_frames(source: Source, limits: VideoLimits = VideoLimits()) -> Iterator[SampledFrame]:
+    """Yield the first frame at or after each multiple of `limits.every_seconds`.
+
+    A file cut short yields the frames before the cut; a file with no decodable frame
+    raises InvalidInput. Limits raise LimitExceeded as soon as they are passed.
+    """
+    if _is_animated_image(source):
+        yield from _sample_animation(source, limits)
+        return
+    container = _open(source, limits)
+    try:
+        yield from _sample(container, limits)
+    finally:
+        container.close()
+
+
+def is_animation(data: bytes) -> bool:
+    """True for GIF and WebP bytes: the caller asks `animation_frames` whether there is
+    more than one frame (a still GIF is a photo)."""
+    return data[:6] in (b"GIF87a", b"GIF89a") or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+
+
+def _is_animated_image(source: Source) -> bool:
+    if isinstance(source, bytes):
+        head = source[:12]
+    elif isinstance(source, (str, Path)):
+        with open(source, "rb") as handle:
+            head = handle.read(12)
+    else:
+        position = source.tell()
+        head = source.read(12)
+        source.seek(position)
+    return is_animation(head)
+
+
+def _sample_animation(source: Source, limits: VideoLimits) -> Iterator[SampledFrame]:
+    """Animated GIF and WebP through Pillow, each frame shown for its own duration."""
+    size = _size(source)
+    if size > limits.max_bytes:
+        raise LimitExceeded(
+            "video_bytes", f"video is {size:,} bytes; the limit is {limits.max_bytes:,}"
+        )
+    handle = io.BytesIO(source) if isinstance(source, bytes) else source
+    try:
+        with Image.open(handle, formats=ANIMATED_FORMATS) as image:
+            width, height = image.size
+            if width * height > limits.max_frame_pixels:
+                raise LimitExceeded("video_frame_pixels", _pixels_message(width, height, limits))
+            count = getattr(image, "n_frames", 1)
+            if count > limits.max_frames:
+                raise LimitExceeded(
+                    "video_frames", f"video has more than {limits.max_frames:,} frames"
+                )
+            deadline = time.monotonic() + limits.max_wall_seconds
+            at, next_time = 0.0, 0.0
+            for index in range(count):
+                image.seek(index)
+                image.load()  # WebP sets the frame's duration when it decodes it
+                if time.monotonic() > deadline:
+                    raise LimitExceeded("video_seconds", _wall_message(limits))
+                if at > limits.max_seconds:
+                    raise LimitExceeded("video_seconds", _duration_message(at, limits))
+                if at + 1e-6 >= next_time:
+                    yield SampledFrame(round(at, 3), np.asarray(image.convert("RGB")))
+                    next_time = _next_sample(at, limits)
+                shown = image.info.get("duration") or DEFAULT_FRAME_MS
+                at += (shown if shown >= MIN_FRAME_MS else DEFAULT_FRAME_MS) / 1000
+    except (LimitExceeded, InvalidInput):
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+        raise InvalidInput(f"animation could not be decoded ({_reason(exc)})") from None
+
+
+def _next_sample(at: float, limits: VideoLimits) -> float:
+    return (math.floor(at / limits.every_seconds + 1e-6) + 1) * limits.every_seconds
+
+
+def _open(source: Source, limits: VideoLimits) -> av.container.InputContainer:
+    size = _size(source)
+    if size == 0:
+        raise InvalidInput("video is empty")
+    if size > limits.max_bytes:
+        raise LimitExceeded(
+            "video_bytes", f"video is {size:,} bytes; the limit is {limits.max_bytes:,}"
+        )
+    handle: str | BinaryIO = (
+        io.BytesIO(source) if isinstance(source, bytes) else
+        str(source) if isinstance(source, (str, Path)) else source
+    )
+    try:
+        # max_pixels makes FFmpeg's decoders refuse an oversized frame before allocating
+        # it; `options` reaches the demuxer and every stream's decoder alike.
+        container = av.open(
+            handle,
+            mode="r",
+            options={"max_pixels": str(limits.max_frame_pixels)},
+            timeout=limits.max_wall_seconds,
+        )
+    except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"bytes are not a video the service can decode ({_reason(exc)})") from None
+    if container.format.name not in ALLOWED_CONTAINERS:
+        container.close()
+        raise InvalidInput(
+            f"video container {container.format.name!r} is not accepted; "
+            "send MP4, MOV, WebM, MKV, AVI, MPEG-TS, animated GIF or animated WebP"
+        )
+    return container
+
+
+def _size(source: Source) -> int:
+    if isinstance(source, bytes):
+        return len(source)
+    if isinstance(source, (str, Path)):
+        return Path(source).stat().st_size
+    position = source.tell()
+    end = source.seek(0, io.SEEK_END)
+    source.seek(position)
+    return end - position
+
+
+def _sample(container: av.container.InputContainer, limits: VideoLimits) -> Iterator[SampledFrame]:
+    if not container.streams.video:
+        raise InvalidInput("the file has no video stream")
+    stream = container.streams.video[0]
+    _check_declared(stream, container, limits)
+    stream.codec_context.thread_count = max(1, limits.decoder_threads)
+    deadline = time.monotonic() + limits.max_wall_seconds
+    decoded = 0
+    start: float | None = None
+    next_time = 0.0
+    try:
+        for frame in container.decode(stream):
+            decoded += 1
+            if decoded > limits.max_frames:
+                raise LimitExceeded(
+                    "video_frames", f"video has more than {limits.max_frames:,} frames"
+                )
+            if time.monotonic() > deadline:
+                raise LimitExceeded("video_seconds", _wall_message(limits))
+            if frame.width * frame.height > limits.max_frame_pixels:
+                raise LimitExceeded("video_frame_pixels", _pixels_message(frame.width, frame.height, limits))
+            shown = frame.time if frame.time is not None else decoded / _rate(stream)
+            start = shown if start is None else start
+            at = max(0.0, shown - start)
+            if at > limits.max_seconds:
+                raise LimitExceeded("video_seconds", _duration_message(at, limits))
+            if at + 1e-6 >= next_time:
+                yield SampledFrame(round(at, 3), frame.to_ndarray(format="rgb24"))
+                next_time = _next_sample(at, limits)
+    except av.error.FFmpegError as exc:
+        if start is None:
+            raise InvalidInput(f"video could not be decoded ({_reason(exc)})") from None
+        return  # cut short: what was decoded before the damage is still the video
+    except MemoryError:
+        raise InvalidInput("video could not be decoded (out of memory)") from None
+    if start is None:
+        raise InvalidInput("video has no decodable frames")
+
+
+def _check_declared(
+    stream: av.video.stream.VideoStream, container: av.container.InputContainer, limits: VideoLimits
+) -> None:
+    """Refuse what the header already says is over a limit, before decoding anything."""
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if width * height > limits.max_frame_pixels:
+        raise LimitExceeded("video_frame_pixels", _pixels_message(width, height, limits))
+    declared = _declared_seconds(stream, container)
+    if declared is not None and declared > limits.max_seconds:
+        raise LimitExceeded("video_seconds", _duration_message(declared, limits))
+
+
+def _declared_seconds(
+    stream: av.video.stream.VideoStream, container: av.container.InputContainer
+) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def _rate(stream: av.video.stream.VideoStream) -> float:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return float(rate) if rate else 25.0
+
+
+def _pixels_message(width: int, height: int, limits: VideoLimits) -> str:
+    return (
+        f"video frames are {width}x{height} = {width * height:,} pixels; "
+        f"the limit is {limits.max_frame_pixels:,}"
+    )
+
+
+def _duration_message(seconds: float, limits: VideoLimits) -> str:
+    return f"video runs {seconds:,.0f} s or more; the limit is {limits.max_seconds:,.0f} s"
+
+
+def _wall_message(limits: VideoLimits) -> str:
+    return (
+        f"decoding took longer than {limits.max_wall_seconds:g} s; "
+        "send a shorter or smaller video"
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text[:200]

@@ -1,0 +1,211 @@
+"""When an uploaded video matches a listed one, from the frames that matched (pure).
+
+Built on Meta's vPDQ matcher (python-threatexchange `vpdq_brute_matcher`): frames of
+quality >= 50 are compared, frames within the PDQ distance threshold match, and the
+shares of distinct matched frames on each side decide. Meta's rule alone misses what
+leak sites do most, a clip of a listed video or a compilation holding a few seconds of
+it, and it cannot tell content from an intro card that many videos share. So:
+
+- **whole**: at least `whole_share` of the upload's informative frames and of the listed
+  video's match (a re-encode, resize, new frame rate, mirror or letterbox of the video);
+- **segment**: a run of at least `min_run_frames` upload frames, one a second with gaps of
+  at most `max_gap_seconds`, matches frames of the listed video at one consistent time
+  offset (within `offset_tolerance`): a clip, or a part of a compilation. Two runs
+  separated by other material do not add up, so a shared 3 s intro plus a shared 3 s
+  outro around different content is not a match.
+
+Frames that match several listed videos that are not copies of each other (an intro,
+an outro, a logo card shared across a site) count 1/k for k such videos, so the match
+must rest on content. Listed videos that are copies of each other (one leak listed by
+two victims) count once. docs/QUALITY.md, "Videos", gives the figures behind the
+defaults.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class VideoRule:
+    """The matching rule's settings; the defaults are the service's."""
+
+    frame_distance: int = 31  # PDQ bits; Meta's VPDQ_DISTANCE_THRESHOLD
+    min_quality: int = 50  # Meta's VPDQ_QUALITY_THRESHOLD
+    whole_share: float = 0.8  # Meta's query-match threshold, asked of both sides here
+    min_run_frames: float = 5.0  # weighted frames in one aligned run: about 5 s of video
+    max_gap_seconds: float = 2.5  # a run may skip a frame (a cut, a re-encode's blur)
+    offset_tolerance: float = 1.5  # seconds; sampling phases and frame rates differ
+    copy_share: float = 0.8  # two listed videos matched by the same frames are copies
+
+
+@dataclass(frozen=True, slots=True)
+class FramePair:
+    """Upload frame `query_frame` is within the PDQ threshold of frame `listed_frame` of
+    the listed video `entry_id`, at `distance` bits."""
+
+    query_frame: int
+    entry_id: int
+    listed_frame: int
+    distance: int
+
+
+@dataclass(frozen=True, slots=True)
+class ListedVideo:
+    """What the rule needs of a listed video: each frame's time and quality."""
+
+    timestamps: np.ndarray  # float64 seconds, one per frame
+    qualities: np.ndarray  # uint8, one per frame
+
+
+@dataclass(frozen=True, slots=True)
+class VideoMatch:
+    """A listed video the upload matches, and which seconds of each matched."""
+
+    entry_id: int
+    rule: str  # "whole" or "segment"
+    distance: int  # median PDQ distance of the matched frames
+    upload_seconds: tuple[float, float]
+    listed_seconds: tuple[float, float]
+    matched_frames: float  # weighted count of the upload frames the decision rests on
+    upload_share: float
+    listed_share: float
+
+
+def match_videos(
+    query_timestamps: np.ndarray,
+    query_qualities: np.ndarray,
+    pairs: Sequence[FramePair],
+    listed: Mapping[int, ListedVideo],
+    rule: VideoRule = VideoRule(),
+) -> list[VideoMatch]:
+    """Every listed video the upload matches, best first."""
+    informative_query = query_qualities >= rule.min_quality
+    kept = [
+        p for p in pairs
+        if p.distance <= rule.frame_distance
+        and informative_query[p.query_frame]
+        and listed[p.entry_id].qualities[p.listed_frame] >= rule.min_quality
+    ]
+    by_entry: dict[int, dict[tuple[int, int], int]] = defaultdict(dict)
+    for p in kept:
+        key = (p.query_frame, p.listed_frame)
+        best = by_entry[p.entry_id].get(key)
+        if best is None or p.distance < best:
+            by_entry[p.entry_id][key] = p.distance
+    weights = _frame_weights(by_entry, len(query_timestamps), rule)
+    query_informative = max(1, int(informative_query.sum()))
+    matches = []
+    for entry_id, found in by_entry.items():
+        video = listed[entry_id]
+        match = _decide(entry_id, found, weights, query_timestamps, query_informative, video, rule)
+        if match is not None:
+            matches.append(match)
+    matches.sort(key=lambda m: (-m.matched_frames, m.distance, m.entry_id))
+    return matches
+
+
+def _frame_weights(
+    by_entry: Mapping[int, Mapping[tuple[int, int], int]], count: int, rule: VideoRule
+) -> np.ndarray:
+    """1/k for an upload frame matched by k listed videos that are not copies of each
+    other (entries whose matched upload frames overlap by `copy_share` are one group)."""
+    frames_of = {e: {q for q, _ in found} for e, found in by_entry.items()}
+    group = {e: e for e in frames_of}
+
+    def root(e: int) -> int:
+        while group[e] != e:
+            group[e] = group[group[e]]
+            e = group[e]
+        return e
+
+    entries = sorted(frames_of)
+    for i, a in enumerate(entries):
+        for b in entries[i + 1 :]:
+            overlap = len(frames_of[a] & frames_of[b])
+            if overlap and overlap >= rule.copy_share * len(frames_of[a] | frames_of[b]):
+                group[root(b)] = root(a)
+    groups_per_frame: dict[int, set[int]] = defaultdict(set)
+    for e, frames in frames_of.items():
+        for q in frames:
+            groups_per_frame[q].add(root(e))
+    weights = np.ones(count)
+    for q, groups in groups_per_frame.items():
+        weights[q] = 1.0 / len(groups)
+    return weights
+
+
+def _decide(
+    entry_id: int,
+    found: Mapping[tuple[int, int], int],
+    weights: np.ndarray,
+    query_timestamps: np.ndarray,
+    query_informative: int,
+    video: ListedVideo,
+    rule: VideoRule,
+) -> VideoMatch | None:
+    query_frames = sorted({q for q, _ in found})
+    listed_frames = sorted({j for _, j in found})
+    upload_share = float(weights[query_frames].sum()) / query_informative
+    listed_share = len(listed_frames) / max(1, int((video.qualities >= rule.min_quality).sum()))
+    distance = int(np.median(list(found.values())))
+    if upload_share >= rule.whole_share and listed_share >= rule.whole_share:
+        return VideoMatch(
+            entry_id, "whole", distance,
+            _span(query_timestamps, query_frames), _span(video.timestamps, listed_frames),
+            float(weights[query_frames].sum()), upload_share, listed_share,
+        )
+    run = _best_run(found, weights, query_timestamps, video.timestamps, rule)
+    if run is None:
+        return None
+    run_weight, run_query, run_listed = run
+    return VideoMatch(
+        entry_id, "segment", distance,
+        _span(query_timestamps, run_query), _span(video.timestamps, run_listed),
+        run_weight, upload_share, listed_share,
+    )
+
+
+def _best_run(
+    found: Mapping[tuple[int, int], int],
+    weights: np.ndarray,
+    query_timestamps: np.ndarray,
+    listed_timestamps: np.ndarray,
+    rule: VideoRule,
+) -> tuple[float, list[int], list[int]] | None:
+    """The heaviest run of upload frames matched at one time offset, if it is heavy
+    enough. Offsets are tried at each matched pair's own offset (there are few pairs per
+    listed video: at most the upload's seconds times the frames each matched)."""
+    pairs = [(q, j, float(query_timestamps[q] - listed_timestamps[j])) for q, j in found]
+    offsets = np.unique(np.round([o for _, _, o in pairs], 1))
+    best: tuple[float, list[int], list[int]] | None = None
+    for offset in offsets:
+        aligned: dict[int, int] = {}
+        for q, j, o in pairs:
+            if abs(o - offset) <= rule.offset_tolerance and q not in aligned:
+                aligned[q] = j
+        for run in _runs(sorted(aligned), query_timestamps, rule.max_gap_seconds):
+            weight = float(weights[run].sum())
+            if best is None or weight > best[0]:
+                best = (weight, run, sorted(aligned[q] for q in run))
+    if best is None or best[0] + 1e-9 < rule.min_run_frames:
+        return None
+    return best
+
+
+def _runs(frames: list[int], timestamps: np.ndarray, max_gap: float) -> list[list[int]]:
+    runs: list[list[int]] = []
+    for q in frames:
+        if runs and timestamps[q] - timestamps[runs[-1][-1]] <= max_gap:
+            runs[-1].append(q)
+        else:
+            runs.append([q])
+    return runs
+
+
+def _span(timestamps: np.ndarray, frames: Sequence[int]) -> tuple[float, float]:
+    return float(timestamps[min(frames)]), float(timestamps[max(frames)])
