@@ -87,7 +87,9 @@ def _story(photos: Sequence[LoadedPhoto], seed: int, site_cards: bool) -> Iterat
 
 def make_set(split: str, cache: Path) -> tuple[list[Video], list[Video]]:
     """(listed, unrelated) videos of one split, two photos each, no photo used twice."""
-    photos = [p for p in load_registry() if p.split == split]
+    photos, missing = load_registry((split,))  # type: ignore[arg-type]
+    for note in missing:
+        print(f"missing photo: {note}")
     pairs = [photos[i : i + 2] for i in range(0, len(photos) - 1, 2)]
     listed_count = (len(pairs) + 1) // 2
     videos: list[Video] = []
@@ -97,8 +99,13 @@ def make_set(split: str, cache: Path) -> tuple[list[Video], list[Video]]:
         cards = (number % 2 == 0) if listed else True
         name = f"{'listed' if listed else 'other'}-{pair[0].name}+{pair[1].name}"
         key = f"v1 {name} {cards} {SIZE} {FPS} {SCENE_SECONDS}"
-        data = _cached(cache, key, lambda p=pair, n=number, c=cards: encode(  # type: ignore[misc]
-            _story(p, n, c), FPS, "h264"))
+        data = _cached(
+            cache,
+            key,
+            lambda p=pair, n=number, c=cards: encode(  # type: ignore[misc]
+                _story(p, n, c), FPS, "h264"
+            ),
+        )
         videos.append(Video(name, data))
     return videos[:listed_count], videos[listed_count:]
 
@@ -150,13 +157,20 @@ def edits(other: Sequence[Video]) -> dict[str, Callable[[bytes], bytes]]:
         after, a_fps = stream(other[1 % len(other)].data)
         middle = clip(pics, fps, _seconds(data) / 2 - 2.5, 5.0)
         parts: Iterable[np.ndarray] = itertools.chain(
-            clip(before, b_fps, 4.0, 10.0), middle, clip(after, a_fps, 4.0, 10.0))
+            clip(before, b_fps, 4.0, 10.0), middle, clip(after, a_fps, 4.0, 10.0)
+        )
         return encode(parts, fps, "h264")
 
     return {
-        "vp9": vp9, "360p": to_360p, "bitrate/4": quarter_bitrate, "24fps": fps_24,
-        "clip 20%": middle_20, "clip 5s": clip_5s, "mirror": mirror,
-        "letterbox": letterbox, "compilation": compilation,
+        "vp9": vp9,
+        "360p": to_360p,
+        "bitrate/4": quarter_bitrate,
+        "24fps": fps_24,
+        "clip 20%": middle_20,
+        "clip 5s": clip_5s,
+        "mirror": mirror,
+        "letterbox": letterbox,
+        "compilation": compilation,
     }
 
 
@@ -191,12 +205,17 @@ def listing(hashes: Sequence[Sequence[FrameHash]]) -> Listing:
 def check(data: bytes, listed: Listing, rule: VideoRule) -> tuple[list[int], int]:
     """(entries the upload matches, the nearest frame distance to any listed frame)."""
     query = query_frames(sample_frames(data))
-    distances = np.unpackbits(
-        query.queries[:, None, :] ^ listed.values[None, :, :], axis=-1).sum(axis=-1)
+    distances = np.unpackbits(query.queries[:, None, :] ^ listed.values[None, :, :], axis=-1).sum(
+        axis=-1
+    )
     near = np.argwhere(distances <= rule.frame_distance)
     pairs = [
-        FramePair(int(query.query_frame[q]), int(listed.entry_of[j]), int(listed.frame_of[j]),
-                  int(distances[q, j]))
+        FramePair(
+            int(query.query_frame[q]),
+            int(listed.entry_of[j]),
+            int(listed.frame_of[j]),
+            int(distances[q, j]),
+        )
         for q, j in near
     ]
     matches = match_videos(query.timestamps, query.qualities, pairs, listed.videos, rule)
@@ -208,9 +227,11 @@ def run(split: str, cache: Path, rule: VideoRule) -> None:
     listed_videos, other = make_set(split, cache)
     hashes = [hash_frames(sample_frames(v.data)) for v in listed_videos]
     listed = listing(hashes)
-    print(f"split {split}: {len(listed_videos)} listed videos "
-          f"({sum(len(h) for h in hashes)} frames), {len(other)} unrelated; "
-          f"rule {rule}")
+    print(
+        f"split {split}: {len(listed_videos)} listed videos "
+        f"({sum(len(h) for h in hashes)} frames), {len(other)} unrelated; "
+        f"rule {rule}"
+    )
     print(f"{'edit':<14} {'recall':>8} {'caught':>8}  nearest-missed")
     for name, edit in edits(other).items():
         caught, misses = 0, []
@@ -226,16 +247,25 @@ def run(split: str, cache: Path, rule: VideoRule) -> None:
     false_matches, pairs_checked = 0, 0
     for video in other:
         for variant in ("as is", "vp9"):
-            data = video.data if variant == "as is" else _cached(
-                cache, f"edit v1 vp9 {video.name}", lambda v=video: edits(other)["vp9"](v.data))  # type: ignore[misc]
+            data = (
+                video.data
+                if variant == "as is"
+                else _cached(
+                    cache, f"edit v1 vp9 {video.name}", lambda v=video: edits(other)["vp9"](v.data)
+                )
+            )  # type: ignore[misc]
             found, nearest = check(data, listed, rule)
             pairs_checked += len(listed_videos)
             false_matches += len(found)
             if found:
-                print(f"FALSE MATCH: {video.name} ({variant}) -> "
-                      f"{[listed_videos[e].name for e in found]}")
-    print(f"false matches: {false_matches} of {pairs_checked} (unrelated upload, listed video) "
-          f"pairs; {time.monotonic() - started:.0f} s")
+                print(
+                    f"FALSE MATCH: {video.name} ({variant}) -> "
+                    f"{[listed_videos[e].name for e in found]}"
+                )
+    print(
+        f"false matches: {false_matches} of {pairs_checked} (unrelated upload, listed video) "
+        f"pairs; {time.monotonic() - started:.0f} s"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -86,8 +86,12 @@ def encode(
         if codec == "libx264":
             stream.options = {"preset": "veryfast", **({} if bitrate else {"crf": "23"})}
         elif codec == "libvpx-vp9":
-            stream.options = {"deadline": "realtime", "cpu-used": "8", "row-mt": "1",
-                              **({} if bitrate else {"crf": "32", "b": "0"})}
+            stream.options = {
+                "deadline": "realtime",
+                "cpu-used": "8",
+                "row-mt": "1",
+                **({} if bitrate else {"crf": "32", "b": "0"}),
+            }
         first = True
         for rgb in pictures:
             if first:
@@ -145,7 +149,9 @@ def retimed(pictures: Iterable[np.ndarray], fps: float, new_fps: float) -> Itera
             shown += 1
 
 
-def clip(pictures: Iterable[np.ndarray], fps: float, start: float, seconds: float) -> Iterator[np.ndarray]:
+def clip(
+    pictures: Iterable[np.ndarray], fps: float, start: float, seconds: float
+) -> Iterator[np.ndarray]:
     """`seconds` of video from `start` seconds."""
     first = round(start * fps)
     yield from itertools.islice(pictures, first, first + round(seconds * fps))
@@ -170,7 +176,9 @@ def letterboxed(pictures: Iterable[np.ndarray], share: float = 0.3) -> Iterator[
         yield canvas
 
 
-def card(text: str, size: tuple[int, int], seconds: float, fps: float, seed: int = 0) -> Iterator[np.ndarray]:
+def card(
+    text: str, size: tuple[int, int], seconds: float, fps: float, seed: int = 0
+) -> Iterator[np.ndarray]:
     """A site's logo card: a flat background with a logo that grows, as intros do."""
     width, height = size
     rng = np.random.default_rng(seed)
@@ -180,9 +188,13 @@ def card(text: str, size: tuple[int, int], seconds: float, fps: float, seed: int
         picture = Image.new("RGB", size, colour)
         draw = ImageDraw.Draw(picture)
         r = int(min(width, height) * (0.15 + 0.2 * i / max(1, count - 1)))
-        draw.ellipse((width // 2 - r, height // 2 - r, width // 2 + r, height // 2 + r),
-                     fill=(255 - colour[0], 255 - colour[1], 255 - colour[2]))
-        draw.rectangle((width // 2 - r // 2, height // 2 - r // 8, width // 2 + r // 2,
-                        height // 2 + r // 8), fill=colour)
+        draw.ellipse(
+            (width // 2 - r, height // 2 - r, width // 2 + r, height // 2 + r),
+            fill=(255 - colour[0], 255 - colour[1], 255 - colour[2]),
+        )
+        draw.rectangle(
+            (width // 2 - r // 2, height // 2 - r // 8, width // 2 + r // 2, height // 2 + r // 8),
+            fill=colour,
+        )
         draw.text((10, 10), text, fill=(255, 255, 255))
         yield np.asarray(picture)

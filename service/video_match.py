@@ -86,7 +86,8 @@ def match_videos(
     """Every listed video the upload matches, best first."""
     informative_query = query_qualities >= rule.min_quality
     kept = [
-        p for p in pairs
+        p
+        for p in pairs
         if p.distance <= rule.frame_distance
         and informative_query[p.query_frame]
         and listed[p.entry_id].qualities[p.listed_frame] >= rule.min_quality
@@ -155,18 +156,28 @@ def _decide(
     distance = int(np.median(list(found.values())))
     if upload_share >= rule.whole_share and listed_share >= rule.whole_share:
         return VideoMatch(
-            entry_id, "whole", distance,
-            _span(query_timestamps, query_frames), _span(video.timestamps, listed_frames),
-            float(weights[query_frames].sum()), upload_share, listed_share,
+            entry_id,
+            "whole",
+            distance,
+            _span(query_timestamps, query_frames),
+            _span(video.timestamps, listed_frames),
+            float(weights[query_frames].sum()),
+            upload_share,
+            listed_share,
         )
     run = _best_run(found, weights, query_timestamps, video.timestamps, rule)
     if run is None:
         return None
     run_weight, run_query, run_listed = run
     return VideoMatch(
-        entry_id, "segment", distance,
-        _span(query_timestamps, run_query), _span(video.timestamps, run_listed),
-        run_weight, upload_share, listed_share,
+        entry_id,
+        "segment",
+        distance,
+        _span(query_timestamps, run_query),
+        _span(video.timestamps, run_listed),
+        run_weight,
+        upload_share,
+        listed_share,
     )
 
 

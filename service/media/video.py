@@ -149,8 +149,11 @@ def _open(source: Source, limits: VideoLimits) -> av.container.InputContainer:
             "video_bytes", f"video is {size:,} bytes; the limit is {limits.max_bytes:,}"
         )
     handle: str | BinaryIO = (
-        io.BytesIO(source) if isinstance(source, bytes) else
-        str(source) if isinstance(source, (str, Path)) else source
+        io.BytesIO(source)
+        if isinstance(source, bytes)
+        else str(source)
+        if isinstance(source, (str, Path))
+        else source
     )
     try:
         # max_pixels makes FFmpeg's decoders refuse an oversized frame before allocating
@@ -162,7 +165,9 @@ def _open(source: Source, limits: VideoLimits) -> av.container.InputContainer:
             timeout=limits.max_wall_seconds,
         )
     except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"bytes are not a video the service can decode ({_reason(exc)})") from None
+        raise InvalidInput(
+            f"bytes are not a video the service can decode ({_reason(exc)})"
+        ) from None
     if container.format.name not in ALLOWED_CONTAINERS:
         container.close()
         raise InvalidInput(
@@ -203,7 +208,9 @@ def _sample(container: av.container.InputContainer, limits: VideoLimits) -> Iter
             if time.monotonic() > deadline:
                 raise LimitExceeded("video_seconds", _wall_message(limits))
             if frame.width * frame.height > limits.max_frame_pixels:
-                raise LimitExceeded("video_frame_pixels", _pixels_message(frame.width, frame.height, limits))
+                raise LimitExceeded(
+                    "video_frame_pixels", _pixels_message(frame.width, frame.height, limits)
+                )
             shown = frame.time if frame.time is not None else decoded / _rate(stream)
             start = shown if start is None else start
             at = max(0.0, shown - start)
@@ -262,8 +269,7 @@ def _duration_message(seconds: float, limits: VideoLimits) -> str:
 
 def _wall_message(limits: VideoLimits) -> str:
     return (
-        f"decoding took longer than {limits.max_wall_seconds:g} s; "
-        "send a shorter or smaller video"
+        f"decoding took longer than {limits.max_wall_seconds:g} s; send a shorter or smaller video"
     )
 
 

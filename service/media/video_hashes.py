@@ -53,8 +53,9 @@ def hash_frames(samples: Iterable[SampledFrame]) -> list[FrameHash]:
     out = []
     for sample in samples:
         bits, quality = pdqhash.compute(sample.rgb)
-        out.append(FrameHash(np.packbits(bits.astype(np.uint8)).tobytes(), int(quality),
-                             sample.timestamp))
+        out.append(
+            FrameHash(np.packbits(bits.astype(np.uint8)).tobytes(), int(quality), sample.timestamp)
+        )
     return out
 
 
@@ -134,8 +135,13 @@ def unpack(value: bytes) -> list[FrameHash]:
     frames = []
     for start in range(0, len(value), RECORD_BYTES):
         record = value[start : start + RECORD_BYTES]
-        frames.append(FrameHash(record[:PDQ_BYTES], record[PDQ_BYTES],
-                                int.from_bytes(record[PDQ_BYTES + 1 :], "big") / 1000))
+        frames.append(
+            FrameHash(
+                record[:PDQ_BYTES],
+                record[PDQ_BYTES],
+                int.from_bytes(record[PDQ_BYTES + 1 :], "big") / 1000,
+            )
+        )
     validate_frames(frames)
     return frames
 
@@ -164,8 +170,9 @@ def validate_frames(frames: Sequence[FrameHash]) -> None:
 
 def to_threatexchange(frames: Sequence[FrameHash]) -> str:
     """python-threatexchange's VPDQ signal string: a JSON list of "hex,quality,seconds"."""
-    return json.dumps([f"{f.pdq.hex()},{f.quality},{f.timestamp:.3f}" for f in frames],
-                      separators=(",", ":"))
+    return json.dumps(
+        [f"{f.pdq.hex()},{f.quality},{f.timestamp:.3f}" for f in frames], separators=(",", ":")
+    )
 
 
 def from_threatexchange(text: str) -> list[FrameHash]:
@@ -173,9 +180,9 @@ def from_threatexchange(text: str) -> list[FrameHash]:
     try:
         items = json.loads(text)
     except (ValueError, RecursionError):
-        raise InvalidInput("vpdq text is not a JSON list of \"hex,quality,seconds\"") from None
+        raise InvalidInput('vpdq text is not a JSON list of "hex,quality,seconds"') from None
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-        raise InvalidInput("vpdq text is not a JSON list of \"hex,quality,seconds\"")
+        raise InvalidInput('vpdq text is not a JSON list of "hex,quality,seconds"')
     frames = [_frame(item.split(","), (0, 1, 2), number) for number, item in enumerate(items)]
     validate_frames(frames)
     return frames
