@@ -69,7 +69,7 @@ def test_animated_gif_and_webp_are_videos(fmt: str) -> None:
 
 
 def test_a_new_frame_rate_keeps_the_seconds(story: bytes) -> None:
-    pictures, fps = decoded(story)
+    pictures, _fps = decoded(story)
     slower = encode(pictures, 24.0, "h264")  # the same frames shown at 24 a second: 15 s
     assert [s.timestamp for s in sample_frames(slower)][:3] == [0.0, 1.0, 2.0]
 

@@ -35,6 +35,8 @@ ANIMATED_FORMATS = ("GIF", "WEBP")
 # Browsers show a GIF frame of 0-10 ms for 100 ms; so does this sampler.
 MIN_FRAME_MS = 20
 DEFAULT_FRAME_MS = 100
+# A packet shown this close before the next sampled second is decoded in full.
+SKIP_MARGIN = 0.001
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,32 +195,44 @@ def _sample(container: av.container.InputContainer, limits: VideoLimits) -> Iter
         raise InvalidInput("the file has no video stream")
     stream = container.streams.video[0]
     _check_declared(stream, container, limits)
-    stream.codec_context.thread_count = max(1, limits.decoder_threads)
+    context = stream.codec_context
+    context.thread_count = max(1, limits.decoder_threads)
+    time_base = float(stream.time_base) if stream.time_base else None
     deadline = time.monotonic() + limits.max_wall_seconds
-    decoded = 0
+    packets = 0
     start: float | None = None
     next_time = 0.0
     try:
-        for frame in container.decode(stream):
-            decoded += 1
-            if decoded > limits.max_frames:
+        for packet in container.demux(stream):
+            packets += 1
+            if packets > limits.max_frames:
                 raise LimitExceeded(
                     "video_frames", f"video has more than {limits.max_frames:,} frames"
                 )
             if time.monotonic() > deadline:
                 raise LimitExceeded("video_seconds", _wall_message(limits))
-            if frame.width * frame.height > limits.max_frame_pixels:
-                raise LimitExceeded(
-                    "video_frame_pixels", _pixels_message(frame.width, frame.height, limits)
-                )
-            shown = frame.time if frame.time is not None else decoded / _rate(stream)
-            start = shown if start is None else start
-            at = max(0.0, shown - start)
-            if at > limits.max_seconds:
-                raise LimitExceeded("video_seconds", _duration_message(at, limits))
-            if at + 1e-6 >= next_time:
-                yield SampledFrame(round(at, 3), frame.to_ndarray(format="rgb24"))
-                next_time = _next_sample(at, limits)
+            # Frames no other frame refers to (most B-frames) are left undecoded until the
+            # next sampled second: about half the decoding, the same frames sampled.
+            wanted_soon = (
+                start is None
+                or packet.pts is None
+                or time_base is None
+                or packet.pts * time_base - start >= next_time - SKIP_MARGIN
+            )
+            context.skip_frame = "DEFAULT" if wanted_soon else "NONREF"
+            for frame in packet.decode():
+                if frame.width * frame.height > limits.max_frame_pixels:
+                    raise LimitExceeded(
+                        "video_frame_pixels", _pixels_message(frame.width, frame.height, limits)
+                    )
+                shown = frame.time if frame.time is not None else packets / _rate(stream)
+                start = shown if start is None else start
+                at = max(0.0, shown - start)
+                if at > limits.max_seconds:
+                    raise LimitExceeded("video_seconds", _duration_message(at, limits))
+                if at + 1e-6 >= next_time:
+                    yield SampledFrame(round(at, 3), frame.to_ndarray(format="rgb24"))
+                    next_time = _next_sample(at, limits)
     except av.error.FFmpegError as exc:
         if start is None:
             raise InvalidInput(f"video could not be decoded ({_reason(exc)})") from None

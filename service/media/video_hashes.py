@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pdqhash
 
-from service.media.borders import content_box, has_bars
 from service.errors import InvalidInput
+from service.media.borders import content_box, has_bars
 from service.media.video import SampledFrame
 
 PDQ_BYTES = 32
