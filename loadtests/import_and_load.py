@@ -19,7 +19,7 @@ import numpy as np
 
 from service.app import HashGuard
 from service.config import Settings
-from service.store.sqlite import SQLiteStore
+from service.store import open_store
 
 
 def main() -> None:
@@ -51,7 +51,7 @@ def main() -> None:
             )
             rows.append((label, f"{time.perf_counter() - started:.1f} s"))
         started = time.perf_counter()
-        app = HashGuard(SQLiteStore(data), Settings(data_dir=str(data)))
+        app = HashGuard(open_store("sqlite", data), Settings(data_dir=str(data)))
         rows.append(("start-up load into the matcher", f"{time.perf_counter() - started:.1f} s"))
         app.store.close()
     for label, value in rows:

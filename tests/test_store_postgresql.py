@@ -1,19 +1,17 @@
-"""The PostgreSQL store on a real server, in a schema of its own per test: migrations,
-the change log's order under concurrent writers, imports, withdrawal, hits."""
+"""What only the PostgreSQL store does (tests/test_store_contract.py checks the rest), on a
+real server in a schema of its own per test: replicas migrating together, change seqs
+committing in order under concurrent writers (the advisory lock), NOTIFY waking other
+replicas, and outages."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-import psycopg
 import pytest
 
-from service.domain import Algorithm, EntryState, HashValue, HitState, Match, Verdict
-from service.errors import Conflict, NotFound
-from service.store.migrations import load_migrations
+from service.domain import Algorithm, AuditEvent, HashValue
 from service.store.postgresql import PostgresStore
-from service.store.sql_shared import CASES_OPENED_SINCE
 
 PDQ = HashValue(Algorithm.PDQ, bytes(range(32)))
 MD5 = HashValue(Algorithm.MD5, bytes(16))
@@ -21,30 +19,6 @@ MD5 = HashValue(Algorithm.MD5, bytes(16))
 
 def pdq(i: int) -> HashValue:
     return HashValue(Algorithm.PDQ, i.to_bytes(4, "big") * 8)
-
-
-def test_migrations_are_idempotent_and_refuse_newer_schema(pg_url: str) -> None:
-    first = PostgresStore(pg_url)
-    second = PostgresStore(pg_url)  # a second replica applies nothing and fails nothing
-    assert first.store_id() == second.store_id()
-    second.close()
-    with psycopg.connect(pg_url, autocommit=True) as db:
-        assert db.execute("SELECT version FROM schema_version").fetchall() == [
-            (len(load_migrations("postgresql")),)
-        ]
-        db.execute("UPDATE schema_version SET version = 99")
-    with pytest.raises(Conflict, match="newer than this HashGuard knows"):
-        PostgresStore(pg_url)
-    first.close()
-
-
-def test_hourly_case_count_uses_the_submitter_index(pg_url: str) -> None:
-    PostgresStore(pg_url).close()
-    with psycopg.connect(pg_url, autocommit=True) as db:
-        db.execute("SET enable_seqscan = off")  # an empty table would be scanned anyway
-        query = CASES_OPENED_SINCE.replace("?", "%s")
-        plan = db.execute(f"EXPLAIN {query}", ("sub", 0.0)).fetchall()
-    assert any("cases_by_submitter" in row[0] for row in plan), plan
 
 
 def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
@@ -65,57 +39,6 @@ def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
     assert not errors and len({s.store_id() for s in stores}) == 1
     for store in stores:
         store.close()
-
-
-def test_case_lifecycle_and_change_log(pg_url: str) -> None:
-    store = PostgresStore(pg_url)
-    ids = store.create_case("c", b"t" * 32, "sub", [PDQ, MD5], 1.0)
-    assert store.change_head(0).seq == 1
-    rows = [r for batch in store.changed_entries(0, 1) for r in batch]
-    assert [(r.entry_id, r.state) for r in rows] == [(i, EntryState.PENDING) for i in ids]
-
-    match = Match(ids[0], Algorithm.PDQ, 3, EntryState.PENDING, b"q" * 32)
-    store.create_hit("h", "op", "ref", [match], 2.0)
-    hit, vetted = store.resolve_hit("h", Verdict.CONFIRMED, "yes", "mod", 3.0)
-    assert hit.state is HitState.CONFIRMED and vetted == [ids[0]]
-    with pytest.raises(Conflict):
-        store.resolve_hit("h", Verdict.REJECTED, "", "mod", 4.0)
-    head = store.change_head(1)
-    assert head.seq == 2 and head.oldest_unapplied_at is not None
-    assert [(r.entry_id, r.state) for b in store.changed_entries(1, 2) for r in b] == [
-        (ids[0], EntryState.VETTED)
-    ]
-
-    withdrawn = store.withdraw_case("c", 5.0)
-    assert sorted(e.entry_id for e in withdrawn) == ids
-    assert store.withdraw_case("c", 6.0) == []  # twice is harmless and logs nothing
-    assert store.change_head(0).seq == 3 and store.withdrawn_since(2)
-    later = [r for b in store.changed_entries(2, 3) for r in b]
-    assert {(r.entry_id, r.state, r.value) for r in later} == {
-        (i, EntryState.WITHDRAWN, b"") for i in ids
-    }
-    with psycopg.connect(pg_url) as db:
-        assert db.execute("SELECT value FROM entries").fetchall() == [(None,), (None,)]
-        assert db.execute("SELECT query_value FROM hit_matches").fetchall() == [(None,)]
-    with pytest.raises(NotFound):
-        store.withdraw_case("nope", 7.0)
-    store.close()
-
-
-def test_import_counts_vets_and_is_idempotent(pg_url: str) -> None:
-    store = PostgresStore(pg_url)
-    first = store.import_entries([pdq(i) for i in range(100)] + [pdq(1)], False, 1.0)
-    assert (first.added, first.vetted, first.unchanged) == (100, 0, 1)
-    again = store.import_entries([pdq(i) for i in range(150)], True, 2.0)
-    assert (again.added, again.vetted, again.unchanged) == (50, 100, 0)
-    assert store.count_entries() == {(Algorithm.PDQ, EntryState.VETTED): 150}
-    head = store.change_head(0).seq
-    states = {r.entry_id: r.state for b in store.changed_entries(0, head) for r in b}
-    assert len(states) == 150 and set(states.values()) == {EntryState.VETTED}
-    nothing = store.import_entries([pdq(i) for i in range(150)], True, 3.0)
-    assert (nothing.added, nothing.vetted, nothing.unchanged) == (0, 0, 150)
-    assert store.change_head(0).seq == head  # no empty changes are left in the log
-    store.close()
 
 
 def test_change_seqs_commit_in_order_under_concurrent_writers(pg_url: str) -> None:
@@ -151,6 +74,23 @@ def test_change_seqs_commit_in_order_under_concurrent_writers(pg_url: str) -> No
     assert observer.change_head(0).seq == 100
     for store in [*stores, observer]:
         store.close()
+
+
+def test_a_commit_on_one_replica_wakes_another(pg_url: str) -> None:
+    """The writer's NOTIFY (sent in the same transaction as its change) wakes a replica
+    waiting on LISTEN at commit; without a commit the wait times out."""
+    writer, waiter = PostgresStore(pg_url, pool_size=1), PostgresStore(pg_url, pool_size=1)
+    try:
+        assert waiter.signals_changes
+        assert waiter.wait_for_change(5.0)  # a fresh LISTEN: catch up at once
+        assert not waiter.wait_for_change(0.2)  # nothing committed since
+        writer.create_case("c", b"t" * 32, "sub", [PDQ], 1.0)
+        assert waiter.wait_for_change(10.0)
+        writer.append_audit(AuditEvent("a", "admin", "", "hits.listed", "", 1.0))
+        assert not waiter.wait_for_change(0.2)  # the audit log is not the list: no NOTIFY
+    finally:
+        writer.close()
+        waiter.close()
 
 
 def test_unreachable_server_is_a_clear_error() -> None:

@@ -15,7 +15,7 @@ import time
 from service.access.auth import digest, new_api_key, secret_for
 from service.domain import DEFAULT_TENANT, AuditEvent, Role
 from service.errors import InvalidInput, NotFound
-from service.store import ApiKeyRecord, Store
+from service.store import ApiKeyRecord, KeyStore
 
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
@@ -39,7 +39,7 @@ def validate_tenant(tenant: str) -> str:
 
 
 def create_api_key(
-    store: Store, role: Role, name: str | None = None, tenant: str = DEFAULT_TENANT
+    store: KeyStore, role: Role, name: str | None = None, tenant: str = DEFAULT_TENANT
 ) -> str:
     """Store a new key's digest and return the key (the only time it is seen)."""
     key_id, key = new_api_key()
@@ -51,11 +51,11 @@ def create_api_key(
     return key
 
 
-def revoke_api_key(store: Store, name: str) -> ApiKeyRecord:
+def revoke_api_key(store: KeyStore, name: str) -> ApiKeyRecord:
     return store.revoke_api_key(name, time.time(), local_actor("key.revoked", name))
 
 
-def rotate_api_key(store: Store, name: str) -> str:
+def rotate_api_key(store: KeyStore, name: str) -> str:
     """Give the key `name` a new secret; returns the new key. The old one is refused
     from the next call on."""
     record = next((k for k in store.list_api_keys() if k.name == name), None)

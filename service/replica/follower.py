@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from service import metrics
 from service.domain import EntryRow, EntryState
 from service.matcher import Matcher
-from service.store import Store
+from service.store import EntryLog
 
 log = logging.getLogger("hashguard.follower")
 _MAX_BACKOFF = 5.0
@@ -27,7 +27,7 @@ _WAIT_SLICE = 0.5
 class Follower:
     def __init__(
         self,
-        store: Store,
+        store: EntryLog,
         matcher: Matcher,
         applied_seq: int,
         interval: float,

@@ -31,7 +31,7 @@ import numpy as np
 
 from service import metrics
 from service.domain import Algorithm, EntryRow, EntryState
-from service.store import Store
+from service.store import EntryLog
 
 log = logging.getLogger("hashguard.snapshot")
 
@@ -63,7 +63,7 @@ def snapshot_dir(data_dir: str | Path) -> Path:
 # -- writing ------------------------------------------------------------------------------
 
 
-def write_snapshot(store: Store, directory: Path) -> Snapshot:
+def write_snapshot(store: EntryLog, directory: Path) -> Snapshot:
     """Write the live list as a new snapshot and return it.
 
     When a valid snapshot is already on disk, only the entries changed since its seq
@@ -120,12 +120,14 @@ def write_snapshot(store: Store, directory: Path) -> Snapshot:
     return Snapshot(seq, arrays)
 
 
-def read_live_entries(store: Store) -> dict[Algorithm, AlgorithmArrays]:
+def read_live_entries(store: EntryLog) -> dict[Algorithm, AlgorithmArrays]:
     """Every pending and vetted entry of the store, as arrays per algorithm."""
     return _to_arrays(store.iter_entries([EntryState.PENDING, EntryState.VETTED]))
 
 
-def _merge_changes(previous: Snapshot, store: Store, seq: int) -> dict[Algorithm, AlgorithmArrays]:
+def _merge_changes(
+    previous: Snapshot, store: EntryLog, seq: int
+) -> dict[Algorithm, AlgorithmArrays]:
     """The previous snapshot's entries, minus every entry changed in (previous.seq,
     seq], plus those of them still live, in their current state."""
     changed = [row for batch in store.changed_entries(previous.seq, seq) for row in batch]
@@ -259,7 +261,7 @@ class SnapshotWriter:
     """Rewrites the snapshot every `interval` seconds when the list changed, and within
     a few seconds of a withdrawal, so a withdrawn hash does not linger on disk."""
 
-    def __init__(self, store: Store, directory: Path, interval: float, seq: int) -> None:
+    def __init__(self, store: EntryLog, directory: Path, interval: float, seq: int) -> None:
         self.store = store
         self.directory = directory
         self.interval = interval

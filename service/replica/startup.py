@@ -9,12 +9,12 @@ from pathlib import Path
 from service import metrics
 from service.matcher import Matcher
 from service.replica.snapshot import read_live_entries, read_snapshot
-from service.store import Store
+from service.store import EntryLog
 
 log = logging.getLogger("hashguard.startup")
 
 
-def load_matcher(store: Store, matcher: Matcher, snapshots: Path | None) -> tuple[int, str]:
+def load_matcher(store: EntryLog, matcher: Matcher, snapshots: Path | None) -> tuple[int, str]:
     """Load the list into `matcher`; returns the change seq it covers and where the list
     came from ("snapshot" or "store"). The caller then catches up from that seq."""
     head = store.change_head(0).seq
