@@ -163,7 +163,7 @@ def test_victim_operator_moderator_journey(stack: Stack, browser: Any, tmp_path:
     ]
     page.set_input_files("#photos", str(photo))
     page.wait_for_selector("#progress li.ok")
-    assert page.inner_text("#progress") == "Photo 1 of 1: fingerprint ready."
+    assert page.inner_text("#progress") == "Photo 1 of 1: fingerprints ready."
     shoot(page, stack, "1b-victim-photo-ready")
     page.click("#send")
     page.wait_for_selector("#result:not([hidden])")
@@ -173,15 +173,17 @@ def test_victim_operator_moderator_journey(stack: Stack, browser: Any, tmp_path:
     assert re.fullmatch(r"[0-9a-f-]{36}", case_id) and len(case_token) >= 32
     shoot(page, stack, "2-victim-case-open")
 
-    # Every request stayed on the web tier; the only one with a body is the JSON of two
+    # Every request stayed on the web tier; the only one with a body is the JSON of the
     # fingerprints, and no byte of the photo was sent.
     assert all(r.url.startswith(stack.url + "/") for r in requests)
     with_body = [r for r in requests if r.post_data_buffer]
     assert [(r.method, r.url) for r in with_body] == [("POST", stack.url + "/api/cases")]
     sent = json.loads(with_body[0].post_data_buffer)
-    assert [item["algorithm"] for item in sent["hashes"]] == ["pdq", "sha256"]
+    kinds = [item["algorithm"] for item in sent["hashes"]]
+    assert kinds[:4] == ["pdq", "phash", "sha256", "md5"] and kinds.count("pdq-window") >= 20
     assert all(set(item) <= {"algorithm", "hex", "quality"} for item in sent["hashes"])
-    assert sent["hashes"][1]["hex"] == hashlib.sha256(photo_bytes).hexdigest()
+    assert sent["hashes"][2]["hex"] == hashlib.sha256(photo_bytes).hexdigest()
+    assert sent["hashes"][3]["hex"] == hashlib.md5(photo_bytes).hexdigest()
     assert photo_bytes[:4096] not in with_body[0].post_data_buffer
     assert all(r.method == "GET" for r in requests if r not in with_body)
     # The browser's PDQ (canvas decoding + pdq.js) is the one `hashguard hash` computes.
@@ -253,7 +255,11 @@ def test_victim_operator_moderator_journey(stack: Stack, browser: Any, tmp_path:
     page.fill("#case_token", case_token)
     page.click("button[type=submit]")
     counts = page.inner_text(".counts")
-    assert re.search(r"so copies are blocked\s+1", counts)
+    listed = int(re.search(r"Fingerprints on the list\s+(\d+)", counts).group(1))  # type: ignore[union-attr]
+    assert listed == len(sent["hashes"])
+    # The confirmed hit vetted every entry the re-upload matched (its PDQ, pHash, windows).
+    blocked = int(re.search(r"so copies are blocked\s+(\d+)", counts).group(1))  # type: ignore[union-attr]
+    assert 1 <= blocked < listed
     assert re.search(r"Uploads that matched\s+1", counts)
     assert re.search(r"Uploads a moderator confirmed\s+1", counts)
     assert "active" in page.inner_text(".lead")
@@ -261,7 +267,7 @@ def test_victim_operator_moderator_journey(stack: Stack, browser: Any, tmp_path:
     page.check("#understand")
     page.click("button.danger")
     assert page.inner_text("h1") == "Your case is withdrawn"
-    assert "2 fingerprints removed" in page.inner_text(".lead")
+    assert f"{listed} fingerprints removed" in page.inner_text(".lead")
     shoot(page, stack, "8-victim-withdrawn")
     assert stack.check(reupload.getvalue(), "post-125").decision == pb.DECISION_ALLOW
     victim.close()
@@ -297,9 +303,12 @@ def test_forms_and_endpoints_refuse_forgeries_and_images(
         data=photo.getvalue(),
     )
     assert refused.status == 413
-    wrong = {"hashes": [{"algorithm": "md5", "hex": "ab" * 16}]}
-    answer = api.post(stack.url + "/api/cases", headers={"X-CSRF-Token": csrf}, data=wrong)
-    assert answer.status == 400 and "expected form" in answer.json()["error"]
+    for wrong in (
+        {"hashes": [{"algorithm": "tmk", "hex": "ab" * 16}]},  # not one the page computes
+        {"hashes": [{"algorithm": "pdq", "hex": "ab" * 16, "quality": 90}]},  # too short
+    ):
+        answer = api.post(stack.url + "/api/cases", headers={"X-CSRF-Token": csrf}, data=wrong)
+        assert answer.status == 400 and "expected form" in answer.json()["error"]
 
     # The console without a session, or with a forged one, goes to sign-in and does nothing.
     forged = api.post(
@@ -527,12 +536,12 @@ def test_one_visitor_cannot_spend_the_quota_all_victims_share(stack: Stack, brow
         stop_web(web)
 
 
-def test_a_flat_photo_is_submitted_with_its_exact_fingerprint_only(
+def test_a_flat_photo_is_submitted_without_its_pdq(
     stack: Stack, browser: Any, tmp_path: Path
 ) -> None:
     """skimage's clock is too flat for PDQ (quality under 50), which the service refuses
-    with the whole case: the page says only exact copies may be recognised, leaves the
-    PDQ out and the case opens with the SHA-256."""
+    with the whole case: the page says some changed copies may not be recognised, leaves
+    the PDQ out (as `hashguard hash` does) and the case opens with the rest."""
     photo = tmp_path / "clock.png"
     Image.fromarray(skimage.data.clock()).save(photo)
     context = browser.new_context()
@@ -542,13 +551,17 @@ def test_a_flat_photo_is_submitted_with_its_exact_fingerprint_only(
     page.goto(stack.url + "/")
     page.set_input_files("#photos", str(photo))
     page.wait_for_selector("#progress li.note")
-    assert "only exact copies may be recognised" in page.inner_text("#progress")
+    assert "some changed copies may not be recognised" in page.inner_text("#progress")
     page.click("#send")
     page.wait_for_selector("#result:not([hidden])")
     assert re.fullmatch(r"[0-9a-f-]{36}", page.inner_text("#case-id"))
     (request,) = sent
     hashes = json.loads(request.post_data_buffer)["hashes"]
-    assert hashes == [
-        {"algorithm": "sha256", "hex": hashlib.sha256(photo.read_bytes()).hexdigest()}
+    data = photo.read_bytes()
+    assert [h for h in hashes if h["algorithm"] != "pdq-window"] == [
+        {"algorithm": "phash", "hex": hash_file(str(photo)).phash.value.hex()},
+        {"algorithm": "sha256", "hex": hashlib.sha256(data).hexdigest()},
+        {"algorithm": "md5", "hex": hashlib.md5(data).hexdigest()},
     ]
+    assert all(h["quality"] >= 50 for h in hashes if h["algorithm"] == "pdq-window")
     context.close()

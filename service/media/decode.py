@@ -44,9 +44,12 @@ def decode_image(
     DEFAULT_DRAFT_SIDE, and anything above LARGE_IMAGE_PIXELS box-reduced; the rest pixel
     for pixel; draft_side=0 turns both reductions off).
 
-    EXIF orientation is applied. Every mode goes through Pillow's convert("RGB"), which is
-    what python-threatexchange does, so our PDQ hashes equal the ones it publishes
-    (including its 16-bit vectors, where values above 255 saturate).
+    The picture as displayed, which is what the victim page hashes in a browser: EXIF
+    orientation applied, then every mode through Pillow's convert("RGB") (CMYK and
+    palette colours converted; 16-bit values above 255 saturate). python-threatexchange
+    hashes the stored samples instead, so for rotated JPEGs, CMYK JPEGs and palette PNGs
+    its PDQ differs from ours by 100-256 bits; for RGB and grey files, its reference
+    vectors included, the two are equal (docs/QUALITY.md, "As displayed").
     """
     with _decoding():
         image = _open(data, max_pixels, draft_side)

@@ -20,10 +20,14 @@ from service.client.tls import ClientTls
 from service.domain import Algorithm, validate_hash
 from service.errors import InvalidInput
 
-# The hashes a browser computes: PDQ (with quality) and SHA-256 of the file's bytes.
+# The hashes the victim page computes, the same set as `hashguard hash`: PDQ (with
+# quality), its sub-windows, pHash, and SHA-256 and MD5 of the file's bytes.
 BROWSER_ALGORITHMS = {
     Algorithm.PDQ: pb.HASH_ALGORITHM_PDQ,
+    Algorithm.PDQ_WINDOW: pb.HASH_ALGORITHM_PDQ_WINDOW,
+    Algorithm.PHASH: pb.HASH_ALGORITHM_PHASH,
     Algorithm.SHA256: pb.HASH_ALGORITHM_SHA256,
+    Algorithm.MD5: pb.HASH_ALGORITHM_MD5,
 }
 # ListHits pages while counting; past this many hits a count is shown as "N+".
 COUNT_LIMIT = 5000
@@ -247,7 +251,8 @@ class Backend:
 
 
 def parse_browser_hashes(items: object, most: int) -> list[tuple[Algorithm, bytes, int]]:
-    """The JSON the victim page sends: [{"algorithm": "pdq"|"sha256", "hex", "quality"}]."""
+    """The JSON the victim page sends: [{"algorithm", "hex", "quality"}], the algorithm
+    one of BROWSER_ALGORITHMS by its name (pdq, pdq-window, phash, sha256, md5)."""
     if not isinstance(items, list) or not items:
         raise PageError("No fingerprints were received. Please choose your photos again.")
     if len(items) > most:

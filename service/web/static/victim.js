@@ -1,6 +1,7 @@
 /*
- * The victim page: hash the chosen photos here (PDQ with quality, SHA-256 of the file's
- * bytes), then send only those codes to /api/cases. The photo is read into memory and
+ * The victim page: hash the chosen photos here (the same set as `hashguard hash`: PDQ
+ * with quality, pdq-window, pHash, SHA-256 and MD5), then send only those codes to
+ * /api/cases. The photo is read into memory and
  * decoded by the browser; no byte of it is ever put in a request.
  */
 (function () {
@@ -13,12 +14,6 @@
   var send = document.getElementById("send");
   var sendError = document.getElementById("send-error");
   var fingerprints = [];
-
-  function hex(buffer) {
-    return Array.prototype.map
-      .call(new Uint8Array(buffer), function (b) { return b.toString(16).padStart(2, "0"); })
-      .join("");
-  }
 
   /* Decode like the service does: upright (EXIF orientation), colours as stored. */
   async function pixelsOf(file) {
@@ -36,17 +31,16 @@
     return context.getImageData(0, 0, canvas.width, canvas.height);
   }
 
-  var MIN_PDQ_QUALITY = 50; // the service's default --pdq-min-quality
-
+  /* The same hashes as `hashguard hash` (static/fingerprints.js). */
   async function fingerprint(file) {
     var bytes = await file.arrayBuffer();
-    var sha256 = hex(await crypto.subtle.digest("SHA-256", bytes));
     var image = await pixelsOf(file);
-    var pdq = window.HashGuardPDQ.pdqFromPixels(image.data, image.width, image.height, 4);
-    return [
-      { algorithm: "pdq", hex: pdq.hash, quality: pdq.quality },
-      { algorithm: "sha256", hex: sha256 },
-    ];
+    return window.HashGuardFingerprints.fingerprints(bytes, image.data, image.width, image.height, 4, true);
+  }
+
+  /* Let the browser paint the progress line before the next long computation. */
+  function paint() {
+    return new Promise(function (resolve) { requestAnimationFrame(function () { setTimeout(resolve, 0); }); });
   }
 
   function line(text, kind) {
@@ -65,24 +59,26 @@
     var files = Array.prototype.slice.call(input.files);
     for (var i = 0; i < files.length; i++) {
       var label = "Photo " + (i + 1) + " of " + files.length;
-      var item = line(label + ": making its fingerprint…");
+      var item = line(label + ": making its fingerprints…");
+      item.setAttribute("aria-busy", "true");
+      await paint();
       try {
-        var codes = await fingerprint(files[i]);
-        item.textContent = label + ": fingerprint ready.";
-        if (codes[0].quality < MIN_PDQ_QUALITY) {
-          // The service refuses a PDQ this flat (it would match unrelated pictures), and
-          // with it the whole case: send the exact fingerprint only.
-          fingerprints = fingerprints.concat(codes.slice(1));
-          item.textContent += " This picture has little detail, so only exact copies may be recognised.";
+        var result = await fingerprint(files[i]);
+        fingerprints = fingerprints.concat(result.hashes);
+        item.textContent = label + ": fingerprints ready.";
+        if (result.leftOut.length) {
+          // Codes that would match unrelated pictures are left out, as `hashguard hash` does.
+          item.textContent += " This picture has little detail, so some changed copies may not be recognised.";
           item.className = "note";
         } else {
-          fingerprints = fingerprints.concat(codes);
           item.className = "ok";
         }
+        if (!result.hashes.length) throw new Error("nothing to send");
       } catch (err) {
         item.textContent = label + ": this file could not be read as a photo. It will be left out.";
         item.className = "bad";
       }
+      item.removeAttribute("aria-busy");
     }
     send.disabled = fingerprints.length === 0;
   });
