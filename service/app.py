@@ -166,8 +166,12 @@ class HashGuard:
         if principal is not None:
             return principal
         assert api_key  # cached_principal refused a missing one
-        key_id = split_api_key(api_key)
-        return self._principal(api_key, self._api_key_record(key_id))
+        return self.reread_principal(api_key)
+
+    def reread_principal(self, api_key: str) -> Principal:
+        """The key's principal from its record read from the store now (blocking I/O),
+        which also refreshes the key cache."""
+        return self._principal(api_key, self._api_key_record(split_api_key(api_key)))
 
     def cached_principal(self, api_key: str | None) -> Principal | None:
         """The key's principal from a record read within `key_cache_seconds`, without
@@ -186,6 +190,16 @@ class HashGuard:
         if not same_secret(api_key, record.secret_hash):
             return None  # maybe rotated since: only the store can say
         return self._unrevoked(record)
+
+    def key_refresh_due(self, api_key: str) -> bool:
+        """Whether the key's cached record is past half of `key_cache_seconds`: the
+        server then rereads it in the background while the cache still answers, so a
+        busy key is never found expired by all of its calls at once (each would wait
+        for its own store read in the thread pool)."""
+        cached = self._known_keys.get(split_api_key(api_key))
+        if cached is None:
+            return False
+        return time.monotonic() - cached[1] >= self.settings.key_cache_seconds / 2
 
     @classmethod
     def _principal(cls, api_key: str, record: ApiKeyRecord | None) -> Principal:

@@ -60,6 +60,9 @@ class _Servicer:
     def __init__(self, app: HashGuard, pool: ThreadPoolExecutor) -> None:
         self.app = app
         self.pool = pool
+        # One store read per key at a time: the calls that need a key read while one is
+        # under way wait for it instead of each sending their own to the pool.
+        self._key_reads: dict[str, asyncio.Future[Principal]] = {}
 
     async def blocking(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `function` in the thread pool: store I/O, image decodes."""
@@ -68,12 +71,30 @@ class _Servicer:
 
     async def caller(self, context: Context) -> Principal:
         """The principal behind the call's key: from the key cache on the loop, else
-        read from the store in the pool."""
+        read from the store in the pool, once for all the calls waiting on that key.
+        A cached key past half its cache time is reread in the background, so under
+        steady load no call waits for a key read (docs/BENCHMARKS.md, issue 19)."""
         token = bearer_token(context)
         principal = self.app.cached_principal(token)
+        assert token is not None  # cached_principal refused a missing one
         if principal is None:
-            principal = await self.blocking(self.app.authenticate, token)
+            return await asyncio.shield(self._read_key(token))
+        if self.app.key_refresh_due(token) and token not in self._key_reads:
+            self._read_key(token)
         return principal
+
+    def _read_key(self, token: str) -> asyncio.Future[Principal]:
+        """The key's record read from the store in the pool, shared by every caller
+        with the same key while the read runs (keyed by the whole key: a wrong secret
+        never shares a right one's answer)."""
+        running = self._key_reads.get(token)
+        if running is None:
+            loop = asyncio.get_running_loop()
+            running = loop.run_in_executor(self.pool, self.app.reread_principal, token)
+            self._key_reads[token] = running
+            running.add_done_callback(lambda _: self._key_reads.pop(token, None))
+            running.add_done_callback(_consume_error)
+        return running
 
 
 class MatchServicer(_Servicer, pb_grpc.MatchServiceServicer):
@@ -217,6 +238,14 @@ class MatchServicer(_Servicer, pb_grpc.MatchServiceServicer):
         else:
             result = self.app.record_check(matched)
         return check_response_to_pb(result, ref)
+
+
+def _consume_error(future: asyncio.Future[Principal]) -> None:
+    """A key read's outcome is in the key cache, and its error (a revoked key, a store
+    outage) reaches every caller that awaited it; a background reread has none, and
+    its error must not be logged as never retrieved."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _item_error(content_ref: str, error: HashGuardError) -> pb.CheckUploadResponse:
