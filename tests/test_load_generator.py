@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -188,3 +189,32 @@ def test_profile_summary_ranks_functions_by_samples(tmp_path: Path) -> None:
     assert lines[3] == "top including callees:"
     assert lines[4].split() == ["100.0%", "serve", "(server.py:1)"]
     assert lines[5].split() == ["83.3%", "check", "(app.py:2)"]
+
+
+def test_concurrency_sweep_drives_each_mix_at_each_concurrency(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from loadtests.concurrency_sweep import main as sweep
+
+    argv = ["--entries", str(ENTRIES), "--data-dir", str(tmp_path / "data")]
+    argv += ["--concurrency", "1,4", "--duration", "1", "--warmup", "0", "--threads"]
+    assert sweep(argv) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["1"], ["4"])]
+    assert [(r[0], r[1]) for r in rows] == [
+        ("1", "hash"),
+        ("1", "health"),
+        ("4", "hash"),
+        ("4", "health"),
+    ]
+    assert all(r[-1] == "0" for r in rows)  # no call failed
+    assert all(int(r[3].replace(",", "")) > 0 for r in rows)  # req/s
+    assert out.count("hash/health") == 2
+    assert "main (event loop)" in out  # the server's CPU by thread
+
+
+def test_thread_cpu_names_the_main_thread() -> None:
+    from loadtests.concurrency_sweep import thread_cpu
+
+    used = thread_cpu(os.getpid())
+    assert "main (event loop)" in used and all(v >= 0 for v in used.values())
