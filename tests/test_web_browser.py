@@ -154,11 +154,12 @@ def test_victim_operator_moderator_journey(stack: Stack, browser: Any, tmp_path:
     page = victim.new_page()
     page.goto(stack.url + "/")
     shoot(page, stack, "1-victim-start")
-    assert tab_order(page, 5) == [
+    assert tab_order(page, 6) == [
         "skip",
         "brand",
         "Protect photos",
         "Check or withdraw a case",
+        "lang-switch",
         "photos",
     ]
     page.set_input_files("#photos", str(photo))

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.client.tls import ClientTls
 from service.config import WebSettings
-from service.web import console, victim
+from service.web import console, i18n, victim
 from service.web.backend import Backend
 from service.web.context import WebContext
 
@@ -53,7 +53,8 @@ class BodyLimit:
                 await PlainTextResponse("Length required", 411)(scope, receive, send)
                 return
             if int(declared) > MAX_BODY_BYTES:
-                refused = "That was too much at once. Please send fewer photos."
+                lang = i18n.language(Request(scope))
+                refused = i18n.translate(lang, "err.body_too_large")
                 await JSONResponse({"error": refused}, 413)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -19,6 +19,7 @@ from service.client import Client
 from service.client.tls import ClientTls
 from service.domain import Algorithm, validate_hash
 from service.errors import InvalidInput
+from service.web.i18n import translate
 
 # The hashes the victim page computes, the same set as `hashguard hash`: PDQ (with
 # quality), its sub-windows, pHash, and SHA-256 and MD5 of the file's bytes.
@@ -37,12 +38,17 @@ DISPUTED_LIMIT = 200
 
 
 class PageError(Exception):
-    """A call failed in a way the page explains; `status` is the HTTP status to answer."""
+    """A call failed in a way the page explains: `key` names the words in the pages'
+    catalogue (service/web/locales), `params` fill them; `status` is the HTTP status."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, key: str, status: int = 400, **params: Any) -> None:
+        super().__init__(key)
+        self.key = key
         self.status = status
+        self.params = params
+
+    def text(self, lang: str) -> str:
+        return translate(lang, self.key, **self.params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,9 +142,7 @@ class Backend:
     def submit_case(self, hashes: Sequence[tuple[Algorithm, bytes, int]]) -> NewCase:
         """(algorithm, value, quality) triples, already checked by parse_browser_hashes."""
         if not self.submitter_key:
-            raise PageError(
-                "This site is not set up to take new cases yet. Please try again later.", 503
-            )
+            raise PageError("err.closed", 503)
         request = pb.SubmitCaseRequest(
             hashes=[
                 pb.Hash(algorithm=BROWSER_ALGORITHMS[a], value=v, quality=q) for a, v, q in hashes
@@ -254,9 +258,9 @@ def parse_browser_hashes(items: object, most: int) -> list[tuple[Algorithm, byte
     """The JSON the victim page sends: [{"algorithm", "hex", "quality"}], the algorithm
     one of BROWSER_ALGORITHMS by its name (pdq, pdq-window, phash, sha256, md5)."""
     if not isinstance(items, list) or not items:
-        raise PageError("No fingerprints were received. Please choose your photos again.")
+        raise PageError("err.no_hashes")
     if len(items) > most:
-        raise PageError(f"Too many fingerprints at once: at most {most}.", 413)
+        raise PageError("err.too_many", 413, most=most)
     parsed = []
     for item in items:
         try:
@@ -264,43 +268,32 @@ def parse_browser_hashes(items: object, most: int) -> list[tuple[Algorithm, byte
             value = validate_hash(algorithm, bytes.fromhex(item["hex"]))
             quality = int(item.get("quality", 0))
         except (KeyError, TypeError, ValueError, AttributeError, InvalidInput) as exc:
-            raise PageError(f"A fingerprint was not in the expected form ({exc}).") from None
+            raise PageError("err.bad_form_detail", detail=str(exc)) from None
         if algorithm not in BROWSER_ALGORITHMS or not 0 <= quality <= 100:
-            raise PageError("A fingerprint was not in the expected form.")
+            raise PageError("err.bad_form")
         parsed.append((algorithm, value, quality))
     return parsed
 
 
 _MESSAGES = {
-    grpc.StatusCode.NOT_FOUND: (
-        "We could not find a case with that case number and secret code. "
-        "Please check both and try again.",
-        404,
-    ),
-    grpc.StatusCode.UNAUTHENTICATED: ("That key was not recognised.", 401),
-    grpc.StatusCode.PERMISSION_DENIED: ("That key may not do this.", 403),
-    grpc.StatusCode.FAILED_PRECONDITION: ("This was already done.", 409),
-    grpc.StatusCode.RESOURCE_EXHAUSTED: ("That was too much at once.", 413),
-    grpc.StatusCode.UNAVAILABLE: (
-        "The service cannot be reached right now. Nothing was lost; please try again "
-        "in a few minutes.",
-        503,
-    ),
-    grpc.StatusCode.DEADLINE_EXCEEDED: (
-        "The service took too long to answer. Please try again in a few minutes.",
-        504,
-    ),
+    grpc.StatusCode.NOT_FOUND: ("err.not_found", 404),
+    grpc.StatusCode.UNAUTHENTICATED: ("err.bad_key", 401),
+    grpc.StatusCode.PERMISSION_DENIED: ("err.forbidden", 403),
+    grpc.StatusCode.FAILED_PRECONDITION: ("err.done_already", 409),
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ("err.too_much", 413),
+    grpc.StatusCode.UNAVAILABLE: ("err.unavailable", 503),
+    grpc.StatusCode.DEADLINE_EXCEEDED: ("err.timeout", 504),
 }
 
 
 def _page_error(exc: grpc.RpcError) -> PageError:
     code = exc.code()
     if code in _MESSAGES:
-        message, status = _MESSAGES[code]
-        return PageError(message, status)
+        key, status = _MESSAGES[code]
+        return PageError(key, status)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return PageError(f"The service refused this: {exc.details()}", 400)
-    return PageError("Something went wrong on our side. Please try again later.", 502)
+        return PageError("err.refused", 400, detail=exc.details() or "")
+    return PageError("err.internal", 502)
 
 
 def _hit_view(hit: Any) -> HitView:

@@ -16,11 +16,7 @@ from service.web.context import EXPIRED, WebContext, web_context
 from service.web.security import Session, same_token
 
 NOTE_MAX = 500
-DONE = {
-    "confirmed": "Confirmed. What this upload matched as a whole picture is vetted once "
-    "enough platforms agree, and its re-uploads are then blocked.",
-    "rejected": "Rejected. This upload will not be queued again for that entry.",
-}
+DONE = {"confirmed": "queue.done_confirmed", "rejected": "queue.done_rejected"}  # catalogue keys
 
 
 def _to_sign_in() -> Response:
@@ -41,10 +37,10 @@ async def sign_in(request: Request) -> Response:
     try:
         ctx.check_public_token(request, str(form.get("csrf", "")))
         if not key:
-            raise PageError("Please enter your moderator key.")
+            raise PageError("err.enter_key")
         await run_in_threadpool(ctx.backend.check_moderator, key)
     except PageError as exc:
-        return ctx.render(request, "sign_in.html", {"error": exc.message}, exc.status)
+        return ctx.render(request, "sign_in.html", {"error": exc}, exc.status)
     response = RedirectResponse("/console", status_code=303)
     ctx.start_session(response, key)
     return response
@@ -55,7 +51,7 @@ async def sign_out(request: Request) -> Response:
     session = ctx.session(request)
     form = await request.form()
     if session and not same_token(session.csrf, str(form.get("csrf", ""))):
-        return ctx.render(request, "error.html", {"error": EXPIRED}, 403, session)
+        return ctx.render(request, "error.html", {"error": PageError(EXPIRED, 403)}, 403, session)
     response = _to_sign_in()
     ctx.end_session(response)
     return response
@@ -128,10 +124,10 @@ def _verdict(session: Session, form: FormData) -> tuple[str, str]:
         raise PageError(EXPIRED, 403)
     verdict = str(form.get("verdict", ""))
     if verdict not in ("confirm", "reject"):
-        raise PageError("Choose confirm or reject.")
+        raise PageError("err.choose_verdict")
     note = str(form.get("note", "")).strip()
     if len(note) > NOTE_MAX:
-        raise PageError(f"The note is too long: at most {NOTE_MAX} characters.")
+        raise PageError("err.note_too_long", most=NOTE_MAX)
     return verdict, note
 
 
@@ -140,7 +136,7 @@ def _console_error(ctx: WebContext, request: Request, session: Session, exc: Pag
         response = _to_sign_in()  # the key is no longer known (revoked): sign in again
         ctx.end_session(response)
         return response
-    return ctx.render(request, "error.html", {"error": exc.message}, exc.status, session)
+    return ctx.render(request, "error.html", {"error": exc}, exc.status, session)
 
 
 ROUTES = [

@@ -8,16 +8,17 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.templating import Jinja2Templates
 
 from service.config import WebSettings
+from service.web import i18n
 from service.web.backend import Backend, PageError
 from service.web.security import SESSION_SECONDS, Session, SessionBox, new_token, same_token
 from service.web.visitors import VisitorLimit
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-EXPIRED = "This page has expired. Please reload it and try again."
+EXPIRED = "err.expired"  # a catalogue key (service/web/locales)
 
 
 def web_context(request: Request) -> WebContext:
@@ -96,19 +97,52 @@ class WebContext:
         status: int = 200,
         session: Session | None = None,
     ) -> Response:
-        """A page with a CSRF token for its forms: the session's on console pages, else
-        the public double-submit cookie's (set here when the visitor has none yet)."""
+        """A page in the visitor's language with a CSRF token for its forms: the session's
+        on console pages, else the public double-submit cookie's (set here when the
+        visitor has none yet). A PageError in `context["error"]` is put in words here."""
         existing = request.cookies.get(self.csrf_cookie)
         csrf = session.csrf if session else (existing or new_token())
+        lang = i18n.language(request)
+        context = dict(context or {})
+        if isinstance(context.get("error"), PageError):
+            context["error"] = context["error"].text(lang)
         response = self.templates.TemplateResponse(
             request,
             template,
-            {"csrf": csrf, "session": session, **(context or {})},
+            {
+                "csrf": csrf,
+                "session": session,
+                "lang": lang,
+                "t": i18n.Translator(lang),
+                "script_messages": i18n.script_messages(lang),
+                **context,
+            },
             status_code=status,
         )
         if session is None and not existing:
             self.set_cookie(response, self.csrf_cookie, csrf, SESSION_SECONDS)
+        self.remember_language(request, response)
         return response
+
+    def remember_language(self, request: Request, response: Response) -> None:
+        """Keep the language the switch chose (`?lang=`) for the visitor's next pages."""
+        chosen = i18n.chosen_by_query(request)
+        if chosen:
+            response.set_cookie(
+                i18n.COOKIE,
+                chosen,
+                max_age=i18n.COOKIE_SECONDS,
+                path="/",
+                secure=bool(self.settings.web_cookie_secure),
+                httponly=True,
+                samesite="lax",
+            )
+
+    def error_json(self, request: Request, exc: PageError, **headers: str) -> Response:
+        """The submit call's error, in the visitor's language."""
+        return JSONResponse(
+            {"error": exc.text(i18n.language(request))}, status_code=exc.status, headers=headers
+        )
 
 
 def _content_link(template: str) -> Any:

@@ -32,22 +32,15 @@ async def submit_hashes(request: Request) -> Response:
         try:
             hashes = parse_browser_hashes(json.loads(body).get("hashes"), MOST_HASHES)
         except (ValueError, AttributeError):
-            raise PageError("The fingerprints were not in the expected form.") from None
+            raise PageError("err.bad_form") from None
         wait = ctx.visitors.take(request)
         if wait:
             minutes = max(1, math.ceil(wait / 60))
-            return JSONResponse(
-                {
-                    "error": "Many cases have been sent from this connection in the last hour. "
-                    f"Please try again in {minutes} minute{'s' if minutes > 1 else ''}; "
-                    "nothing was sent this time."
-                },
-                status_code=429,
-                headers={"Retry-After": str(math.ceil(wait))},
-            )
+            busy = PageError("err.visitor_busy", 429, count=minutes)
+            return ctx.error_json(request, busy, **{"Retry-After": str(math.ceil(wait))})
         case = await run_in_threadpool(ctx.backend.submit_case, hashes)
     except PageError as exc:
-        return JSONResponse({"error": exc.message}, status_code=exc.status)
+        return ctx.error_json(request, exc)
     return JSONResponse(
         {"case_id": case.case_id, "case_token": case.case_token, "entry_count": case.entry_count}
     )
@@ -65,9 +58,7 @@ async def status(request: Request) -> Response:
         ctx.check_public_token(request, str(form.get("csrf", "")))
         case = await run_in_threadpool(ctx.backend.case_status, case_id, token)
     except PageError as exc:
-        return ctx.render(
-            request, "status.html", {"error": exc.message, "case_id": case_id}, exc.status
-        )
+        return ctx.render(request, "status.html", {"error": exc, "case_id": case_id}, exc.status)
     return ctx.render(request, "status.html", {"case": case, "case_token": token})
 
 
@@ -79,9 +70,7 @@ async def withdraw(request: Request) -> Response:
         ctx.check_public_token(request, str(form.get("csrf", "")))
         count = await run_in_threadpool(ctx.backend.withdraw_case, case_id, token)
     except PageError as exc:
-        return ctx.render(
-            request, "status.html", {"error": exc.message, "case_id": case_id}, exc.status
-        )
+        return ctx.render(request, "status.html", {"error": exc, "case_id": case_id}, exc.status)
     return ctx.render(request, "withdrawn.html", {"case_id": case_id, "count": count})
 
 

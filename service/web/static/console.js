@@ -15,7 +15,7 @@
     var shown = ref.classList.toggle("blurred") === false;
     ref.setAttribute("aria-hidden", shown ? "false" : "true");
     button.setAttribute("aria-expanded", shown ? "true" : "false");
-    button.textContent = shown ? "Hide" : "Reveal";
+    button.textContent = window.HashGuardMessages.t(shown ? "hide" : "reveal");
     var link = ref.querySelector("a");
     if (link) link.tabIndex = shown ? 0 : -1;
   }

@@ -14,6 +14,7 @@
   var send = document.getElementById("send");
   var sendError = document.getElementById("send-error");
   var fingerprints = [];
+  var t = window.HashGuardMessages.t;
 
   /* Decode like the service does: upright (EXIF orientation), colours as stored. */
   async function pixelsOf(file) {
@@ -58,24 +59,24 @@
     send.disabled = true;
     var files = Array.prototype.slice.call(input.files);
     for (var i = 0; i < files.length; i++) {
-      var label = "Photo " + (i + 1) + " of " + files.length;
-      var item = line(label + ": making its fingerprints…");
+      var label = t("photo_label", { n: i + 1, total: files.length });
+      var item = line(t("working", { label: label }));
       item.setAttribute("aria-busy", "true");
       await paint();
       try {
         var result = await fingerprint(files[i]);
         fingerprints = fingerprints.concat(result.hashes);
-        item.textContent = label + ": fingerprints ready.";
+        item.textContent = t("ready", { label: label });
         if (result.leftOut.length) {
           // Codes that would match unrelated pictures are left out, as `hashguard hash` does.
-          item.textContent += " This picture has little detail, so some changed copies may not be recognised.";
+          item.textContent += " " + t("flat");
           item.className = "note";
         } else {
           item.className = "ok";
         }
         if (!result.hashes.length) throw new Error("nothing to send");
       } catch (err) {
-        item.textContent = label + ": this file could not be read as a photo. It will be left out.";
+        item.textContent = t("unreadable", { label: label });
         item.className = "bad";
       }
       item.removeAttribute("aria-busy");
@@ -87,7 +88,7 @@
     event.preventDefault();
     if (!fingerprints.length) return;
     send.disabled = true;
-    send.textContent = "Sending…";
+    send.textContent = t("sending");
     sendError.hidden = true;
     try {
       var response = await fetch("/api/cases", {
@@ -97,13 +98,13 @@
         credentials: "same-origin",
       });
       var answer = await response.json();
-      if (!response.ok) throw new Error(answer.error || "Something went wrong. Please try again.");
+      if (!response.ok) throw new Error(answer.error || t("send_failed"));
       showCase(answer);
     } catch (err) {
-      sendError.textContent = err.message || "The fingerprints could not be sent. Please try again.";
+      sendError.textContent = err.message || t("send_failed");
       sendError.hidden = false;
       send.disabled = false;
-      send.textContent = "Send fingerprints";
+      send.textContent = t("send");
     }
   });
 
@@ -114,20 +115,25 @@
     var result = document.getElementById("result");
     document.getElementById("case-id").textContent = answer.case_id;
     document.getElementById("case-token").textContent = answer.case_token;
-    var text = "HashGuard case\nCase number: " + answer.case_id + "\nSecret code: " + answer.case_token + "\n";
+    var text = [
+      t("file_title"),
+      t("file_case", { id: answer.case_id }),
+      t("file_secret", { token: answer.case_token }),
+      "",
+    ].join("\n");
     document.getElementById("copy").addEventListener("click", async function () {
       var status = document.getElementById("copy-status");
       try {
         await navigator.clipboard.writeText(text);
-        status.textContent = "Copied. Paste them somewhere private.";
+        status.textContent = t("copied");
       } catch (err) {
-        status.textContent = "Copying is not allowed here. Please select the codes and copy them, or save them as a file.";
+        status.textContent = t("copy_blocked");
       }
     });
     document.getElementById("save").addEventListener("click", function () {
       var link = document.createElement("a");
       link.href = URL.createObjectURL(new Blob([text], { type: "text/plain" }));
-      link.download = "hashguard-case.txt";
+      link.download = t("file_name");
       link.click();
       setTimeout(function () { URL.revokeObjectURL(link.href); }, 1000);
     });
