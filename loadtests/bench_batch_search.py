@@ -15,19 +15,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from service.domain import Algorithm, HashValue
+from service.domain import HashValue
 from service.matcher import Matcher
 from service.policy import Thresholds
+from service.signals.pdq import PDQ
 
 
 def build(entries: int, seed: int) -> tuple[Matcher, np.ndarray]:
     """A matcher with `entries` vetted random PDQ hashes, bulk-loaded like a snapshot,
     and the hashes."""
     rng = np.random.default_rng(seed)
-    matcher = Matcher(Thresholds(38, 0, 38))
+    matcher = Matcher(Thresholds())
     ids = np.arange(1, entries + 1, dtype=np.int64)
     values = rng.integers(0, 256, (entries, 32), dtype=np.uint8)
-    matcher.load_arrays(Algorithm.PDQ, ids, values, np.ones(entries, dtype=bool))
+    matcher.load_arrays(PDQ, ids, values, np.ones(entries, dtype=bool))
     return matcher, values
 
 
@@ -51,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for round_ in range(args.rounds + 1):
         queries = rng.integers(0, 256, (args.uploads, 32), dtype=np.uint8)
         queries[::8] = listed[rng.integers(0, len(listed), len(queries[::8]))] ^ 0x0F  # hits
-        uploads = [[HashValue(Algorithm.PDQ, q.tobytes(), 100)] for q in queries]
+        uploads = [[HashValue(PDQ, q.tobytes(), 100)] for q in queries]
         started = time.perf_counter()
         each = [matcher.match(queries) for queries in uploads]
         single = (time.perf_counter() - started) / args.uploads * 1e6

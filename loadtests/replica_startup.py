@@ -30,8 +30,10 @@ import numpy as np
 
 from service.app import HashGuard
 from service.config import Settings
-from service.domain import Algorithm, HashValue
+from service.domain import HashValue
 from service.replica.snapshot import snapshot_dir, write_snapshot
+from service.signals.base import SignalType
+from service.signals.registry import REGISTRY, SIGNALS
 from service.store import open_store
 
 
@@ -42,7 +44,7 @@ def _rss_mib(field: str = "VmRSS") -> float:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def _hashes(algorithm: Algorithm, count: int) -> Iterator[HashValue]:
+def _hashes(algorithm: SignalType, count: int) -> Iterator[HashValue]:
     rng = np.random.default_rng(1)
     for start in range(0, count, 100_000):
         block = rng.integers(0, 256, (min(100_000, count - start), algorithm.size), np.uint8)
@@ -63,13 +65,13 @@ def start_once(store_url: str, data: str, use_snapshot: bool) -> dict[str, float
     result = {
         "seconds": seconds,
         "list_mib": _rss_mib() - before,
-        "entries": float(sum(app.matcher.size(a) for a in Algorithm)),
+        "entries": float(sum(app.matcher.size(a) for a in SIGNALS)),
     }
     store.close()
     return result
 
 
-def follow_import(store_url: str, algorithm: Algorithm, count: int) -> float:
+def follow_import(store_url: str, algorithm: SignalType, count: int) -> float:
     """Seconds a running replica (empty list) takes to apply an import of `count`."""
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(store_url, tmp)
@@ -107,7 +109,7 @@ def _start_in_subprocess(store_url: str, data: Path, use_snapshot: bool) -> dict
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--entries", type=int, default=1_000_000)
-    parser.add_argument("--algorithm", choices=[a.value for a in Algorithm], default="pdq")
+    parser.add_argument("--algorithm", choices=[a.name for a in SIGNALS], default="pdq")
     parser.add_argument("--store", default="sqlite", help="sqlite, or an empty PostgreSQL schema")
     parser.add_argument(
         "--follow", action="store_true", help="also time a live replica applying an import"
@@ -119,7 +121,7 @@ def main() -> None:
         print(json.dumps(start_once(args.store, args.data, args.phase == "snapshot")))
         return
 
-    algorithm = Algorithm(args.algorithm)
+    algorithm = REGISTRY.by_name[args.algorithm]
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         store = open_store(args.store, data)
@@ -137,7 +139,7 @@ def main() -> None:
         if result["entries"] != args.entries:
             raise RuntimeError(f"loaded {result['entries']} entries, expected {args.entries}")
     store_kind = "sqlite" if args.store == "sqlite" else "postgresql"
-    print(f"{args.entries:,} {algorithm.value} entries, {store_kind} store")
+    print(f"{args.entries:,} {algorithm.name} entries, {store_kind} store")
     print(f"fill the store (one import)        {fill:8.1f} s")
     print(f"write the snapshot                 {write:8.1f} s   {size / 2**20:8.0f} MiB on disk")
     print()

@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 
 from service.config import Settings
-from service.domain import Algorithm, HashValue
+from service.domain import HashValue
 from service.media.crops import window_hashes
 from service.media.decode import decode_image
 from service.media.hashes import hash_decoded
+from service.signals.pdq_window import PDQ_WINDOW
 from service.submission_checks import degenerate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,8 +84,8 @@ def agreement(name: str, cli: Sequence[HashValue], page: Mapping[str, Any]) -> A
         if pdq_ours and pdq_theirs
         else (0 if pdq_ours == pdq_theirs else 256)
     )
-    w_ours = [h for a, h, _ in ours if a == Algorithm.PDQ_WINDOW.value]
-    w_theirs = [h for a, h, _ in theirs if a == Algorithm.PDQ_WINDOW.value]
+    w_ours = [h for a, h, _ in ours if a == PDQ_WINDOW.name]
+    w_theirs = [h for a, h, _ in theirs if a == PDQ_WINDOW.name]
     worst = max((min((_bits(o, t) for t in w_theirs), default=256) for o in w_ours), default=0)
     return Agreement(name, exact, pdq_bits, len(w_ours), len(w_theirs), worst)
 

@@ -29,7 +29,6 @@ from service.access.auth import (
 from service.access.limits import Limits
 from service.config import Settings, parse_rate_limits
 from service.domain import (
-    Algorithm,
     AuditEvent,
     CaseStatus,
     Decision,
@@ -45,7 +44,6 @@ from service.domain import (
     Query,
     Role,
     Verdict,
-    validate_hash,
 )
 from service.errors import (
     InvalidInput,
@@ -57,13 +55,14 @@ from service.errors import (
     Unavailable,
 )
 from service.matcher import Matcher
-from service.media.crops import Candidates, candidate_queries
 from service.media.decode import decode_image, decoded_pixels
-from service.media.hashes import hash_decoded
 from service.policy import Thresholds, asks_review, best_per_entry, decide
 from service.replica.follower import Follower
 from service.replica.snapshot import SnapshotWriter
 from service.replica.startup import load_matcher
+from service.signals.base import CheckOptions, HashOptions
+from service.signals.photo import Photo
+from service.signals.registry import SIGNALS
 from service.store import ApiKeyRecord, PriorHit, ReviewRules, Store
 from service.submission_checks import check_submission
 
@@ -118,11 +117,10 @@ class HashGuard:
         keeps the list current in the background."""
         self.store = store
         self.settings = settings
-        self.matcher = Matcher(
-            Thresholds(
-                settings.pdq_threshold, settings.phash_threshold, settings.pdq_window_threshold
-            )
-        )
+        self.matcher = Matcher(Thresholds.from_settings(settings))
+        # What the hash types' query methods read from the settings (service/signals).
+        self._check_options = CheckOptions(bool(settings.crop_matching), settings.pdq_min_quality)
+        self._shown = HashOptions(settings.pdq_min_quality, windows=False)
         metrics.INDEX_STATS.watch(self.matcher.index_stats)
         seq, self.loaded_from = load_matcher(store, self.matcher, snapshots)
         self.follower = Follower(
@@ -356,60 +354,44 @@ class HashGuard:
         try:
             pixels = decoded_pixels(image, self.settings.max_image_pixels)
             with self.limits.decoding(principal, pixels):
-                decoded = decode_image(image, self.settings.max_image_pixels)
-                hashed = hash_decoded(decoded, image)
-                parts = (
-                    candidate_queries(decoded, self.settings.pdq_min_quality)
-                    if self.settings.crop_matching
-                    else Candidates([], [])
-                )
+                photo = Photo(decode_image(image, self.settings.max_image_pixels), image)
+                # Each type's hashes (shown to the operator) and lookups; a type whose
+                # hash is below its quality floor is not looked up.
+                computed = [h for s in SIGNALS for h in s.photo_hashes(photo, self._shown)]
+                unusable = {h.algorithm for h in computed if not self._usable(h, notes)}
+                queries = [
+                    q
+                    for s in SIGNALS
+                    if s not in unusable
+                    for q in s.photo_queries(photo, self._check_options)
+                ]
         except LimitExceeded as exc:
             raise self.limits.refused(principal, exc) from None
-        queries: list[Query] = [_whole(h) for h in (hashed.phash, hashed.sha256, hashed.md5)]
-        if self._pdq_usable(hashed.pdq.quality, notes):
-            queries += [
-                Query(Algorithm.PDQ, v, MatchPart.WHOLE if n == 0 else MatchPart.DIHEDRAL)
-                for n, v in enumerate(hashed.pdq_dihedral)  # the upright one first
-            ]
-        queries = self._with_windows(queries)
-        queries += [Query(Algorithm.PDQ_WINDOW, v, part) for v, part in parts.pdq_parts()]
-        queries += [
-            Query(Algorithm.PHASH, v, MatchPart.INNER)
-            for v in parts.phash
-            if v != hashed.phash.value
-        ]
-        return queries, hashed.canonical
+        return self._with_derived(queries), computed
 
-    def _with_windows(self, queries: list[Query]) -> list[Query]:
-        """With crop matching on, every PDQ query is also looked up among the sub-window
-        (pdq-window) entries; off, those entries match nothing."""
-        if not self.settings.crop_matching:
-            return queries
-        pdq = [q for q in queries if q.algorithm is Algorithm.PDQ]
-        return queries + [Query(Algorithm.PDQ_WINDOW, q.value, q.part) for q in pdq]
+    def _with_derived(self, queries: list[Query]) -> list[Query]:
+        """Queries some types make from the others (with crop matching on, every PDQ
+        query is also looked up among the pdq-window entries)."""
+        options = self._check_options
+        return queries + [d for s in SIGNALS for d in s.derived_queries(queries, options)]
 
     def _supplied_queries(self, hashes: Sequence[HashValue], notes: list[str]) -> list[Query]:
         if len(hashes) > MAX_HASHES_PER_CHECK:
             raise InvalidInput(f"at most {MAX_HASHES_PER_CHECK} hashes per check")
         queries = []
         for h in hashes:
-            validate_hash(h.algorithm, h.value)
-            if h.algorithm is Algorithm.PDQ_WINDOW:
-                raise InvalidInput("check with pdq hashes; pdq-window hashes are list entries")
-            if h.algorithm is Algorithm.PDQ and not self._pdq_usable(h.quality, notes):
-                continue
-            queries.append(_whole(h))
-        return self._with_windows(queries)
+            h.algorithm.check_query(h)
+            if self._usable(h, notes):
+                queries.append(_whole(h))
+        return self._with_derived(queries)
 
-    def _pdq_usable(self, quality: int | None, notes: list[str]) -> bool:
+    def _usable(self, h: HashValue, notes: list[str]) -> bool:
         """Low-quality PDQ (flat or tiny images) matches unrelated images too easily."""
-        if quality is None or quality >= self.settings.pdq_min_quality:
+        note = h.algorithm.low_quality_note(h.quality, self.settings.pdq_min_quality)
+        if note is None:
             return True
         metrics.LOW_QUALITY_PDQ.inc()
-        notes.append(
-            f"PDQ quality {quality} is below {self.settings.pdq_min_quality}; "
-            "PDQ was not matched for this upload"
-        )
+        notes.append(note)
         return False
 
     def _decide_and_record(
@@ -431,7 +413,7 @@ class HashGuard:
                 notes.append("matched only entries that moderators of several platforms disputed")
         if decision is not Decision.REVIEW:
             return decision, ""
-        # Pending entries, and vetted ones matched only by a part (policy.asks_review).
+        # Pending entries, and vetted ones that may not block (policy.asks_review).
         pending = [m for m in matches if asks_review(m, disputed)]
         # Hits belong to the caller's tenant: another platform's verdicts neither hide
         # this upload from this platform's moderators nor reveal themselves to it.
@@ -623,8 +605,8 @@ class HashGuard:
     # -- gauges -------------------------------------------------------------------------
 
     def _refresh_gauges(self) -> None:
-        for algorithm in Algorithm:
-            metrics.INDEX_ENTRIES.labels(algorithm.value).set(self.matcher.size(algorithm))
+        for signal in SIGNALS:
+            metrics.INDEX_ENTRIES.labels(signal.name).set(self.matcher.size(signal))
 
     def count_pending_hits(self) -> float:
         """Pending hits in the shared store (every replica's), counted at each scrape;

@@ -1,81 +1,17 @@
-"""Plain domain types shared by every layer: algorithms, states, roles and records."""
+"""Plain domain types shared by every layer: hashes, states, roles and records.
+
+A hash's type (`algorithm`) is a service.signals plug-in (SignalType), compared by
+identity; this module only names it for the type checker, so the plug-ins may use
+these types without an import cycle."""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from service.errors import InvalidInput
-
-
-class Algorithm(enum.StrEnum):
-    """Hash algorithms. The string value is the name used in files and the database."""
-
-    PDQ = "pdq"
-    # PDQ of a sub-window of a victim's photo (service/media/crops.py): matched like PDQ, but
-    # only by the check path's crop matching, and never exported as a photo's PDQ.
-    PDQ_WINDOW = "pdq-window"
-    PHASH = "phash"
-    SHA256 = "sha256"
-    MD5 = "md5"
-
-    @property
-    def size(self) -> int:
-        """Length of a canonical hash value in bytes."""
-        return _SIZES[self]
-
-    @property
-    def is_perceptual(self) -> bool:
-        """Perceptual hashes match by Hamming distance; the others by equality."""
-        return self in (Algorithm.PDQ, Algorithm.PHASH, Algorithm.PDQ_WINDOW)
-
-    @classmethod
-    def parse(cls, name: str) -> Algorithm:
-        """Accept our names and the aliases ThreatExchange/HMA files use."""
-        found = _BY_NAME.get(name) or _BY_NAME.get(name.strip().lower())
-        if found is None:
-            known = ", ".join(a.value for a in cls)
-            raise InvalidInput(f"unknown hash type {name!r}; expected one of {known}")
-        return found
-
-
-_SIZES = {
-    Algorithm.PDQ: 32,
-    Algorithm.PDQ_WINDOW: 32,
-    Algorithm.PHASH: 8,
-    Algorithm.SHA256: 32,
-    Algorithm.MD5: 16,
-}
-_ALIASES = {
-    "pdq_hash": "pdq",
-    "photo_pdq": "pdq",
-    "p_hash": "phash",
-    "photo_md5": "md5",
-    "md5_hash": "md5",
-    "sha-256": "sha256",
-    "sha256_hash": "sha256",
-}
-_BY_NAME = {a.value: a for a in Algorithm} | {k: Algorithm(v) for k, v in _ALIASES.items()}
-
-
-def validate_hash(algorithm: Algorithm, value: bytes) -> bytes:
-    """Refuse values of the wrong length, with a message that says what was expected."""
-    if len(value) != algorithm.size:
-        raise InvalidInput(
-            f"{algorithm.value} hash must be {algorithm.size} bytes "
-            f"({algorithm.size * 2} hex digits), got {len(value)} bytes"
-        )
-    return bytes(value)
-
-
-def parse_hex_hash(algorithm: Algorithm, text: str) -> bytes:
-    """Decode a hex string into a validated hash value."""
-    try:
-        value = bytes.fromhex(text.strip())
-    except ValueError:
-        raise InvalidInput(f"{algorithm.value} hash {text.strip()[:80]!r} is not hex") from None
-    return validate_hash(algorithm, value)
+if TYPE_CHECKING:
+    from service.signals.base import SignalType
 
 
 class EntryState(enum.StrEnum):
@@ -118,7 +54,7 @@ class Role(enum.StrEnum):
 class HashValue:
     """One hash. `quality` is PDQ's 0-100 quality, or None when unknown."""
 
-    algorithm: Algorithm
+    algorithm: SignalType
     value: bytes
     quality: int | None = None
 
@@ -154,7 +90,7 @@ _PARTIAL_PARTS = frozenset({MatchPart.STRIP})
 class Query:
     """One hash looked up for an upload, with the part of the upload it was computed from."""
 
-    algorithm: Algorithm
+    algorithm: SignalType
     value: bytes
     part: MatchPart = MatchPart.WHOLE
 
@@ -164,7 +100,7 @@ class Match:
     """An upload hash that lies within the threshold of a list entry."""
 
     entry_id: int
-    algorithm: Algorithm
+    algorithm: SignalType
     distance: int
     entry_state: EntryState
     query_value: bytes  # the upload's hash that matched (kept for hit de-duplication)
@@ -176,7 +112,7 @@ class EntryRow(NamedTuple):
     NamedTuple, not a dataclass: millions are made at start-up."""
 
     entry_id: int
-    algorithm: Algorithm
+    algorithm: SignalType
     value: bytes
     state: EntryState
 
@@ -212,7 +148,7 @@ class CaseStatus:
 @dataclass(frozen=True, slots=True)
 class HitMatch:
     entry_id: int
-    algorithm: Algorithm
+    algorithm: SignalType
     distance: int
     entry_state: EntryState
     part: MatchPart = MatchPart.WHOLE
@@ -241,7 +177,7 @@ class DisputedEntry:
     for review, and admins look into it (docs/SECURITY.md)."""
 
     entry_id: int
-    algorithm: Algorithm
+    algorithm: SignalType
     state: EntryState
     disputed_at: float
     rejecting_tenants: int

@@ -1,25 +1,36 @@
 """Hash-list files in the plain formats Meta's HMA and ThreatExchange tools exchange.
 
-Plain text: one `<type> <hex>` per line (`pdq 3f0a...`), as python-threatexchange's
-`threatexchange dataset -P -S` prints it; a leading quoted collaboration name (its `-P`
-without `-S`) and trailing fields are skipped; with `default_type` a line may be the hex
-alone (its output filtered to one signal type). Blank lines and `#` comments are ignored.
+Plain text: one `<type> <hex>` per line (`pdq 3f0a...`), trailing fields skipped: what
+python-threatexchange's `threatexchange dataset -P` prints (`<type> <signal> '<collab>'
+<metadata>`, or `<type> <signal>` with `-S`), and what its `local_file` collaborations
+read. With `-s TYPE` it leaves the type out (`<signal> '<collab>' <metadata>`): such a
+list is read with `default_type` (`hashguard import --type TYPE`). Blank lines and `#`
+comments are ignored.
 CSV: a header row naming a type column (type, signal_type, algorithm) and a hash column
 (hash, signal_str, signal, value) as in `threatexchange dataset -P --csv`, or no header
 with type first and hash second.
+Type names are each hash type's own, its aliases and python-threatexchange's
+(service/signals); lines of the types python-threatexchange has and HashGuard does not
+match (url, raw_text, ...) are skipped and counted, so its full `dataset` export imports.
 Both are read and written as streams, so lists of millions never sit in memory.
 """
 
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import IO
 
-from service.domain import Algorithm, HashValue, parse_hex_hash
+from service.domain import HashValue
 from service.errors import InvalidInput
+from service.signals.base import SignalType
+from service.signals.registry import REGISTRY, Registry
 
-FORMATS = ("plain", "csv")
+# "threatexchange" writes only the types python-threatexchange reads, in its names.
+FORMATS = ("plain", "csv", "threatexchange")
+READ_FORMATS = ("plain", "csv")
 _TYPE_COLUMNS = ("type", "signal_type", "algorithm", "hash_type")
 _HASH_COLUMNS = ("hash", "signal_str", "signal", "value", "signal_value", "hex")
 
@@ -31,45 +42,75 @@ def detect_format(path: str, requested: str = "auto") -> str:
 
 
 def read_hashes(
-    lines: Iterable[str], fmt: str, default_type: Algorithm | None = None
+    lines: Iterable[str],
+    fmt: str,
+    default_type: SignalType | None = None,
+    skipped: Counter[str] | None = None,
+    registry: Registry = REGISTRY,
 ) -> Iterator[HashValue]:
-    """Parse a list; a bad line raises InvalidInput naming its line number."""
+    """Parse a list; a bad line raises InvalidInput naming its line number. Lines of
+    python-threatexchange types HashGuard does not match are counted in `skipped`."""
+    reader = _Reader(registry, Counter() if skipped is None else skipped)
     if fmt == "csv":
-        yield from _read_csv(lines)
+        yield from reader.csv(lines)
     else:
-        yield from _read_plain(lines, default_type)
+        yield from reader.plain(lines, default_type)
 
 
-def _read_plain(lines: Iterable[str], default_type: Algorithm | None) -> Iterator[HashValue]:
-    for number, line in enumerate(lines, 1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        if text[0] in "'\"":  # a collaboration name, quoted by threatexchange's CLI
-            text = text[text.find(text[0], 1) + 1 :].strip()
-        parts = text.split()
-        if len(parts) == 1 and default_type is not None:
-            yield _parse(number, default_type.value, parts[0])
-        elif len(parts) >= 2:
-            yield _parse(number, parts[0], parts[1])
-        else:
-            raise InvalidInput(f"line {number}: expected '<type> <hex>', got {text[:80]!r}")
+@dataclass
+class _Reader:
+    registry: Registry
+    skipped: Counter[str]
 
+    def plain(self, lines: Iterable[str], default_type: SignalType | None) -> Iterator[HashValue]:
+        for number, line in enumerate(lines, 1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            parts = text.split(maxsplit=2)
+            first = parts[0]
+            if self.registry.knows(first):
+                if len(parts) < 2:
+                    raise InvalidInput(f"line {number}: expected '<type> <hex>', got {text[:80]!r}")
+                yield self._parse(number, first, parts[1])
+            elif self.registry.is_threatexchange_other(first):
+                self.skipped[first.lower()] += 1
+            elif default_type is not None:  # `dataset -P -s TYPE`: the hash first
+                yield self._parse(number, default_type.name, first)
+            elif _is_hex(first):
+                raise InvalidInput(
+                    f"line {number}: expected '<type> <hex>', got {text[:80]!r}; a list of one "
+                    "type (threatexchange dataset -P -s TYPE) is imported with --type TYPE"
+                )
+            elif len(parts) == 1:
+                raise InvalidInput(f"line {number}: expected '<type> <hex>', got {text[:80]!r}")
+            else:
+                self._parse(number, first, "")  # raises: unknown hash type
 
-def _read_csv(lines: Iterable[str]) -> Iterator[HashValue]:
-    rows = csv.reader(lines)
-    type_col, hash_col = 0, 1
-    for number, row in enumerate(rows, 1):
-        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
-            continue
-        if number == 1 and not _is_algorithm(row[0]):
-            header = [c.strip().lower() for c in row]
-            type_col = _column(header, _TYPE_COLUMNS, "type")
-            hash_col = _column(header, _HASH_COLUMNS, "hash")
-            continue
-        if len(row) <= max(type_col, hash_col):
-            raise InvalidInput(f"line {number}: expected a type and a hash column")
-        yield _parse(number, row[type_col], row[hash_col])
+    def csv(self, lines: Iterable[str]) -> Iterator[HashValue]:
+        rows = csv.reader(lines)
+        type_col, hash_col = 0, 1
+        for number, row in enumerate(rows, 1):
+            if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+                continue
+            if number == 1 and not self.registry.knows(row[0]):
+                header = [c.strip().lower() for c in row]
+                type_col = _column(header, _TYPE_COLUMNS, "type")
+                hash_col = _column(header, _HASH_COLUMNS, "hash")
+                continue
+            if len(row) <= max(type_col, hash_col):
+                raise InvalidInput(f"line {number}: expected a type and a hash column")
+            if self.registry.is_threatexchange_other(row[type_col]):
+                self.skipped[row[type_col].strip().lower()] += 1
+                continue
+            yield self._parse(number, row[type_col], row[hash_col])
+
+    def _parse(self, number: int, type_text: str, hex_text: str) -> HashValue:
+        try:
+            signal = self.registry.parse_name(type_text)
+            return HashValue(signal, signal.parse(hex_text))
+        except InvalidInput as exc:
+            raise InvalidInput(f"line {number}: {exc}") from None
 
 
 def _column(header: list[str], names: tuple[str, ...], what: str) -> int:
@@ -79,33 +120,36 @@ def _column(header: list[str], names: tuple[str, ...], what: str) -> int:
     raise InvalidInput(f"CSV header has no {what} column (one of {', '.join(names)})")
 
 
-def _is_algorithm(text: str) -> bool:
-    try:
-        Algorithm.parse(text)
-    except InvalidInput:
-        return False
-    return True
+def _is_hex(text: str) -> bool:
+    return len(text) >= 16 and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
-def _parse(number: int, type_text: str, hex_text: str) -> HashValue:
-    try:
-        algorithm = Algorithm.parse(type_text)
-        return HashValue(algorithm, parse_hex_hash(algorithm, hex_text))
-    except InvalidInput as exc:
-        raise InvalidInput(f"line {number}: {exc}") from None
+@dataclass
+class Written:
+    """What `write_hashes` wrote: how many lines, and per type how many hashes of types
+    python-threatexchange cannot read (written in plain and CSV, left out in
+    "threatexchange")."""
+
+    count: int = 0
+    unreadable_by_threatexchange: Counter[str] = field(default_factory=Counter)
 
 
-def write_hashes(out: IO[str], hashes: Iterable[HashValue], fmt: str) -> int:
-    """Write a list; returns how many hashes were written."""
-    count = 0
-    if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
+def write_hashes(out: IO[str], hashes: Iterable[HashValue], fmt: str) -> Written:
+    """Write a list in `fmt` (one of FORMATS)."""
+    written = Written()
+    writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
+    if writer is not None:
         writer.writerow(["type", "hash"])
-        for h in hashes:
-            writer.writerow([h.algorithm.value, h.hex])
-            count += 1
-        return count
     for h in hashes:
-        out.write(f"{h.algorithm.value} {h.hex}\n")
-        count += 1
-    return count
+        theirs = h.algorithm.threatexchange_name
+        if theirs is None:
+            written.unreadable_by_threatexchange[h.algorithm.name] += 1
+            if fmt == "threatexchange":
+                continue
+        name = theirs if fmt == "threatexchange" and theirs else h.algorithm.name
+        if writer is not None:
+            writer.writerow([name, h.algorithm.format(h.value)])
+        else:
+            out.write(f"{name} {h.algorithm.format(h.value)}\n")
+        written.count += 1
+    return written

@@ -1,8 +1,10 @@
-"""The in-memory list: one index per algorithm plus each entry's state.
+"""The in-memory list: one index per hash type plus each entry's state.
 
 Turns a set of upload hashes into matches. Knows nothing about the store or grpc: it is
 loaded at start (from the store or an index snapshot) and kept in step with the store's
-change log by service.replica.follower, through `apply`, which is idempotent.
+change log by service.replica.follower, through `apply`, which is idempotent. Every
+hash type is handled alike: its index kind (Hamming or exact) and radius come from the
+type and the thresholds.
 """
 
 from __future__ import annotations
@@ -12,34 +14,37 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from service.domain import Algorithm, EntryRow, EntryState, HashValue, Match, MatchPart, Query
+from service.domain import EntryRow, EntryState, HashValue, Match, MatchPart, Query
 from service.index import ExactIndex, HammingIndex
 from service.policy import Thresholds
+from service.signals.base import IndexKind, SignalType
+from service.signals.registry import SIGNALS
+
+
+def new_index(signal: SignalType) -> HammingIndex | ExactIndex:
+    """The index kind the type asks for, sized for its values."""
+    if signal.index_kind is IndexKind.HAMMING:
+        return HammingIndex(signal.size * 8)
+    return ExactIndex(signal.size)
 
 
 class Matcher:
-    def __init__(self, thresholds: Thresholds) -> None:
+    def __init__(self, thresholds: Thresholds, signals: Sequence[SignalType] = SIGNALS) -> None:
         self.thresholds = thresholds
-        self._hamming = {
-            Algorithm.PDQ: HammingIndex(256),
-            Algorithm.PHASH: HammingIndex(64),
-            Algorithm.PDQ_WINDOW: HammingIndex(256),
-        }
-        self._exact = {Algorithm.SHA256: ExactIndex(), Algorithm.MD5: ExactIndex()}
+        self._indexes = {signal: new_index(signal) for signal in signals}
         self._states: dict[int, EntryState] = {}
         self._lock = threading.Lock()
 
     def index_stats(self) -> dict[str, dict[str, int]]:
         """Each Hamming index's counters (plans, buffer, merges), for the metrics."""
-        return {algorithm.value: index.stats() for algorithm, index in self._hamming.items()}
+        return {
+            signal.name: index.stats()
+            for signal, index in self._indexes.items()
+            if signal.index_kind is IndexKind.HAMMING
+        }
 
-    def size(self, algorithm: Algorithm) -> int:
-        return len(self._index_for(algorithm))
-
-    def _index_for(self, algorithm: Algorithm) -> HammingIndex | ExactIndex:
-        if algorithm in self._hamming:
-            return self._hamming[algorithm]
-        return self._exact[algorithm]
+    def size(self, signal: SignalType) -> int:
+        return len(self._indexes[signal])
 
     def add(self, entries: Sequence[EntryRow]) -> None:
         """Make entries matchable (pending or vetted ones; withdrawn ones are ignored)."""
@@ -47,25 +52,22 @@ class Matcher:
         with self._lock:
             for e in live:
                 self._states[e.entry_id] = e.state
-            for algorithm in Algorithm:
-                rows = [e for e in live if e.algorithm is algorithm]
+            for signal, index in self._indexes.items():
+                rows = [e for e in live if e.algorithm is signal]
                 if not rows:
                     continue
                 ids = np.fromiter((e.entry_id for e in rows), dtype=np.int64, count=len(rows))
-                if algorithm in self._hamming:
-                    values = np.frombuffer(b"".join(e.value for e in rows), dtype=np.uint8)
-                    self._hamming[algorithm].add(ids, values.reshape(len(rows), -1))
-                else:
-                    self._exact[algorithm].add(ids.tolist(), [e.value for e in rows])
+                values = np.frombuffer(b"".join(e.value for e in rows), dtype=np.uint8)
+                index.add(ids, values.reshape(len(rows), -1))
 
     def remove(self, entries: Iterable[EntryRow]) -> None:
-        """Stop matching entries: one index call per algorithm, not per entry."""
-        by_algorithm: dict[Algorithm, list[int]] = {}
+        """Stop matching entries: one index call per hash type, not per entry."""
+        by_signal: dict[SignalType, list[int]] = {}
         for e in entries:
-            by_algorithm.setdefault(e.algorithm, []).append(e.entry_id)
+            by_signal.setdefault(e.algorithm, []).append(e.entry_id)
         with self._lock:
-            for algorithm, ids in by_algorithm.items():
-                self._index_for(algorithm).remove(np.array(ids, dtype=np.int64))
+            for signal, ids in by_signal.items():
+                self._indexes[signal].remove(np.array(ids, dtype=np.int64))
                 for entry_id in ids:
                     self._states.pop(entry_id, None)
 
@@ -85,21 +87,16 @@ class Matcher:
         self.add(new)
 
     def load_arrays(
-        self, algorithm: Algorithm, ids: np.ndarray, values: np.ndarray, vetted: np.ndarray
+        self, signal: SignalType, ids: np.ndarray, values: np.ndarray, vetted: np.ndarray
     ) -> None:
-        """Bulk-load one algorithm's entries (an index snapshot): one index call.
+        """Bulk-load one type's entries (an index snapshot): one index call.
         `values` is (n, size) uint8, `vetted` a boolean per entry."""
         states = (EntryState.PENDING, EntryState.VETTED)
         with self._lock:
             self._states.update(
                 zip(ids.tolist(), [states[v] for v in vetted.astype(bool).tolist()], strict=True)
             )
-            if algorithm in self._hamming:
-                self._hamming[algorithm].add(np.ascontiguousarray(ids), np.asarray(values))
-            else:
-                raw, size = np.ascontiguousarray(values).tobytes(), algorithm.size
-                hashes = [raw[i : i + size] for i in range(0, len(raw), size)]
-                self._exact[algorithm].add(ids.tolist(), hashes)
+            self._indexes[signal].add(np.ascontiguousarray(ids), np.asarray(values))
 
     def set_state(self, entry_ids: Iterable[int], state: EntryState) -> None:
         with self._lock:
@@ -108,7 +105,7 @@ class Matcher:
                     self._states[entry_id] = state
 
     def match(self, queries: Sequence[HashValue | Query]) -> list[Match]:
-        """Every (entry, upload hash) pair within the algorithm's threshold; each match
+        """Every (entry, upload hash) pair within the type's threshold; each match
         carries the part of the upload its query stands for (a HashValue: the whole)."""
         return self.match_many([queries])[0]
 
@@ -117,35 +114,27 @@ class Matcher:
         upload's queries, which costs less per query than one search per upload
         (loadtests/bench_batch_search.py)."""
         found: list[list[Match]] = [[] for _ in uploads]
-        for algorithm, index in self._hamming.items():
-            owners = [
-                (n, q) for n, qs in enumerate(uploads) for q in qs if q.algorithm is algorithm
-            ]
+        for signal, index in self._indexes.items():
+            owners = [(n, q) for n, qs in enumerate(uploads) for q in qs if q.algorithm is signal]
             if not owners or len(index) == 0:
                 continue
             packed = np.frombuffer(b"".join(q.value for _, q in owners), dtype=np.uint8)
             packed = packed.reshape(len(owners), -1)
-            radius = self.thresholds.radius(algorithm)
+            radius = self.thresholds.radius(signal)
             for (n, q), (ids, dists) in zip(owners, index.search(packed, radius), strict=True):
                 for entry_id, dist in zip(ids.tolist(), dists.tolist(), strict=True):
-                    self._append(found[n], entry_id, algorithm, dist, q)
-        for algorithm, exact in self._exact.items():
-            for n, qs in enumerate(uploads):
-                for q in qs:
-                    if q.algorithm is algorithm:
-                        for entry_id in exact.lookup(q.value):
-                            self._append(found[n], entry_id, algorithm, 0, q)
+                    self._append(found[n], entry_id, signal, dist, q)
         return found
 
     def _append(
         self,
         found: list[Match],
         entry_id: int,
-        algorithm: Algorithm,
+        signal: SignalType,
         dist: int,
         query: HashValue | Query,
     ) -> None:
         state = self._states.get(entry_id)
         if state is not None:  # removed between the index scan and now
             part = query.part if isinstance(query, Query) else MatchPart.WHOLE
-            found.append(Match(entry_id, algorithm, dist, state, query.value, part))
+            found.append(Match(entry_id, signal, dist, state, query.value, part))

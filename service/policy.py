@@ -2,35 +2,40 @@
 
 The rule that keeps the victims' channel from becoming a censorship tool lives here:
 only an entry a moderator has vetted can BLOCK, and only through a match of a whole part
-of the upload (service.domain.MatchPart); an unvetted entry, or a vetted one matched
-only by a part of the upload (a strip a benign picture may share), can at most ask for
-REVIEW.
+of the upload (service.domain.MatchPart) and on a hash type that may block
+(SignalType.can_block); an unvetted entry, or a vetted one matched only by a part of the
+upload (a strip a benign picture may share) or on a type that may not block, can at most
+ask for REVIEW.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 
-from service.domain import Algorithm, Decision, EntryState, Match
+from service.domain import Decision, EntryState, Match
+from service.signals.base import IndexKind, SignalType
+from service.signals.registry import SIGNALS
 
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """Largest Hamming distance that counts as a match, per perceptual algorithm."""
+    """Largest Hamming distance that counts as a match, per hash type. A type left out
+    has its default (SignalType.default_threshold); an EXACT type is always 0."""
 
-    pdq: int = 38
-    phash: int = 0
-    pdq_window: int = 38
+    radii: Mapping[SignalType, int] = field(default_factory=dict)
 
-    def radius(self, algorithm: Algorithm) -> int:
-        if algorithm is Algorithm.PDQ:
-            return self.pdq
-        if algorithm is Algorithm.PHASH:
-            return self.phash
-        if algorithm is Algorithm.PDQ_WINDOW:
-            return self.pdq_window
-        return 0
+    @classmethod
+    def from_settings(cls, settings: object, signals: Iterable[SignalType] = SIGNALS) -> Thresholds:
+        """Each type's radius from the settings field it names (`threshold_setting`)."""
+        return cls(
+            {s: int(getattr(settings, s.threshold_setting)) for s in signals if s.threshold_setting}
+        )
+
+    def radius(self, signal: SignalType) -> int:
+        if signal.index_kind is IndexKind.EXACT:
+            return 0
+        return self.radii.get(signal, signal.default_threshold)
 
 
 def best_per_entry(matches: Iterable[Match]) -> list[Match]:
@@ -51,15 +56,20 @@ def _rank(match: Match) -> tuple[bool, int]:
 
 
 def blocks(match: Match) -> bool:
-    """A vetted entry matched by a whole part of the upload."""
-    return match.entry_state is EntryState.VETTED and not match.part.partial
+    """A vetted entry matched by a whole part of the upload, on a type that may block."""
+    return (
+        match.entry_state is EntryState.VETTED
+        and not match.part.partial
+        and match.algorithm.can_block
+    )
 
 
 def asks_review(match: Match, disputed: Collection[int] = ()) -> bool:
-    """A pending entry nobody disputed, or a vetted one matched only by a part of the
-    upload: a moderator must look, since a benign picture can share a strip."""
+    """A pending entry nobody disputed, or a vetted one that may not block: matched only
+    by a part of the upload (a moderator must look, since a benign picture can share a
+    strip), or on a hash type whose matches may only ask for review."""
     if match.entry_state is EntryState.VETTED:
-        return match.part.partial
+        return not blocks(match)
     return match.entry_state is EntryState.PENDING and match.entry_id not in disputed
 
 

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from service.domain import Algorithm, HashValue, parse_hex_hash
+from service.domain import HashValue
 from service.errors import InvalidInput
+from service.signals.registry import parse_name
 
 FORMAT = "hashguard-submission"
 VERSION = 1
@@ -24,7 +25,7 @@ def image_entry(file_name: str, hashes: Sequence[HashValue]) -> dict[str, Any]:
     return {
         "file": file_name,
         "hashes": [
-            {"algorithm": h.algorithm.value, "hex": h.hex}
+            {"algorithm": h.algorithm.name, "hex": h.algorithm.format(h.value)}
             | ({"quality": h.quality} if h.quality is not None else {})
             for h in hashes
         ],
@@ -48,10 +49,10 @@ def load(path: str | Path) -> list[HashValue]:
     hashes = []
     for image in doc.get("images", []):
         for item in image.get("hashes", []):
-            algorithm = Algorithm.parse(str(item.get("algorithm", "")))
-            value = parse_hex_hash(algorithm, str(item.get("hex", "")))
+            signal = parse_name(str(item.get("algorithm", "")))
+            value = signal.parse(str(item.get("hex", "")))
             quality = item.get("quality")
-            hashes.append(HashValue(algorithm, value, int(quality) if quality else None))
+            hashes.append(HashValue(signal, value, int(quality) if quality else None))
     if not hashes:
         raise InvalidInput(f"{path} holds no hashes")
     # The same photo hashed twice (a copy under another name) would repeat its hashes,

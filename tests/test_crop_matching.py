@@ -19,11 +19,11 @@ from hashguard.v1 import hashguard_pb2 as pb
 from PIL import Image, ImageDraw
 
 from loadtests.transforms import bars, caption_and_logo, centre_crop, frame
-from service.domain import Algorithm
 from service.media.borders import content_box, content_boxes, has_bars
 from service.media.crops import DEFAULT_WINDOWS, Window, candidate_queries, window_hashes
 from service.media.hashes import pack_bits, phash_bytes
 from service.media.overlays import fill_boxes, solid_boxes
+from service.signals.pdq_window import PDQ_WINDOW
 from tests.support import ServerProcess, Stubs, add_key, bearer, encode, run_cli
 
 PHOTO = Image.fromarray(skimage.data.astronaut())
@@ -167,7 +167,7 @@ def test_window_boxes_sit_where_their_anchors_say() -> None:
 def test_window_hashes_are_pdq_window_entries_and_skip_flat_windows() -> None:
     hashes = window_hashes(PHOTO, min_quality=50)
     assert 0 < len(hashes) <= len(DEFAULT_WINDOWS)
-    assert {h.algorithm for h in hashes} == {Algorithm.PDQ_WINDOW}
+    assert {h.algorithm for h in hashes} == {PDQ_WINDOW}
     assert all(h.quality is not None and h.quality >= 50 for h in hashes)
     assert window_hashes(Image.new("RGB", (300, 200), (90, 90, 90)), min_quality=50) == []
 

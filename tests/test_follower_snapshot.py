@@ -16,8 +16,12 @@ from hashguard.v1 import hashguard_pb2 as pb
 
 from service.app import HashGuard
 from service.config import Settings
-from service.domain import Algorithm, EntryState, HashValue, Principal, Role, Verdict
+from service.domain import EntryState, HashValue, Principal, Role, Verdict
 from service.replica.snapshot import POINTER, snapshot_dir, write_snapshot
+from service.signals.md5 import MD5
+from service.signals.pdq import PDQ
+from service.signals.phash import PHASH
+from service.signals.registry import SIGNALS
 from service.store.sqlite import SQLiteStore
 from tests.support import ServerProcess, Stubs, add_key, bearer, run_cli
 
@@ -59,21 +63,19 @@ def test_an_import_into_a_running_server_is_matched_without_a_restart(tmp_path: 
 
 
 def _matches(app: HashGuard, value: bytes) -> list[tuple[int, EntryState]]:
-    result = app.check_upload(OPERATOR, None, [HashValue(Algorithm.PDQ, value, 100)], "")
+    result = app.check_upload(OPERATOR, None, [HashValue(PDQ, value, 100)], "")
     return [(m.entry_id, m.entry_state) for m in result.matches]
 
 
 def _store_with_list(data: Path) -> SQLiteStore:
     store = SQLiteStore(data)
     store.import_entries(
-        [HashValue(Algorithm.PDQ, pdq(i)) for i in range(200)]
-        + [HashValue(Algorithm.MD5, bytes([i]) * 16) for i in range(20)],
+        [HashValue(PDQ, pdq(i)) for i in range(200)]
+        + [HashValue(MD5, bytes([i]) * 16) for i in range(20)],
         True,
         1.0,
     )
-    store.import_entries(
-        [HashValue(Algorithm.PHASH, bytes([i]) * 8) for i in range(30)], False, 2.0
-    )
+    store.import_entries([HashValue(PHASH, bytes([i]) * 8) for i in range(30)], False, 2.0)
     return store
 
 
@@ -83,23 +85,21 @@ def test_a_snapshot_start_matches_like_a_full_load_and_catches_up(tmp_path: Path
     written = write_snapshot(store, snapshot_dir(tmp_path))
     assert written.entries == 250
     # Changes after the snapshot: a new case, and a withdrawal of a listed hash's case.
-    new_case = HashGuard(store, settings).submit_case(
-        SUBMITTER, [HashValue(Algorithm.PDQ, pdq(1000))]
-    )
-    gone = HashGuard(store, settings).submit_case(SUBMITTER, [HashValue(Algorithm.PDQ, pdq(1001))])
+    new_case = HashGuard(store, settings).submit_case(SUBMITTER, [HashValue(PDQ, pdq(1000))])
+    gone = HashGuard(store, settings).submit_case(SUBMITTER, [HashValue(PDQ, pdq(1001))])
     HashGuard(store, settings).withdraw_case(gone.case_id, gone.case_token)
 
     full = HashGuard(store, settings)
     fast = HashGuard(store, settings, snapshot_dir(tmp_path))
     assert (full.loaded_from, fast.loaded_from) == ("store", "snapshot")
     assert fast.follower.applied_seq == full.follower.applied_seq
-    for algorithm in Algorithm:
+    for algorithm in SIGNALS:
         assert fast.matcher.size(algorithm) == full.matcher.size(algorithm)
     for value in (pdq(0), pdq(199), pdq(1000), pdq(1001), pdq(5000)):
         assert _matches(fast, value) == _matches(full, value)
     assert _matches(fast, pdq(1000)) and not _matches(fast, pdq(1001))
     assert new_case.entry_count == 1
-    md5 = [HashValue(Algorithm.MD5, bytes([3]) * 16)]
+    md5 = [HashValue(MD5, bytes([3]) * 16)]
     assert fast.check_upload(OPERATOR, None, md5, "").decision.value == "block"
     store.close()
 
@@ -130,7 +130,7 @@ def test_a_snapshot_that_cannot_be_trusted_falls_back_to_the_store(
         app = HashGuard(store, Settings(), directory)
     assert app.loaded_from == "store"
     assert "ignoring the index snapshot" in caplog.text
-    assert app.matcher.size(Algorithm.PDQ) == 200 and _matches(app, pdq(7))
+    assert app.matcher.size(PDQ) == 200 and _matches(app, pdq(7))
     store.close()
 
 
@@ -146,7 +146,7 @@ def test_the_server_writes_a_snapshot_and_starts_from_it(tmp_path: Path) -> None
     assert first.stop() == 0
     assert "from the store" in first.log()
     second = ServerProcess(tmp_path).start()
-    assert "from the snapshot (pdq 200, pdq-window 0, phash 30, sha256 0, md5 20)" in second.log()
+    assert "from the snapshot (pdq 200, phash 30, sha256 0, md5 20, pdq-window 0)" in second.log()
     operator = add_key(tmp_path, "operator", "op")
     run_cli("import", str(_listing(tmp_path, [pdq(300)])), "--data-dir", str(tmp_path))
     with second.channel() as channel:  # the server has applied the import
@@ -191,11 +191,9 @@ def test_a_snapshot_rewrite_merges_the_changes_like_a_full_write(tmp_path: Path)
     directory = snapshot_dir(tmp_path / "data")
     write_snapshot(store, directory)
     app = HashGuard(store, Settings())
-    kept = app.submit_case(SUBMITTER, [HashValue(Algorithm.PDQ, pdq(2000))])
-    gone = app.submit_case(
-        SUBMITTER, [HashValue(Algorithm.PDQ, pdq(2001)), HashValue(Algorithm.MD5, GONE_MD5)]
-    )
-    hit = app.check_upload(OPERATOR, None, [HashValue(Algorithm.PHASH, bytes([4]) * 8)], "")
+    kept = app.submit_case(SUBMITTER, [HashValue(PDQ, pdq(2000))])
+    gone = app.submit_case(SUBMITTER, [HashValue(PDQ, pdq(2001)), HashValue(MD5, GONE_MD5)])
+    hit = app.check_upload(OPERATOR, None, [HashValue(PHASH, bytes([4]) * 8)], "")
     app.resolve_hit(Principal("mod", Role.MODERATOR), hit.hit_id, Verdict.CONFIRMED, "")
     app.withdraw_case(gone.case_id, gone.case_token)
     merged = write_snapshot(store, directory)  # reads only the changes since the first
@@ -221,7 +219,7 @@ def test_a_withdrawal_rewrites_the_snapshot_before_the_interval(tmp_path: Path) 
     assert writer.write_if_due()  # no snapshot yet: written at once
     assert not writer.write_if_due()  # nothing changed
     app = HashGuard(store, Settings())
-    case = app.submit_case(SUBMITTER, [HashValue(Algorithm.PDQ, pdq(4000))])
+    case = app.submit_case(SUBMITTER, [HashValue(PDQ, pdq(4000))])
     assert not writer.write_if_due()  # a new case waits for the interval
     app.withdraw_case(case.case_id, case.case_token)
     assert writer.write_if_due()  # a withdrawal does not

@@ -23,10 +23,13 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from service.domain import Algorithm
 from service.errors import InvalidInput
 from service.media.decode import decode_image
 from service.media.hashes import ImageHashes, hash_file, hash_image_bytes
+from service.signals.md5 import MD5
+from service.signals.pdq import PDQ
+from service.signals.phash import PHASH
+from service.signals.sha256 import SHA256
 from tests.support import encode
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pdq"
@@ -117,7 +120,7 @@ def test_vector_table_covers_every_group() -> None:
 def test_python_threatexchange_vectors_match_exactly(row: dict[str, str]) -> None:
     """We decode like python-threatexchange (Pillow + pdqhash), so hashes must be identical."""
     hashes = hash_file(str(FIXTURES / row["file"]))
-    assert hashes.pdq.algorithm is Algorithm.PDQ
+    assert hashes.pdq.algorithm is PDQ
     assert hashes.pdq.value.hex() == row["expected_pdq_hex"]
     assert hashes.pdq.value == bytes.fromhex(row["expected_pdq_hex"])
     if row["quality"]:
@@ -142,11 +145,11 @@ def test_canonical_hex_round_trips() -> None:
     hashes = hash_file(str(FIXTURES / row["file"]))
     assert hashes.pdq.hex == row["expected_pdq_hex"]
     assert bytes.fromhex(hashes.pdq.hex) == hashes.pdq.value
-    assert len(hashes.pdq.value) == Algorithm.PDQ.size == 32
+    assert len(hashes.pdq.value) == PDQ.size == 32
     with Image.open(FIXTURES / row["file"]) as image:
         expected_phash = str(imagehash.phash(image.convert("RGB")))
     assert hashes.phash.hex == expected_phash
-    assert len(hashes.phash.value) == Algorithm.PHASH.size == 8
+    assert len(hashes.phash.value) == PHASH.size == 8
 
 
 def test_reference_dihedral_images_match_our_dihedral_variants() -> None:
@@ -172,10 +175,10 @@ def test_result_fields_have_canonical_shapes_and_digests() -> None:
     """Every field has the size the store and wire format expect; digests cover raw bytes."""
     data = encode(photo("chelsea"), "JPEG", quality=90)
     hashes = hash_image_bytes(data)
-    assert hashes.pdq.algorithm is Algorithm.PDQ
-    assert hashes.phash.algorithm is Algorithm.PHASH
-    assert hashes.sha256.algorithm is Algorithm.SHA256
-    assert hashes.md5.algorithm is Algorithm.MD5
+    assert hashes.pdq.algorithm is PDQ
+    assert hashes.phash.algorithm is PHASH
+    assert hashes.sha256.algorithm is SHA256
+    assert hashes.md5.algorithm is MD5
     assert hashes.sha256.value == hashlib.sha256(data).digest()
     assert hashes.md5.value == hashlib.md5(data).digest()
     assert len(hashes.pdq_dihedral) == 8

@@ -746,35 +746,48 @@ def test_compiled_search_works_where_no_cache_can_be_written(tmp_path: Path) -> 
 # --- ExactIndex ----------------------------------------------------------------------
 
 
+def exact(index: ExactIndex, ids: list[int], values: list[bytes]) -> None:
+    hashes = np.frombuffer(b"".join(values), np.uint8).reshape(len(values), index.size)
+    index.add(np.array(ids, dtype=np.int64), hashes)
+
+
+def lookup(index: ExactIndex, value: bytes) -> list[int]:
+    ids, distances = index.search(np.frombuffer(value, np.uint8).reshape(1, -1), 0)[0]
+    assert not distances.any()
+    return sorted(ids.tolist())
+
+
 def test_exact_index_lookup_add_remove() -> None:
     """SHA-256/MD5 entries match by equality only, one tuple of ids per value."""
     a, b, c = (bytes([i]) * 32 for i in (1, 2, 3))
-    index = ExactIndex()
-    assert index.lookup(a) == ()
-    index.add([1, 2, 3], [a, a, b])
-    assert sorted(index.lookup(a)) == [1, 2]
-    assert index.lookup(b) == (3,)
-    assert index.lookup(c) == ()
-    assert index.lookup(a[:-1] + b"\x00") == ()  # one byte off is no match
+    index = ExactIndex(32)
+    assert lookup(index, a) == []
+    exact(index, [1, 2, 3], [a, a, b])
+    assert lookup(index, a) == [1, 2]
+    assert lookup(index, b) == [3]
+    assert lookup(index, c) == []
+    assert lookup(index, a[:-1] + b"\x00") == []  # one byte off is no match
     assert len(index) == 3
 
-    assert index.remove([1, 99]) == 1
-    assert index.lookup(a) == (2,)
-    assert index.remove([1]) == 0
+    assert index.remove(np.array([1, 99])) == 1
+    assert lookup(index, a) == [2]
+    assert index.remove(np.array([1])) == 0
     assert len(index) == 2
+    with pytest.raises(ValueError, match="radius 0 only"):
+        index.search(np.frombuffer(a, np.uint8).reshape(1, -1), 1)
 
 
 def test_exact_index_re_add_moves_the_id() -> None:
     """Re-adding an id replaces its value; the old value must no longer find it."""
     a, b = b"\xaa" * 16, b"\xbb" * 16
-    index = ExactIndex()
-    index.add([7], [a])
-    index.add([7], [b])
-    assert index.lookup(a) == ()
-    assert index.lookup(b) == (7,)
+    index = ExactIndex(16)
+    exact(index, [7], [a])
+    exact(index, [7], [b])
+    assert lookup(index, a) == []
+    assert lookup(index, b) == [7]
     assert len(index) == 1
-    index.add([7, 8], [b, b])
-    assert sorted(index.lookup(b)) == [7, 8]
+    exact(index, [7, 8], [b, b])
+    assert lookup(index, b) == [7, 8]
     assert len(index) == 2
 
 
@@ -792,16 +805,18 @@ def test_exact_index_re_add_moves_the_id() -> None:
 )
 def test_property_exact_index_equals_model(ops: list[tuple[bool, dict[int, bytes]]]) -> None:
     """Any add/remove/re-add history leaves lookups equal to a plain dict model."""
-    index = ExactIndex()
+    index = ExactIndex(4)
     model: dict[int, bytes] = {}
     for is_add, chosen in ops:
         if is_add:
-            index.add(list(chosen), list(chosen.values()))
+            exact(index, list(chosen), list(chosen.values()))
             model |= chosen
         else:
-            assert index.remove(list(chosen)) == sum(1 for i in chosen if i in model)
+            assert index.remove(np.array(list(chosen), dtype=np.int64)) == sum(
+                1 for i in chosen if i in model
+            )
             for entry_id in chosen:
                 model.pop(entry_id, None)
     assert len(index) == len(model)
     for value in (b"\x01" * 4, b"\x02" * 4, b"\x03" * 4):
-        assert sorted(index.lookup(value)) == sorted(i for i, v in model.items() if v == value)
+        assert lookup(index, value) == sorted(i for i, v in model.items() if v == value)

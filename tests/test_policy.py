@@ -13,15 +13,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.config import Settings
-from service.domain import Algorithm, Decision, EntryState, Match
+from service.domain import Decision, EntryState, Match
 from service.policy import Thresholds, best_per_entry, decide
+from service.signals.base import SignalType
+from service.signals.md5 import MD5
+from service.signals.pdq import PDQ
+from service.signals.phash import PHASH
+from service.signals.registry import SIGNALS, parse_name
+from service.signals.sha256 import SHA256
 
 
 def match(
     entry_id: int,
     distance: int = 0,
     state: EntryState = EntryState.VETTED,
-    algorithm: Algorithm = Algorithm.PDQ,
+    algorithm: SignalType = PDQ,
     query_value: bytes = b"\x00" * 32,
 ) -> Match:
     return Match(entry_id, algorithm, distance, state, query_value)
@@ -34,25 +40,25 @@ def test_default_thresholds_are_the_measured_ones() -> None:
     """PDQ 38 and pHash 0 come from the detection-quality and index-cost benchmarks
     (docs/QUALITY.md); the server's settings default to the same values as the policy."""
     thresholds = Thresholds()
-    assert thresholds.radius(Algorithm.PDQ) == 38
-    assert thresholds.radius(Algorithm.PHASH) == 0
+    assert thresholds.radius(PDQ) == 38
+    assert thresholds.radius(PHASH) == 0
     settings = Settings()
     assert (settings.pdq_threshold, settings.phash_threshold) == (38, 0)
 
 
-@pytest.mark.parametrize("algorithm", [Algorithm.SHA256, Algorithm.MD5])
-def test_cryptographic_hashes_only_match_exactly(algorithm: Algorithm) -> None:
+@pytest.mark.parametrize("algorithm", [SHA256, MD5])
+def test_cryptographic_hashes_only_match_exactly(algorithm: SignalType) -> None:
     """A one-bit-off SHA-256 is a different file, whatever the perceptual thresholds."""
     assert Thresholds().radius(algorithm) == 0
-    assert Thresholds(pdq=60, phash=20).radius(algorithm) == 0
+    assert Thresholds({PDQ: 60, PHASH: 20}).radius(algorithm) == 0
 
 
 def test_custom_thresholds_apply_to_their_own_algorithm() -> None:
     """Operators tune each radius separately; one must not leak into the other."""
-    thresholds = Thresholds(pdq=20, phash=6)
-    assert thresholds.radius(Algorithm.PDQ) == 20
-    assert thresholds.radius(Algorithm.PHASH) == 6
-    assert thresholds.radius(Algorithm.parse("photo_pdq")) == 20  # parsed names too
+    thresholds = Thresholds({PDQ: 20, PHASH: 6})
+    assert thresholds.radius(PDQ) == 20
+    assert thresholds.radius(PHASH) == 6
+    assert thresholds.radius(parse_name("photo_pdq")) == 20  # parsed names too
 
 
 # --- best_per_entry ------------------------------------------------------------------
@@ -100,7 +106,7 @@ def match_lists(draw: st.DrawFn) -> list[Match]:
             st.tuples(
                 st.sampled_from(sorted(states)),
                 st.integers(0, 64),
-                st.sampled_from(Algorithm),
+                st.sampled_from(SIGNALS),
             ),
             max_size=30,
         )
@@ -155,9 +161,9 @@ def test_decide(states: list[EntryState], expected: Decision) -> None:
 def test_unvetted_entries_never_block_however_close() -> None:
     """An exact PDQ, pHash and SHA-256 hit on a pending entry is still only REVIEW."""
     matches = [
-        match(1, 0, P, Algorithm.PDQ),
-        match(1, 0, P, Algorithm.PHASH, b"\x00" * 8),
-        match(1, 0, P, Algorithm.SHA256),
+        match(1, 0, P, PDQ),
+        match(1, 0, P, PHASH, b"\x00" * 8),
+        match(1, 0, P, SHA256),
     ]
     assert decide(matches) == Decision.REVIEW
 

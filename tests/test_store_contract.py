@@ -16,7 +16,6 @@ import psycopg
 import pytest
 
 from service.domain import (
-    Algorithm,
     AuditEvent,
     EntryState,
     HashValue,
@@ -27,6 +26,8 @@ from service.domain import (
     Verdict,
 )
 from service.errors import Conflict, InvalidInput, NotFound
+from service.signals.md5 import MD5 as MD5_TYPE
+from service.signals.pdq import PDQ as PDQ_TYPE
 from service.store import ApiKeyRecord, AuditQuery, ReviewRules, Store
 from service.store.migrations import load_migrations
 from service.store.postgresql import PostgresStore
@@ -34,16 +35,16 @@ from service.store.sql.cases import CASES_OPENED_SINCE
 from service.store.sqlite import DB_FILENAME, SQLiteStore
 from tests.postgres import fresh_schema
 
-PDQ = HashValue(Algorithm.PDQ, bytes(range(32)))
-MD5 = HashValue(Algorithm.MD5, bytes(16))
+PDQ = HashValue(PDQ_TYPE, bytes(range(32)))
+MD5 = HashValue(MD5_TYPE, bytes(16))
 
 
 def pdq(i: int) -> HashValue:
-    return HashValue(Algorithm.PDQ, i.to_bytes(4, "big") * 8)
+    return HashValue(PDQ_TYPE, i.to_bytes(4, "big") * 8)
 
 
 def match(entry_id: int, query: bytes = b"q" * 32, distance: int = 0) -> Match:
-    return Match(entry_id, Algorithm.PDQ, distance, EntryState.PENDING, query)
+    return Match(entry_id, PDQ_TYPE, distance, EntryState.PENDING, query)
 
 
 @dataclass
@@ -128,8 +129,8 @@ def test_writes_are_durable_across_reopen(backend: Backend) -> None:
     reopened = backend.open()
     rows = [row for batch in reopened.iter_entries([EntryState.PENDING]) for row in batch]
     assert [(r.entry_id, r.algorithm, r.value) for r in rows] == [
-        (ids[0], Algorithm.PDQ, PDQ.value),
-        (ids[1], Algorithm.MD5, MD5.value),
+        (ids[0], PDQ_TYPE, PDQ.value),
+        (ids[1], MD5_TYPE, MD5.value),
     ]
     auth = reopened.get_case_auth("case-1")
     assert auth is not None and auth.token_hash == b"t" * 32 and auth.state.value == "active"
@@ -206,7 +207,7 @@ def test_a_confirmation_vets_partial_matches_only_by_choice_and_from_more_tenant
     store: Store,
 ) -> None:
     whole, strip = store.create_case("c", b"t" * 32, "sub", [PDQ, pdq(7)], 1.0)
-    strip_match = Match(strip, Algorithm.PDQ, 4, EntryState.PENDING, b"s" * 32, MatchPart.STRIP)
+    strip_match = Match(strip, PDQ_TYPE, 4, EntryState.PENDING, b"s" * 32, MatchPart.STRIP)
     store.create_hit("a1", "op-a", "r", [match(whole), strip_match], 2.0, tenant="a")
     hit, vetted = store.resolve_hit("a1", Verdict.CONFIRMED, "", "mod-a", 3.0)
     assert vetted == [whole]  # the strip was not agreed to
@@ -280,8 +281,8 @@ def test_import_is_one_transaction(store: Store) -> None:
     result = store.import_entries([PDQ, MD5, PDQ], vetted=True, now=1.0)
     assert (result.added, result.vetted, result.unchanged) == (2, 0, 1)
     assert store.count_entries() == {
-        (Algorithm.PDQ, EntryState.VETTED): 1,
-        (Algorithm.MD5, EntryState.VETTED): 1,
+        (PDQ_TYPE, EntryState.VETTED): 1,
+        (MD5_TYPE, EntryState.VETTED): 1,
     }
 
 
@@ -290,7 +291,7 @@ def test_import_counts_vets_and_is_idempotent(store: Store) -> None:
     assert (first.added, first.vetted, first.unchanged) == (100, 0, 1)
     again = store.import_entries([pdq(i) for i in range(150)], True, 2.0)
     assert (again.added, again.vetted, again.unchanged) == (50, 100, 0)
-    assert store.count_entries() == {(Algorithm.PDQ, EntryState.VETTED): 150}
+    assert store.count_entries() == {(PDQ_TYPE, EntryState.VETTED): 150}
     head = store.change_head(0).seq
     states = {r.entry_id: r.state for b in store.changed_entries(0, head) for r in b}
     assert len(states) == 150 and set(states.values()) == {EntryState.VETTED}

@@ -10,15 +10,17 @@ import time
 
 import pytest
 
-from service.domain import Algorithm, AuditEvent, HashValue
+from service.domain import AuditEvent, HashValue
+from service.signals.md5 import MD5 as MD5_TYPE
+from service.signals.pdq import PDQ as PDQ_TYPE
 from service.store.postgresql import PostgresStore
 
-PDQ = HashValue(Algorithm.PDQ, bytes(range(32)))
-MD5 = HashValue(Algorithm.MD5, bytes(16))
+PDQ = HashValue(PDQ_TYPE, bytes(range(32)))
+MD5 = HashValue(MD5_TYPE, bytes(16))
 
 
 def pdq(i: int) -> HashValue:
-    return HashValue(Algorithm.PDQ, i.to_bytes(4, "big") * 8)
+    return HashValue(PDQ_TYPE, i.to_bytes(4, "big") * 8)
 
 
 def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
@@ -133,7 +135,7 @@ def test_checks_are_answered_from_memory_while_the_database_is_unreachable() -> 
             terminate_connections(schema)
             blocked = app.check_upload(app.authenticate(operator), None, [pdq(5)], "")
             assert blocked.decision is Decision.BLOCK
-            far = HashValue(Algorithm.PDQ, b"\xff" * 32)
+            far = HashValue(PDQ_TYPE, b"\xff" * 32)
             assert app.check_upload(principal, None, [far], "").decision is Decision.ALLOW
             with pytest.raises(Unavailable, match="retry"):
                 app.check_upload(principal, None, [PDQ], "")  # REVIEW must record a hit

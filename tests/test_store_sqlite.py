@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from service.domain import Algorithm, HashValue
+from service.domain import HashValue
+from service.signals.md5 import MD5 as MD5_TYPE
 from service.store.sqlite import DB_FILENAME, SQLiteStore, _split_sql
 
 
 def test_the_database_is_one_wal_file_in_the_data_directory(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "data")
-    store.create_case("c", b"t" * 32, "sub", [HashValue(Algorithm.MD5, bytes(16))], 1.0)
+    store.create_case("c", b"t" * 32, "sub", [HashValue(MD5_TYPE, bytes(16))], 1.0)
     with sqlite3.connect(tmp_path / "data" / DB_FILENAME) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.execute("SELECT COUNT(*) FROM entries").fetchone()[0] == 1

@@ -11,11 +11,12 @@ import pytest
 import skimage.data
 
 from service import submission_file
-from service.domain import Algorithm, HashValue
+from service.domain import HashValue
 from service.errors import RefusedSubmission
 from service.media.crops import window_hashes
 from service.media.decode import decode_image
 from service.media.hashes import hash_image_bytes
+from service.signals.pdq import PDQ
 from service.submission_checks import check_submission
 from tests.support import encode, run_cli
 
@@ -49,16 +50,16 @@ def test_flat_images_are_refused(grey: int) -> None:
     for h, reasons in expected:
         with pytest.raises(RefusedSubmission) as refused:
             check_submission([hashed.sha256, h], pdq_min_quality=50)
-        assert str(refused.value).startswith(f"hashes[1] ({h.algorithm.value} ")
+        assert str(refused.value).startswith(f"hashes[1] ({h.algorithm.name} ")
         assert refused.value.reason in reasons
 
 
 def test_pdq_of_unknown_quality_is_judged_by_its_bits() -> None:
     balanced = bytes(range(32))  # 4 bits set per byte on average
-    check_submission([HashValue(Algorithm.PDQ, balanced)], pdq_min_quality=50)
+    check_submission([HashValue(PDQ, balanced)], pdq_min_quality=50)
     sparse = bytes(31) + b"\x01"
     with pytest.raises(RefusedSubmission, match="1 of its 256 bits are set") as refused:
-        check_submission([HashValue(Algorithm.PDQ, sparse)], pdq_min_quality=50)
+        check_submission([HashValue(PDQ, sparse)], pdq_min_quality=50)
     assert refused.value.reason == "near_constant"
 
 

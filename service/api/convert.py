@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from hashguard.v1 import hashguard_pb2 as pb
 
 from service.app import CheckResult
 from service.domain import (
-    Algorithm,
     CaseState,
     Decision,
     DisputedEntry,
@@ -23,13 +23,16 @@ from service.domain import (
     Verdict,
 )
 from service.errors import InvalidInput
+from service.signals.base import SignalType
+from service.signals.registry import REGISTRY
 
-ALGORITHM_TO_PB = {
-    Algorithm.PDQ: pb.HASH_ALGORITHM_PDQ,
-    Algorithm.PHASH: pb.HASH_ALGORITHM_PHASH,
-    Algorithm.SHA256: pb.HASH_ALGORITHM_SHA256,
-    Algorithm.MD5: pb.HASH_ALGORITHM_MD5,
-    Algorithm.PDQ_WINDOW: pb.HASH_ALGORITHM_PDQ_WINDOW,
+# Each hash type names its enum value; check_hash_types (at start-up) makes sure they
+# agree, so the maps below miss nothing once a server or the CLI is running.
+_IN_ENUM = set(pb.HashAlgorithm.keys())
+ALGORITHM_TO_PB: dict[SignalType, pb.HashAlgorithm] = {
+    s: cast(pb.HashAlgorithm, pb.HashAlgorithm.Value(s.proto_name))
+    for s in REGISTRY
+    if s.proto_name in _IN_ENUM
 }
 ALGORITHM_FROM_PB = {v: k for k, v in ALGORITHM_TO_PB.items()}
 DECISION_TO_PB = {
@@ -62,14 +65,20 @@ PART_TO_PB = {
 VERDICT_FROM_PB = {pb.VERDICT_CONFIRMED: Verdict.CONFIRMED, pb.VERDICT_REJECTED: Verdict.REJECTED}
 
 
+def check_hash_types() -> None:
+    """Start-up check: every value of the proto enum HashAlgorithm has a hash type
+    (service/signals) and every type's value is in the enum; RegistryError otherwise."""
+    REGISTRY.check_enum(_IN_ENUM)
+
+
 def hashes_from_pb(messages: Iterable[pb.Hash]) -> list[HashValue]:
     result = []
     for i, message in enumerate(messages):
         algorithm = ALGORITHM_FROM_PB.get(message.algorithm)
         if algorithm is None:
+            names = ", ".join(s.proto_name.removeprefix("HASH_ALGORITHM_") for s in ALGORITHM_TO_PB)
             raise InvalidInput(
-                f"hashes[{i}].algorithm must be set (PDQ, PHASH, SHA256 or MD5), "
-                f"got {message.algorithm}"
+                f"hashes[{i}].algorithm must be set ({names}), got {message.algorithm}"
             )
         if not 0 <= message.quality <= 100:
             raise InvalidInput(f"hashes[{i}].quality must be 0..100, got {message.quality}")

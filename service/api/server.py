@@ -21,6 +21,7 @@ from hashguard.v1 import hashguard_pb2_grpc as pb_grpc
 from prometheus_client import start_http_server
 
 from service.allocator import Trimmer
+from service.api.convert import check_hash_types
 from service.api.interceptors import ErrorAndMetricsInterceptor
 from service.api.introspection import HealthServicer, enable_reflection
 from service.api.servicers import MatchServicer, ReviewServicer, SubmissionServicer
@@ -48,7 +49,8 @@ class RunningServer:
 
 async def create_server(app: HashGuard, settings: Settings) -> RunningServer:
     """Build and start the gRPC server on the running loop; returns it with the port
-    actually bound."""
+    actually bound. Refuses to start when the hash types and the proto enum disagree."""
+    check_hash_types()
     limit = settings.max_message_bytes + _ENVELOPE_BYTES
     pool = futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="grpc")
     server = grpc.aio.server(

@@ -10,9 +10,11 @@ import sys
 from collections.abc import Sequence
 
 import grpc
+from hashguard.v1 import hashguard_pb2 as pb
 
 from service.cli import keys, lists, operator, serve, victim
 from service.errors import HashGuardError
+from service.signals.registry import REGISTRY
 
 EXIT_USAGE = 2
 
@@ -22,6 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
+        REGISTRY.check_enum(pb.HashAlgorithm.keys())  # or say what is missing, and stop
         return int(args.handler(args) or 0)
     except HashGuardError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,8 +15,16 @@ from typing import IO, Any
 from tqdm import tqdm
 
 from service.cli.common import data_dir_flags, open_store
-from service.domain import Algorithm, EntryState, HashValue
-from service.hashlist import FORMATS, detect_format, read_hashes, write_hashes
+from service.domain import EntryState, HashValue
+from service.hashlist import (
+    FORMATS,
+    READ_FORMATS,
+    Written,
+    detect_format,
+    read_hashes,
+    write_hashes,
+)
+from service.signals.registry import REGISTRY
 
 
 def add_import(commands: Any) -> None:
@@ -25,11 +34,12 @@ def add_import(commands: Any) -> None:
     import_.add_argument(
         "--vetted", action="store_true", help="the list is already vetted: matches BLOCK at once"
     )
-    import_.add_argument("--format", choices=("auto", *FORMATS), default="auto")
+    import_.add_argument("--format", choices=("auto", *READ_FORMATS), default="auto")
     import_.add_argument(
         "--type",
-        choices=[a.value for a in Algorithm],
-        help="hash type of plain lines that hold only the hex (e.g. pdq)",
+        choices=REGISTRY.names_for_commands(),
+        help="hash type of plain lines that start with the hex (e.g. pdq): what "
+        "`threatexchange dataset -P -s TYPE` prints",
     )
     import_.set_defaults(handler=cmd_import)
 
@@ -44,7 +54,12 @@ def add_export(commands: Any) -> None:
         default="all",
         help="which entries (withdrawn ones have no hash and are never written)",
     )
-    export.add_argument("--format", choices=FORMATS, default="plain")
+    export.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="plain",
+        help="threatexchange: only the types Meta's python-threatexchange reads, in its names",
+    )
     export.set_defaults(handler=cmd_export)
 
 
@@ -54,10 +69,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     fmt = detect_format(args.file, args.format)
     store = open_store(args)
     started = time.perf_counter()
+    skipped: Counter[str] = Counter()
     try:
         with _progress_lines(args.file) as lines:
-            default_type = Algorithm(args.type) if args.type else None
-            hashes = read_hashes(lines, fmt, default_type)
+            default_type = REGISTRY.parse_name(args.type) if args.type else None
+            hashes = read_hashes(lines, fmt, default_type, skipped)
             audit = local_actor("list.imported", Path(args.file).name, f"vetted={args.vetted}")
             result = store.import_entries(hashes, args.vetted, time.time(), audit)
     finally:
@@ -68,6 +84,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         f"in {time.perf_counter() - started:.1f}s. Running servers on this store start "
         "applying them within a second (about 11 s per million entries)."
     )
+    if skipped:
+        kinds = ", ".join(f"{name} {count}" for name, count in sorted(skipped.items()))
+        print(
+            f"skipped {skipped.total()} lines of python-threatexchange types HashGuard does "
+            f"not match ({kinds})"
+        )
     return 0
 
 
@@ -85,13 +107,31 @@ def cmd_export(args: argparse.Namespace) -> int:
             for row in batch
         )
         with _output(args.out) as out:
-            count = write_hashes(
+            written = write_hashes(
                 out, tqdm(rows, unit=" hashes", disable=args.out is None), args.format
             )
     finally:
         store.close()
-    print(f"exported {count} hashes", file=sys.stderr)
+    print(_export_summary(written, args.format), file=sys.stderr)
     return 0
+
+
+def _export_summary(written: Written, fmt: str) -> str:
+    """How many were written, and how many of types Meta's tools cannot read."""
+    others = written.unreadable_by_threatexchange
+    if not others:
+        return f"exported {written.count} hashes"
+    kinds = ", ".join(f"{name} {count}" for name, count in sorted(others.items()))
+    if fmt == "threatexchange":
+        return (
+            f"exported {written.count} hashes in python-threatexchange's names; left out "
+            f"{others.total()} of types it cannot read ({kinds})"
+        )
+    return (
+        f"exported {written.count} hashes; {others.total()} of them are of types Meta's "
+        f"python-threatexchange cannot read ({kinds}) and its tools drop them: "
+        "--format threatexchange writes only the ones they read"
+    )
 
 
 @contextmanager

@@ -14,7 +14,7 @@ import grpc
 from service.cli.common import client_tls, connection_flags
 from service.client.tls import open_channel
 from service.config import SETTINGS, WEB_SETTINGS, load_settings, load_web_settings
-from service.domain import Algorithm
+from service.signals.registry import SIGNALS
 
 
 def add_serve(commands: Any) -> None:
@@ -67,7 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except BaseException:
         store.close()
         raise
-    sizes = ", ".join(f"{a.value} {app.matcher.size(a)}" for a in Algorithm)
+    sizes = ", ".join(f"{s.name} {app.matcher.size(s)}" for s in SIGNALS)
     log = logging.getLogger("hashguard")
     log.info(
         "loaded the list in %.2fs from the %s (%s); applied changes up to %d",

@@ -14,11 +14,13 @@ from tqdm import tqdm
 from service import submission_file
 from service.cli.common import api_key, client_tls, connection_flags, remote_flags
 from service.config import Settings
-from service.domain import Algorithm, HashValue
-from service.errors import HashGuardError
-from service.media.crops import DEFAULT_WINDOWS, window_hashes
+from service.domain import HashValue
+from service.errors import HashGuardError, InvalidInput
+from service.media.crops import DEFAULT_WINDOWS
 from service.media.decode import decode_image
-from service.media.hashes import hash_decoded, hash_file
+from service.signals.base import HashOptions
+from service.signals.photo import Photo
+from service.signals.registry import SIGNALS
 from service.submission_checks import degenerate
 
 
@@ -62,13 +64,15 @@ def add_case(commands: Any) -> None:
 
 
 def _photo_hashes(path: str, windows: bool) -> list[HashValue]:
-    """A photo's hashes (service.media.hashes.hash_file) and, with `windows`, the PDQ of its
-    sub-windows (service.media.crops), from one decode of every pixel."""
-    if not windows:
-        return hash_file(path).canonical
+    """Every hash type's hashes of a photo (with `windows`, the PDQ of its sub-windows
+    too), from one decode of every pixel: no draft scaling, so a submitted PDQ is the
+    canonical one other implementations compute for the same file."""
     data = Path(path).read_bytes()
-    image = decode_image(data, draft_side=0)
-    return hash_decoded(image, data).canonical + window_hashes(image, Settings().pdq_min_quality)
+    if not data:
+        raise InvalidInput("image is empty")
+    photo = Photo(decode_image(data, draft_side=0), data)
+    options = HashOptions(Settings().pdq_min_quality, windows)
+    return [h for s in SIGNALS for h in s.photo_hashes(photo, options)]
 
 
 def _listable(name: str, hashes: list[HashValue]) -> list[HashValue]:
@@ -80,8 +84,8 @@ def _listable(name: str, hashes: list[HashValue]) -> list[HashValue]:
         problem = degenerate(h, Settings().pdq_min_quality)
         if problem is None:
             kept.append(h)
-        elif h.algorithm is not Algorithm.PDQ_WINDOW:  # windows are many; their PDQ's note says it
-            print(f"{name}: its {h.algorithm.value} is left out: {problem[1]}", file=sys.stderr)
+        elif h.algorithm.one_per_photo:  # windows are many; their PDQ's note says it
+            print(f"{name}: its {h.algorithm.name} is left out: {problem[1]}", file=sys.stderr)
     return kept
 
 

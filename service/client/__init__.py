@@ -40,10 +40,9 @@ class Client:
 
 
 def hash_to_pb(value: HashValue) -> pb.Hash:
-    """A hash as the public contract carries it: the proto enum is HASH_ALGORITHM_<NAME>
-    for each Algorithm member <NAME>."""
+    """A hash as the public contract carries it (its type names its enum value)."""
     return pb.Hash(
-        algorithm=f"HASH_ALGORITHM_{value.algorithm.name}",
+        algorithm=value.algorithm.proto_name,
         value=value.value,
         quality=value.quality or 0,
     )

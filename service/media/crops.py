@@ -31,10 +31,11 @@ import numpy as np
 import pdqhash
 from PIL import Image
 
-from service.domain import Algorithm, HashValue, MatchPart
+from service.domain import HashValue, MatchPart
 from service.media.borders import Box, content_boxes, has_bars
 from service.media.hashes import pack_bits, phash_bytes
 from service.media.overlays import fill_boxes, solid_boxes
+from service.signals.pdq_window import PDQ_WINDOW
 
 HASH_SIDE = 512
 
@@ -115,7 +116,7 @@ def window_hashes(
             continue
         value, quality = _pdq(rgb[top:bottom, left:right])
         if quality >= min_quality:
-            found.setdefault(value, HashValue(Algorithm.PDQ_WINDOW, value, quality))
+            found.setdefault(value, HashValue(PDQ_WINDOW, value, quality))
     return list(found.values())
 
 

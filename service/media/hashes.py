@@ -11,9 +11,13 @@ import numpy as np
 import pdqhash
 from PIL import Image
 
-from service.domain import Algorithm, HashValue
+from service.domain import HashValue
 from service.errors import InvalidInput
 from service.media.decode import DEFAULT_DRAFT_SIDE, DEFAULT_MAX_PIXELS, decode_image
+from service.signals.md5 import MD5
+from service.signals.pdq import PDQ
+from service.signals.phash import PHASH
+from service.signals.sha256 import SHA256
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +61,11 @@ def hash_decoded(image: Image.Image, data: bytes) -> ImageHashes:
     dihedral, quality = pdqhash.compute_dihedral(rgb)
     variants = tuple(pack_bits(bits) for bits in dihedral)
     return ImageHashes(
-        pdq=HashValue(Algorithm.PDQ, variants[0], int(quality)),
+        pdq=HashValue(PDQ, variants[0], int(quality)),
         pdq_dihedral=variants,
-        phash=HashValue(Algorithm.PHASH, phash_bytes(image)),
-        sha256=HashValue(Algorithm.SHA256, hashlib.sha256(data).digest()),
-        md5=HashValue(Algorithm.MD5, hashlib.md5(data, usedforsecurity=False).digest()),
+        phash=HashValue(PHASH, phash_bytes(image)),
+        sha256=HashValue(SHA256, hashlib.sha256(data).digest()),
+        md5=HashValue(MD5, hashlib.md5(data, usedforsecurity=False).digest()),
     )
 
 

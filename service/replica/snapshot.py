@@ -2,9 +2,9 @@
 starts from memory-mappable files and the change log instead of reading every entry
 from the store.
 
-Layout, in `<data dir>/snapshot/`: one folder per snapshot holding, per algorithm,
-`<algorithm>.ids.npy` (int64), `<algorithm>.values.npy` (uint8, one row per hash) and
-`<algorithm>.vetted.npy` (bool), plus `current.json` naming the folder, the store it
+Layout, in `<data dir>/snapshot/`: one folder per snapshot holding, per hash type,
+`<type>.ids.npy` (int64), `<type>.values.npy` (uint8, one row per hash) and
+`<type>.vetted.npy` (bool), plus `current.json` naming the folder, the store it
 came from, the change seq it covers and a CRC-32 of every array. `current.json` is
 replaced atomically (temporary file, fsync, rename) only after its folder is complete,
 so a crash leaves the previous snapshot in place. A snapshot that does not check out
@@ -30,7 +30,9 @@ from typing import Any
 import numpy as np
 
 from service import metrics
-from service.domain import Algorithm, EntryRow, EntryState
+from service.domain import EntryRow, EntryState
+from service.signals.base import SignalType
+from service.signals.registry import REGISTRY
 from service.store import EntryLog
 
 log = logging.getLogger("hashguard.snapshot")
@@ -49,7 +51,7 @@ class AlgorithmArrays:
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     seq: int
-    arrays: dict[Algorithm, AlgorithmArrays]
+    arrays: dict[SignalType, AlgorithmArrays]
 
     @property
     def entries(self) -> int:
@@ -86,7 +88,7 @@ def write_snapshot(store: EntryLog, directory: Path) -> Snapshot:
     for algorithm, parts in arrays.items():
         for part in ("ids", "values", "vetted"):
             array = np.ascontiguousarray(getattr(parts, part))
-            filename = f"{algorithm.value}.{part}.npy"
+            filename = f"{algorithm.name}.{part}.npy"
             with open(building / filename, "wb") as handle:
                 np.save(handle, array, allow_pickle=False)
                 handle.flush()
@@ -103,7 +105,7 @@ def write_snapshot(store: EntryLog, directory: Path) -> Snapshot:
         "seq": seq,
         "folder": name,
         "written_at": time.time(),
-        "algorithms": [a.value for a in arrays],
+        "algorithms": [a.name for a in arrays],
         "files": files,
     }
     temporary = directory / (POINTER + ".tmp")
@@ -120,21 +122,21 @@ def write_snapshot(store: EntryLog, directory: Path) -> Snapshot:
     return Snapshot(seq, arrays)
 
 
-def read_live_entries(store: EntryLog) -> dict[Algorithm, AlgorithmArrays]:
+def read_live_entries(store: EntryLog) -> dict[SignalType, AlgorithmArrays]:
     """Every pending and vetted entry of the store, as arrays per algorithm."""
     return _to_arrays(store.iter_entries([EntryState.PENDING, EntryState.VETTED]))
 
 
 def _merge_changes(
     previous: Snapshot, store: EntryLog, seq: int
-) -> dict[Algorithm, AlgorithmArrays]:
+) -> dict[SignalType, AlgorithmArrays]:
     """The previous snapshot's entries, minus every entry changed in (previous.seq,
     seq], plus those of them still live, in their current state."""
     changed = [row for batch in store.changed_entries(previous.seq, seq) for row in batch]
     live = [row for row in changed if row.state is not EntryState.WITHDRAWN]
     fresh = _to_arrays([live])
     merged = {}
-    for algorithm in Algorithm:
+    for algorithm in REGISTRY:
         parts = []
         old = previous.arrays.get(algorithm)
         if old is not None:
@@ -154,10 +156,10 @@ def _merge_changes(
     return merged
 
 
-def _to_arrays(batches: Iterable[Sequence[EntryRow]]) -> dict[Algorithm, AlgorithmArrays]:
-    chunks: dict[Algorithm, list[AlgorithmArrays]] = {a: [] for a in Algorithm}
+def _to_arrays(batches: Iterable[Sequence[EntryRow]]) -> dict[SignalType, AlgorithmArrays]:
+    chunks: dict[SignalType, list[AlgorithmArrays]] = {a: [] for a in REGISTRY}
     for batch in batches:
-        for algorithm in Algorithm:
+        for algorithm in REGISTRY:
             rows = [e for e in batch if e.algorithm is algorithm]
             if not rows:
                 continue
@@ -228,12 +230,12 @@ def _read_checked(directory: Path, store_id: str, head_seq: int) -> Snapshot:
             "(was the database restored from a backup?)"
         )
     folder = directory / pointer["folder"]
-    arrays: dict[Algorithm, AlgorithmArrays] = {}
+    arrays: dict[SignalType, AlgorithmArrays] = {}
     for name in pointer["algorithms"]:
-        algorithm = Algorithm(name)
+        algorithm = REGISTRY.by_name[name]
         parts = {}
         for part in ("ids", "values", "vetted"):
-            filename = f"{algorithm.value}.{part}.npy"
+            filename = f"{algorithm.name}.{part}.npy"
             expected = pointer["files"][filename]
             array = np.load(folder / filename, mmap_mode="r", allow_pickle=False)
             if list(array.shape) != expected["shape"] or array.dtype.str != expected["dtype"]:
@@ -249,7 +251,7 @@ def _read_checked(directory: Path, store_id: str, head_seq: int) -> Snapshot:
             and values.shape == (len(ids), algorithm.size)
             and len(vetted) == len(ids)
         ):
-            raise SnapshotRejected(f"the {algorithm.value} arrays do not fit together")
+            raise SnapshotRejected(f"the {algorithm.name} arrays do not fit together")
         arrays[algorithm] = AlgorithmArrays(ids, values, vetted)
     return Snapshot(seq, arrays)
 

@@ -9,7 +9,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from typing import final
 
-from service.domain import Algorithm, AuditEvent, EntryRow, EntryState, HashValue
+from service.domain import AuditEvent, EntryRow, EntryState, HashValue
+from service.signals.base import SignalType
 from service.store.checks import positive, require
 from service.store.records import ChangeHead, ImportResult
 
@@ -37,7 +38,7 @@ class EntryLog(ABC):
         return self._import_entries(hashes, vetted, now, audit)
 
     @final
-    def count_entries(self) -> dict[tuple[Algorithm, EntryState], int]:
+    def count_entries(self) -> dict[tuple[SignalType, EntryState], int]:
         return self._count_entries()
 
     @abstractmethod
@@ -82,7 +83,7 @@ class EntryLog(ABC):
     ) -> ImportResult: ...
 
     @abstractmethod
-    def _count_entries(self) -> dict[tuple[Algorithm, EntryState], int]: ...
+    def _count_entries(self) -> dict[tuple[SignalType, EntryState], int]: ...
 
     @abstractmethod
     def _change_head(self, after: int) -> ChangeHead: ...

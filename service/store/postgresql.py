@@ -160,7 +160,7 @@ class PostgresStore(SQLStore):
                 copy.set_types(["text", "bytea"])
                 for h in hashes:
                     seen += 1
-                    copy.write_row((h.algorithm.value, h.value))
+                    copy.write_row((h.algorithm.name, h.value))
             tx.lock_change_log()
             added_seq = tx.record_change("added", 0, now)
             vetted_seq = tx.record_change("vetted", 0, now) if vetted else 0

@@ -128,7 +128,7 @@ class SQLiteStore(SQLStore):
             batch: list[tuple[str, bytes, str, float, float | None, int]] = []
             for h in hashes:
                 seen += 1
-                batch.append((h.algorithm.value, h.value, state.value, now, vetted_at, added_seq))
+                batch.append((h.algorithm.name, h.value, state.value, now, vetted_at, added_seq))
                 if len(batch) >= _IMPORT_BATCH:
                     conn.executemany(sql, batch)
                     batch = []

@@ -10,25 +10,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from hashguard.v1 import hashguard_pb2 as pb
 
 from service.client import Client
 from service.client.tls import ClientTls
-from service.domain import Algorithm, validate_hash
 from service.errors import InvalidInput
+from service.signals.base import SignalType
+from service.signals.md5 import MD5
+from service.signals.pdq import PDQ
+from service.signals.pdq_window import PDQ_WINDOW
+from service.signals.phash import PHASH
+from service.signals.registry import REGISTRY
+from service.signals.sha256 import SHA256
 from service.web.i18n import translate
 
 # The hashes the victim page computes, the same set as `hashguard hash`: PDQ (with
 # quality), its sub-windows, pHash, and SHA-256 and MD5 of the file's bytes.
-BROWSER_ALGORITHMS = {
-    Algorithm.PDQ: pb.HASH_ALGORITHM_PDQ,
-    Algorithm.PDQ_WINDOW: pb.HASH_ALGORITHM_PDQ_WINDOW,
-    Algorithm.PHASH: pb.HASH_ALGORITHM_PHASH,
-    Algorithm.SHA256: pb.HASH_ALGORITHM_SHA256,
-    Algorithm.MD5: pb.HASH_ALGORITHM_MD5,
+BROWSER_ALGORITHMS: dict[SignalType, pb.HashAlgorithm] = {
+    s: cast(pb.HashAlgorithm, pb.HashAlgorithm.Value(s.proto_name))
+    for s in (PDQ, PDQ_WINDOW, PHASH, SHA256, MD5)
 }
 # ListHits pages while counting; past this many hits a count is shown as "N+".
 COUNT_LIMIT = 5000
@@ -139,7 +142,7 @@ class Backend:
     def accepts_submissions(self) -> bool:
         return bool(self.submitter_key)
 
-    def submit_case(self, hashes: Sequence[tuple[Algorithm, bytes, int]]) -> NewCase:
+    def submit_case(self, hashes: Sequence[tuple[SignalType, bytes, int]]) -> NewCase:
         """(algorithm, value, quality) triples, already checked by parse_browser_hashes."""
         if not self.submitter_key:
             raise PageError("err.closed", 503)
@@ -254,18 +257,18 @@ class Backend:
             raise _page_error(exc) from None
 
 
-def parse_browser_hashes(items: object, most: int) -> list[tuple[Algorithm, bytes, int]]:
+def parse_browser_hashes(items: object, most: int) -> list[tuple[SignalType, bytes, int]]:
     """The JSON the victim page sends: [{"algorithm", "hex", "quality"}], the algorithm
     one of BROWSER_ALGORITHMS by its name (pdq, pdq-window, phash, sha256, md5)."""
     if not isinstance(items, list) or not items:
         raise PageError("err.no_hashes")
     if len(items) > most:
         raise PageError("err.too_many", 413, most=most)
-    parsed = []
+    parsed: list[tuple[SignalType, bytes, int]] = []
     for item in items:
         try:
-            algorithm = Algorithm(item["algorithm"])
-            value = validate_hash(algorithm, bytes.fromhex(item["hex"]))
+            algorithm = REGISTRY.by_name[item["algorithm"]]
+            value = algorithm.validate(bytes.fromhex(item["hex"]))
             quality = int(item.get("quality", 0))
         except (KeyError, TypeError, ValueError, AttributeError, InvalidInput) as exc:
             raise PageError("err.bad_form_detail", detail=str(exc)) from None

@@ -50,7 +50,7 @@ class SQLCaseStore(CaseStore):
                 tx.insert_returning(
                     "INSERT INTO entries (case_id, algorithm, value, state, created_at,"
                     " changed_seq) VALUES (?, ?, ?, ?, ?, ?)",
-                    (case.case_id, h.algorithm.value, h.value, pending, case.now, seq),
+                    (case.case_id, h.algorithm.name, h.value, pending, case.now, seq),
                     "entry_id",
                 )
                 for h in case.hashes

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from service.domain import Algorithm, EntryRow, EntryState
+from service.domain import EntryRow, EntryState
+from service.signals.base import SignalType
+from service.signals.registry import REGISTRY
 from service.store.entries import EntryLog
 from service.store.records import ChangeHead
 from service.store.sql import rows
@@ -36,12 +38,14 @@ class SQLEntryLog(EntryLog):
             yield batch
             after = last["entry_id"]
 
-    def _count_entries(self) -> dict[tuple[Algorithm, EntryState], int]:
+    def _count_entries(self) -> dict[tuple[SignalType, EntryState], int]:
         with self._db.read() as tx:
             found = tx.rows(
                 "SELECT algorithm, state, COUNT(*) AS n FROM entries GROUP BY algorithm, state"
             )
-        return {(Algorithm(r["algorithm"]), EntryState(r["state"])): int(r["n"]) for r in found}
+        return {
+            (REGISTRY.by_name[r["algorithm"]], EntryState(r["state"])): int(r["n"]) for r in found
+        }
 
     def _change_head(self, after: int) -> ChangeHead:
         with self._db.read() as tx:

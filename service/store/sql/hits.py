@@ -76,7 +76,7 @@ class SQLHitStore(HitStore):
                     (
                         hit.hit_id,
                         m.entry_id,
-                        m.algorithm.value,
+                        m.algorithm.name,
                         m.query_value,
                         m.distance,
                         m.part.value,

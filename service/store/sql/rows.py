@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from service.domain import Algorithm, EntryRow, EntryState
+from service.domain import EntryRow, EntryState
+from service.signals.registry import REGISTRY
 
-ALGORITHMS = {a.value: a for a in Algorithm}
+ALGORITHMS = REGISTRY.by_name
 ENTRY_STATES = {s.value: s for s in EntryState}
 ENTRY_COLUMNS = "entry_id, algorithm, value, state"
 
