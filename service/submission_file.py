@@ -36,12 +36,26 @@ def dump(images: list[dict[str, Any]]) -> str:
     return json.dumps({"format": FORMAT, "version": VERSION, "images": images}, indent=2) + "\n"
 
 
+# How image files begin (JPEG, PNG, GIF, WebP's RIFF, BMP, TIFF, HEIF's ftyp box).
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"RIFF", b"BM", b"II*\x00", b"MM\x00*")
+
+
 def load(path: str | Path) -> list[HashValue]:
     """Read a submission file back into hashes, with errors that say what is wrong."""
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(f"cannot read submission file {path}: {exc}") from None
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read submission file {path}: {exc.strerror}") from None
+    not_ours = (
+        f"{path} is not a submission file: `hashguard submit` takes the JSON file that "
+        "`hashguard hash PHOTO --out submission.json` writes"
+    )
+    if data.startswith(_IMAGE_MAGIC):
+        raise InvalidInput(f"{not_ours} (this one is a photo: hash it first)")
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidInput(not_ours) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise InvalidInput(f"{path} is not a file written by `hashguard hash`")
     if doc.get("version") != VERSION:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -59,6 +60,14 @@ def test_hash_submit_check_review_withdraw(tmp_path: Path) -> None:
         check=False,
     )
     assert hashed.returncode == 1 and "skipped" in hashed.stderr and "notes.txt" in hashed.stderr
+    assert "hashed 2 of 3 photos (1 skipped, named above)" in hashed.stderr
+    assert "exit status 1: not every file was hashed" in hashed.stderr
+    # tqdm's bar never shares a line with a message (tqdm.write prints above it).
+    assert all(
+        line.startswith(("skipped ", "hashed ", "exit status", "\r")) or "%|" in line
+        for line in hashed.stderr.splitlines()
+        if line.strip()
+    ), hashed.stderr
     doc = json.loads(submission.read_text())
     assert [img["file"] for img in doc["images"]] == ["a.png", "b.jpg"]
     expected = hash_image_bytes((photos / "a.png").read_bytes())
@@ -82,13 +91,24 @@ def test_hash_submit_check_review_withdraw(tmp_path: Path) -> None:
         )
         assert "decision: REVIEW" in checked.stdout and "hit: " in checked.stdout
         hit_id = checked.stdout.split("hit: ")[1].split()[0]
+        # One file without --content-ref is recorded under its path, as several files are.
+        upload2 = tmp_path / "upload-2.jpg"
+        upload2.write_bytes(encode(PHOTO.resize((400, 400)), "JPEG", quality=60))
+        run_cli("check", str(upload2), *target, "--key", keys["operator"])
+        # An empty file is named as empty, not "set exactly one of 'image' and 'hashes'".
+        empty = tmp_path / "empty.jpg"
+        empty.write_bytes(b"")
+        refused = run_cli("check", str(empty), *target, "--key", keys["operator"], check=False)
+        assert refused.returncode == 2 and "empty.jpg is empty (0 bytes)" in refused.stderr
 
         listed = run_cli("hits", "list", *target, "--key", keys["moderator"])
         assert hit_id in listed.stdout and "thread-9" in listed.stdout
+        assert f"ref={str(upload2)!r}" in listed.stdout
+        # A unique prefix of the id is enough (the README shows ids shortened).
         resolved = run_cli(
             "hits",
             "resolve",
-            hit_id,
+            hit_id[:8] + "…",
             "--confirm",
             "--note",
             "same photo",
@@ -102,12 +122,16 @@ def test_hash_submit_check_review_withdraw(tmp_path: Path) -> None:
             in run_cli("check", str(upload), *target, "--key", keys["operator"]).stdout
         )
 
-        status = json.loads(run_cli("case", "status", case_id, "--token", token, *target).stdout)
-        assert status["state"] == "CASE_STATE_ACTIVE" and status["entries_vetted"] >= 1
+        status = run_cli("case", "status", case_id, "--token", token, *target).stdout
+        assert re.search(r"^state: +active$", status, re.M), status
+        assert re.search(r"^hashes confirmed \(their copies are blocked\): +[1-9]", status, re.M)
+        assert "CASE_STATE" not in status
+        as_json = run_cli("case", "status", case_id, "--token", token, "--json", *target)
+        assert json.loads(as_json.stdout)["state"] == "active"
         withdrawn = json.loads(
-            run_cli("case", "withdraw", case_id, "--token", token, *target).stdout
+            run_cli("case", "withdraw", case_id, "--token", token, "--json", *target).stdout
         )
-        assert withdrawn["state"] == "CASE_STATE_WITHDRAWN"
+        assert withdrawn["state"] == "withdrawn"
         assert (
             "decision: ALLOW"
             in run_cli("check", str(upload), *target, "--key", keys["operator"]).stdout
@@ -286,3 +310,57 @@ def test_case_tokens_pass_as_command_line_values() -> None:
     tokens = [new_case_token() for _ in range(5000)]  # 1 - (63/64)**5000: ~certain to see one
     assert not [t for t in tokens if t.startswith("-")]
     assert {t[0] for t in tokens} >= {"_", "A", "z", "0"}
+
+
+def test_a_mistyped_flag_never_echoes_a_secret(tmp_path: Path) -> None:
+    secret = "hg_op_" + "Xq8" * 12
+    for args in (
+        ("check", "x.jpg", "--keys", secret),
+        ("check", "x.jpg", f"--keys={secret}"),
+        ("hits", "list", "--state", secret),
+        ("export", "--store", "postgresql://admin:hunter2@db/hashguard", "--bogus"),
+    ):
+        result = run_cli(*args, check=False)
+        assert result.returncode == 2 and "error:" in result.stderr, args
+        assert secret not in result.stderr and "hunter2" not in result.stderr, result.stderr
+        assert "not shown" in result.stderr or "--bogus" in result.stderr
+    # Flag names stay, so the mistake can still be seen.
+    assert "--keys" in run_cli("check", "x.jpg", "--keys", secret, check=False).stderr
+
+
+def test_a_mistyped_data_dir_is_refused_or_named_never_silently_new(tmp_path: Path) -> None:
+    typo = tmp_path / "hashgaurd-data"
+    for args in (("keys", "list"), ("export",), ("audit",)):
+        result = run_cli(*args, "--data-dir", str(typo), check=False)
+        assert result.returncode == 2 and "there is no HashGuard store" in result.stderr, args
+    assert not typo.exists()
+    made = run_cli("keys", "add", "--data-dir", str(typo), "--role", "operator", "--name", "a")
+    assert "a new, empty one was made there" in made.stderr
+    again = run_cli("keys", "add", "--data-dir", str(typo), "--role", "operator", "--name", "b")
+    assert "new, empty" not in again.stderr
+
+
+def test_submitting_a_photo_or_garbage_instead_of_the_json_says_what_to_do(
+    tmp_path: Path,
+) -> None:
+    photo = tmp_path / "me.jpg"
+    photo.write_bytes(encode(PHOTO, "JPEG"))
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    for path, extra in ((photo, "this one is a photo: hash it first"), (text, "")):
+        result = run_cli("submit", str(path), "--key", "hg_x", check=False)
+        assert result.returncode == 2, result.stderr
+        assert "is not a submission file" in result.stderr and extra in result.stderr
+        assert "codec" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_first_start_times_compiling_apart_from_loading(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "fresh").start()
+    try:
+        log = server.log()
+    finally:
+        server.stop()
+    assert "no store in" in log and "starting with a new, empty one" in log
+    assert "index search loops ready in" in log
+    loaded = re.search(r"loaded the list in ([0-9.]+)s", log)
+    assert loaded, log

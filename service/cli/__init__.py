@@ -13,6 +13,7 @@ import grpc
 from hashguard.v1 import hashguard_pb2 as pb
 
 from service.cli import keys, lists, operator, serve, victim
+from service.cli.common import Parser
 from service.errors import HashGuardError
 from service.signals.registry import REGISTRY
 
@@ -38,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="hashguard",
         description="Hash-matching service that stops re-uploads of intimate images "
         "shared without consent.",

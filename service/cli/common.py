@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import sys
+from pathlib import Path
+from typing import NoReturn
 
 from service.client.tls import ClientTls
 from service.errors import HashGuardError
@@ -25,10 +29,53 @@ def data_dir_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def open_store(args: argparse.Namespace) -> Store:
+def open_store(args: argparse.Namespace, create: bool = False) -> Store:
+    """The store the flags name. A SQLite --data-dir that holds no store yet is refused
+    (a mistyped path must not quietly read an empty list), unless `create` (the commands
+    that set a store up: `keys add`, `import`), which then say that they made a new one."""
     from service.store import open_store as open_named_store
+    from service.store.sqlite import DB_FILENAME
 
+    if args.store == "sqlite" and not (Path(args.data_dir) / DB_FILENAME).exists():
+        if not create:
+            raise HashGuardError(
+                f"there is no HashGuard store in {args.data_dir!r} (no {DB_FILENAME}): check "
+                "--data-dir (env HASHGUARD_DATA_DIR) or --store"
+            )
+        print(
+            f"note: no HashGuard store in {args.data_dir!r} yet, so a new, empty one was "
+            "made there; if you meant an existing store, check --data-dir",
+            file=sys.stderr,
+        )
     return open_named_store(args.store, args.data_dir, pool_size=2)
+
+
+# What a usage error may show of a value the user typed: never one that could be a
+# secret (an API key, a case token, a password in a URL), only its length.
+_SECRET_LIKE = re.compile(r"^(hg_|postgres(ql)?://)|^[A-Za-z0-9_\-]{20,}$")
+
+
+def _redacted(value: str) -> str:
+    if value.startswith("-"):
+        name, has_value, _ = value.partition("=")
+        return f"{name}=<value not shown>" if has_value else name
+    if _SECRET_LIKE.search(value) or len(value) > 40:
+        return f"<{len(value)} characters not shown>"
+    return value
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that never echoes a value that could be a secret in a usage error: a
+    mistyped flag (`--keys "$OPERATOR_KEY"`) used to print the whole key."""
+
+    def error(self, message: str) -> NoReturn:
+        unrecognised = "unrecognized arguments: "
+        if message.startswith(unrecognised):
+            words = message[len(unrecognised) :].split(" ")
+            message = unrecognised + " ".join(_redacted(w) for w in words)
+        else:
+            message = re.sub(r"'([^']*)'", lambda m: f"'{_redacted(m.group(1))}'", message)
+        super().error(message)
 
 
 def connection_flags(parser: argparse.ArgumentParser) -> None:

@@ -78,7 +78,7 @@ def add_disputed(commands: Any) -> None:
 
 
 def cmd_keys_add(args: argparse.Namespace) -> int:
-    store = open_store(args)
+    store = open_store(args, create=True)
     try:
         key = create_api_key(store, Role(args.role), args.name, args.tenant)
     finally:

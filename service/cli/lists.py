@@ -67,7 +67,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from service.access.keys import local_actor
 
     fmt = detect_format(args.file, args.format)
-    store = open_store(args)
+    store = open_store(args, create=True)
     started = time.perf_counter()
     skipped: Counter[str] = Counter()
     try:

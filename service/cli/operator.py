@@ -61,19 +61,27 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     if len(args.file) > 1 and args.content_ref:
         raise HashGuardError("--content-ref is for one file; several are named by file name")
+    empty = [f for f in args.file if Path(f).stat().st_size == 0]
+    if len(args.file) == 1 and empty:
+        raise HashGuardError(f"{empty[0]} is empty (0 bytes): there is no image to check")
     with Client(args.target, api_key(args), tls=client_tls(args)) as client:
         if len(args.file) == 1:
+            # Recorded with the hit: the file's path unless --content-ref names the upload,
+            # as several files are.
             reply = client.match.CheckUpload(
                 pb.CheckUploadRequest(
-                    image=Path(args.file[0]).read_bytes(), content_ref=args.content_ref
+                    image=Path(args.file[0]).read_bytes(),
+                    content_ref=args.content_ref or args.file[0],
                 ),
                 metadata=client.metadata,
                 timeout=client.timeout,
             )
             _print_check(reply, "")
             return 0
-        failed = 0
-        for chunk in _check_chunks(args.file):
+        failed = len(empty)
+        for name in empty:
+            print(f"{name}:\n  error: the file is empty (0 bytes)")
+        for chunk in _check_chunks([f for f in args.file if f not in empty]):
             uploads = [
                 pb.CheckUploadRequest(image=Path(f).read_bytes(), content_ref=f) for f in chunk
             ]
@@ -159,8 +167,9 @@ def cmd_hits_resolve(args: argparse.Namespace) -> int:
 
     verdict = pb.VERDICT_CONFIRMED if args.confirm else pb.VERDICT_REJECTED
     with Client(args.target, api_key(args), tls=client_tls(args)) as client:
+        hit_id = _full_hit_id(client, args.hit_id)
         reply = client.review.ResolveHit(
-            pb.ResolveHitRequest(hit_id=args.hit_id, verdict=verdict, note=args.note),
+            pb.ResolveHitRequest(hit_id=hit_id, verdict=verdict, note=args.note),
             metadata=client.metadata,
             timeout=client.timeout,
         )
@@ -171,3 +180,42 @@ def cmd_hits_resolve(args: argparse.Namespace) -> int:
             "(matches on them now BLOCK)"
         )
     return 0
+
+
+# A hit id shorter than this is looked up among the pending hits the key sees.
+_FULL_ID_LENGTH = 36
+_PREFIX_SEARCH_LIMIT = 5000
+
+
+def _full_hit_id(client: Any, given: str) -> str:
+    """`given` itself when it is a whole id; else the one pending hit (among the newest
+    5000 the key sees) whose id starts with it, as `hits list` and the README show ids
+    shortened. Ambiguous or unknown prefixes are refused with what was found."""
+    from hashguard.v1 import hashguard_pb2 as pb
+
+    given = given.strip().rstrip("…").rstrip(".").lower()
+    if len(given) >= _FULL_ID_LENGTH:
+        return given
+    if len(given) < 4:
+        raise HashGuardError("give at least the first 4 characters of the hit id")
+    found: list[str] = []
+    token, seen = "", 0
+    while seen < _PREFIX_SEARCH_LIMIT:
+        page = client.review.ListHits(
+            pb.ListHitsRequest(state=pb.HIT_STATE_PENDING, page_size=500, page_token=token),
+            metadata=client.metadata,
+            timeout=client.timeout,
+        )
+        found += [h.hit_id for h in page.hits if h.hit_id.startswith(given)]
+        seen += len(page.hits)
+        token = page.next_page_token
+        if not token:
+            break
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise HashGuardError(f"no pending hit id starts with {given!r}; give the whole id")
+    raise HashGuardError(
+        f"{len(found)} pending hits start with {given!r} ({', '.join(found[:5])}); "
+        "give more of the id"
+    )

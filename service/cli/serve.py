@@ -55,11 +55,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from service.allocator import cap_arenas
     from service.api.server import serve
     from service.app import HashGuard
+    from service.index.hamming import default_kernel, warm_up_kernels
     from service.replica.snapshot import snapshot_dir
     from service.store import open_store
+    from service.store.sqlite import DB_FILENAME
 
     settings = load_settings({s.name: getattr(args, s.name) for s in SETTINGS})
     cap_arenas(settings.malloc_arena_max)  # before any thread starts
+    log = logging.getLogger("hashguard")
+    if settings.store == "sqlite" and not (settings.data_path / DB_FILENAME).exists():
+        log.warning(
+            "no store in %s yet: starting with a new, empty one there (if you meant an "
+            "existing store, stop and check --data-dir)",
+            settings.data_path,
+        )
+    if default_kernel() == "compiled":
+        # Compiling the search loops takes seconds on a first start (then numba's cache
+        # makes it quick); timed apart so the load time below is the list's own.
+        log.info("index search loops ready in %.2fs", warm_up_kernels())
     started = time.perf_counter()
     store = open_store(settings.store, settings.data_path, settings.pool_size)
     try:
@@ -68,7 +81,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         store.close()
         raise
     sizes = ", ".join(f"{s.name} {app.matcher.size(s)}" for s in SIGNALS)
-    log = logging.getLogger("hashguard")
     log.info(
         "loaded the list in %.2fs from the %s (%s); applied changes up to %d",
         time.perf_counter() - started,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 from tqdm import tqdm
 
 from service import submission_file
-from service.cli.common import api_key, client_tls, connection_flags, remote_flags
+from service.cli.common import api_key, client_tls, connection_flags, enum_name, remote_flags
 from service.config import Settings
 from service.domain import HashValue
 from service.errors import HashGuardError, InvalidInput
@@ -59,6 +60,7 @@ def add_case(commands: Any) -> None:
             default=os.environ.get("HASHGUARD_CASE_TOKEN"),
             help="the case token (or env HASHGUARD_CASE_TOKEN)",
         )
+        sub.add_argument("--json", action="store_true", help="print the answer as JSON")
         connection_flags(sub)
         sub.set_defaults(handler=handler)
 
@@ -85,39 +87,53 @@ def _listable(name: str, hashes: list[HashValue]) -> list[HashValue]:
         if problem is None:
             kept.append(h)
         elif h.algorithm.one_per_photo:  # windows are many; their PDQ's note says it
-            print(f"{name}: its {h.algorithm.name} is left out: {problem[1]}", file=sys.stderr)
+            note = f"{name}: its {h.algorithm.name} is left out: {problem[1]}"
+            tqdm.write(note, file=sys.stderr)
     return kept
 
 
 def cmd_hash(args: argparse.Namespace) -> int:
-    """Hash photos locally. Nothing here opens a network connection."""
-    images, failed = [], 0
+    """Hash photos locally. Nothing here opens a network connection. Messages go above
+    the progress bar (tqdm.write), never through it."""
+    images, skipped = [], 0
     for name in tqdm(args.files, unit=" photos", file=sys.stderr, disable=len(args.files) < 2):
         try:
             hashes = _listable(name, _photo_hashes(name, windows=not args.no_windows))
         except (HashGuardError, OSError) as exc:
-            failed += 1
-            print(f"skipped {name}: {exc}", file=sys.stderr)
+            skipped += 1
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            tqdm.write(f"skipped {name}: {reason}", file=sys.stderr)
             continue
         if not hashes:
-            failed += 1
-            print(f"skipped {name}: none of its hashes can be listed", file=sys.stderr)
+            skipped += 1
+            tqdm.write(f"skipped {name}: none of its hashes can be listed", file=sys.stderr)
             continue
         images.append(submission_file.image_entry(Path(name).name, hashes))
     if not images:
         print("error: no photo could be hashed", file=sys.stderr)
         return 1
     text = submission_file.dump(images)
+    done = _photos(len(images))
+    if skipped:
+        done = f"{len(images)} of {_photos(len(args.files))} ({skipped} skipped, named above)"
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
         print(
-            f"hashed {len(images)} photos into {args.out}; only these hashes are sent "
-            "when you run `hashguard submit`",
+            f"hashed {done} into {args.out}; only these hashes are sent when you run "
+            "`hashguard submit`",
             file=sys.stderr,
         )
     else:
         sys.stdout.write(text)
-    return 1 if failed else 0
+        if skipped:
+            print(f"hashed {done}", file=sys.stderr)
+    if skipped:
+        print("exit status 1: not every file was hashed", file=sys.stderr)
+    return 1 if skipped else 0
+
+
+def _photos(count: int) -> str:
+    return f"{count} photo{'' if count == 1 else 's'}"
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -161,11 +177,29 @@ def _case_call(args: argparse.Namespace, method: str) -> int:
     request_type = pb.GetCaseRequest if method == "GetCase" else pb.WithdrawCaseRequest
     with Client(args.target, tls=client_tls(args)) as client:
         reply = getattr(client.submission, method)(
-            request_type(case_id=args.case_id, case_token=args.token), timeout=client.timeout
+            request_type(case_id=args.case_id.strip(), case_token=args.token),
+            timeout=client.timeout,
         )
-    print(
-        json_format.MessageToJson(
-            reply, always_print_fields_with_no_presence=True, preserving_proto_field_name=True
-        )
+    fields = json_format.MessageToDict(
+        reply, always_print_fields_with_no_presence=True, preserving_proto_field_name=True
     )
+    fields["state"] = enum_name(pb.CaseState, reply.state).lower()
+    if args.json:
+        print(json.dumps(fields, indent=2))
+        return 0
+    labels = {
+        "case_id": "case",
+        "state": "state",
+        "created_at": "opened",
+        "entries_pending": "hashes waiting for a moderator's confirmation",
+        "entries_vetted": "hashes confirmed (their copies are blocked)",
+        "entries_withdrawn": "hashes withdrawn",
+        "hits_total": "uploads that matched",
+        "hits_confirmed": "uploads a moderator confirmed",
+    }
+    if method == "GetCase":
+        fields["created_at"] = f"{reply.created_at.ToDatetime():%Y-%m-%d %H:%M} UTC"
+    width = max(len(labels[k]) for k in fields if k in labels)
+    for key, value in fields.items():
+        print(f"{labels.get(key, key) + ':':{width + 1}} {value}")
     return 0
