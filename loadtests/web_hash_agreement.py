@@ -44,7 +44,7 @@ def cli_hashes(data: bytes) -> list[HashValue]:
 
 
 def as_pairs(hashes: Sequence[HashValue]) -> list[tuple[str, str, int | None]]:
-    return [(h.algorithm.value, h.value.hex(), h.quality) for h in hashes]
+    return [(h.algorithm.name, h.value.hex(), h.quality) for h in hashes]
 
 
 def page_pairs(fingerprint: Mapping[str, Any]) -> list[tuple[str, str, int | None]]:
