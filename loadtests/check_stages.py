@@ -1,9 +1,9 @@
 """An image check's server CPU stage by stage, crop matching off and on, in one run.
 
 For a 1080p and a 12 MP JPEG (q90, a real photo, see loadtests/hash_cost.py) it times
-what the server does for `CheckUpload(image)` (service/app.py, `_image_queries` and the
-matcher), one stage at a time, the stages taking turns so a noisy neighbour hits them
-alike (median of --repeats, milliseconds of one thread):
+what the server does for `CheckUpload(image)` (service/usecases/queries.py's
+`image_queries` and the matcher), one stage at a time, the stages taking turns so a
+noisy neighbour hits them alike (median of --repeats, milliseconds of one thread):
   decode     header read (pixel cap) and decode_image, as the server calls them
   PDQ        pdqhash.compute of the decoded pixels (the upright hash alone)
   dihedral   pdqhash.compute_dihedral minus PDQ: the 7 other rotations/mirrors

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from service.app import HashGuard
 from service.config import Settings
+from service.runtime import Runtime
 from service.store import open_store
 
 
@@ -51,9 +51,9 @@ def main() -> None:
             )
             rows.append((label, f"{time.perf_counter() - started:.1f} s"))
         started = time.perf_counter()
-        app = HashGuard(open_store("sqlite", data), Settings(data_dir=str(data)))
+        runtime = Runtime(open_store("sqlite", data), Settings(data_dir=str(data)))
         rows.append(("start-up load into the matcher", f"{time.perf_counter() - started:.1f} s"))
-        app.store.close()
+        runtime.store.close()
     for label, value in rows:
         print(f"{label:<34} {value:>12}")
 

@@ -1,7 +1,7 @@
 """Recall and false-match rate from hashes, with the service's own matching rules.
 
 Pure numpy, no images: the benchmark (quality.py) feeds it hashes, the tests feed it
-hand-made ones. The rules mirror service/app.py and service/matcher.py:
+hand-made ones. The rules mirror service/usecases/ and service/matcher.py:
 - PDQ: the upload's 8 dihedral variants are each compared with the listed PDQ and the
   closest counts; an upload whose PDQ quality is below the minimum is not matched by PDQ.
 - pHash: the upload's pHash against the listed one, plain.

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from service.app import HashGuard
 from service.config import Settings
 from service.domain import HashValue
 from service.replica.snapshot import snapshot_dir, write_snapshot
+from service.runtime import Runtime
 from service.signals.base import SignalType
 from service.signals.registry import REGISTRY, SIGNALS
 from service.store import open_store
@@ -57,15 +57,15 @@ def start_once(store_url: str, data: str, use_snapshot: bool) -> dict[str, float
     store = open_store(store_url, data)
     before = _rss_mib()
     started = time.perf_counter()
-    app = HashGuard(store, Settings(data_dir=data), snapshot_dir(data) if use_snapshot else None)
+    runtime = Runtime(store, Settings(data_dir=data), snapshot_dir(data) if use_snapshot else None)
     seconds = time.perf_counter() - started
     expected = "snapshot" if use_snapshot else "store"
-    if app.loaded_from != expected:
-        raise RuntimeError(f"loaded from the {app.loaded_from}, expected the {expected}")
+    if runtime.loaded_from != expected:
+        raise RuntimeError(f"loaded from the {runtime.loaded_from}, expected the {expected}")
     result = {
         "seconds": seconds,
         "list_mib": _rss_mib() - before,
-        "entries": float(sum(app.matcher.size(a) for a in SIGNALS)),
+        "entries": float(sum(runtime.matcher.size(a) for a in SIGNALS)),
     }
     store.close()
     return result
@@ -75,10 +75,10 @@ def follow_import(store_url: str, algorithm: SignalType, count: int) -> float:
     """Seconds a running replica (empty list) takes to apply an import of `count`."""
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(store_url, tmp)
-        app = HashGuard(store, Settings(data_dir=tmp))
+        runtime = Runtime(store, Settings(data_dir=tmp))
         store.import_entries(_hashes(algorithm, count), True, time.time())
         started = time.perf_counter()
-        applied = app.follower.catch_up()
+        applied = runtime.follower.catch_up()
         seconds = time.perf_counter() - started
         store.close()
     if applied != count:

@@ -1,12 +1,14 @@
-"""Is Python's gRPC server the limit? The same app served several ways, driven by the
-same load (loadtests/load.py), one after the other in one run:
+"""The shipped server run several ways, driven by the same load (loadtests/load.py), one
+after the other in one run:
 
-  stock [N [FLAGS]]  `hashguard serve` as shipped: grpc.aio, hash checks on the event
-             loop, store calls and image checks in the thread pool; N processes share the
-             port with --reuse-port 1 (default 1); FLAGS go to `hashguard serve`, e.g.
-             "stock 1 --key-cache-seconds 0" reads the API key from the store every call
-  sync [N]   the server shipped before (loadtests/sync_server: grpc.server, 16 worker
-             threads, each call or stream holding one), N processes sharing the port
+  stock [N [FLAGS]]  `hashguard serve`: grpc.aio, hash checks on the event loop, store
+             calls and image checks in the thread pool; N processes share the port with
+             --reuse-port 1 (default 1); FLAGS go to `hashguard serve`, e.g.
+             "stock 1 --key-cache-seconds 0" reads the API key from the store every call,
+             "stock 1 --event-loop asyncio" serves on asyncio's own loop
+
+(The threaded grpc.server shipped before, once the `sync` variant here, is retired; its
+figures stay in docs/CHANGELOG.md.)
 
 Each variant gets the same seeded data directory, request mix, client processes and
 duration; the table shows throughput, latency and CPU per request of the servers (all
@@ -16,7 +18,7 @@ with each mix in turn (one server start per variant), so kinds of call compare w
 one run; CPU is per check there (each upload of a batch is one), and checks/s counts
 uploads while req/s counts calls. Run:
   python -m loadtests.server_variants --entries 1000000 --mix hash=1 --concurrency 8 \\
-      --variants "sync,stock,sync 2,stock 2"
+      --variants "stock,stock 2"
   python -m loadtests.server_variants --entries 1000000 --concurrency 8 \\
       --mixes "batch=1;stream=1;hash=1" --batch-size 32 --variants "stock,stock 2"
 """
@@ -24,10 +26,7 @@ uploads while req/s counts calls. Run:
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
-import signal
-import socket
 import tempfile
 import time
 from collections.abc import Sequence
@@ -46,13 +45,6 @@ from loadtests.load import (
     seed_data_dir,
     start_servers,
 )
-from loadtests.sync_server import sync_process
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def measure(work: Workload, pids: Sequence[int], processes: int) -> tuple[Tally, float, float]:
@@ -73,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mixes", help="several mixes separated by ';', each run per variant")
     parser.add_argument("--batch-size", type=int, default=32, help="uploads per batch call")
     parser.add_argument("--image-mp", type=float, default=0.3)
-    parser.add_argument("--variants", default="sync,stock,sync 2,stock 2")
+    parser.add_argument("--variants", default="stock,stock 2")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--duration", type=float, default=20.0)
@@ -97,24 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             name, *rest = variant.split()
             count = int(rest[0]) if rest else 1
             serve_args = " ".join(rest[1:])  # "stock 1 --key-cache-seconds 0"
-            ctx = multiprocessing.get_context("spawn")
-            ready: multiprocessing.Queue[int] = ctx.Queue()
-            children: list[multiprocessing.process.BaseProcess] = []
-            servers = []
-            if name == "stock":
-                servers = start_servers(data_dir, count, serve_args, None)
-                port, pids = servers[0].port, [s.server_pid for s in servers]
-            elif name == "sync":
-                port = _free_port()
-                children = [
-                    ctx.Process(target=sync_process, args=(data_dir, port, ready))
-                    for _ in range(count)
-                ]
-                for child in children:
-                    child.start()
-                pids = [ready.get(timeout=600) for _ in children]
-            else:
-                parser.error(f"unknown variant {variant!r}: stock [N] or sync [N]")
+            if name != "stock":
+                parser.error(f"unknown variant {variant!r}: stock [N [FLAGS]]")
+            servers = start_servers(data_dir, count, serve_args, None)
+            port, pids = servers[0].port, [s.server_pid for s in servers]
             runs = []
             try:
                 for mix in mixes:
@@ -139,12 +117,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             finally:
                 for server in servers:
                     server.stop()
-                for pid in pids if children else []:
-                    os.kill(pid, signal.SIGTERM)
-                for child in children:
-                    child.join(timeout=30)
-                    if child.is_alive():
-                        child.kill()
             for mix, (tally, server_cpu, client_cpu) in runs:
                 served = max(tally.units(), 1)
                 label = f"{variant} {mix}" if len(mixes) > 1 else variant

@@ -1,11 +1,13 @@
-"""Prometheus collectors, defined once for the process (prefix hashguard_)."""
+"""Prometheus collectors (prefix hashguard_): the process's counters, defined once, and each
+replica's gauges, read from that replica at scrape time (ReplicaCollector)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -19,10 +21,6 @@ LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 DECISIONS = Counter("hashguard_decisions_total", "check decisions by kind", ["decision"])
-INDEX_ENTRIES = Gauge(
-    "hashguard_index_entries", "matchable list entries by algorithm", ["algorithm"]
-)
-PENDING_HITS = Gauge("hashguard_pending_hits", "hits waiting for a moderator")
 LOW_QUALITY_PDQ = Counter(
     "hashguard_low_quality_pdq_total", "PDQ hashes not matched because their quality was low"
 )
@@ -40,22 +38,6 @@ DISPUTED_MATCHES = Counter(
     "hashguard_disputed_matches_total",
     "checks allowed instead of reviewed because every pending entry matched was disputed",
 )
-REPLICA_LAG_SECONDS = Gauge(
-    "hashguard_replica_lag_seconds",
-    "how long this replica may have been missing changes: age of the oldest change it "
-    "has not applied, or time since its last catch-up while the store cannot be reached",
-)
-REPLICA_LAG_CHANGES = Gauge(
-    "hashguard_replica_lag_changes",
-    "sequence numbers of the store's change log this replica has not applied yet",
-)
-REPLICA_APPLIED_SEQ = Gauge(
-    "hashguard_replica_applied_seq", "the last change-log sequence number this replica applied"
-)
-SNAPSHOT_SEQ = Gauge(
-    "hashguard_snapshot_seq", "the change-log sequence number the newest index snapshot covers"
-)
-
 # Registered only once a certificate is loaded (export_tls_expiry): a gauge registered up
 # front would export 0 without TLS, and the expiry alert would fire on every replica.
 TLS_CERT_EXPIRY = Gauge(
@@ -78,41 +60,121 @@ def export_tls_expiry(timestamp: float) -> None:
             _tls_registered.append(True)
 
 
-class IndexStatsCollector(Collector):
-    """Reads the Hamming indexes' own counters at scrape time, so the index stays free
-    of Prometheus: how each query was answered (`multi_index` probes or a `scan`), rows
-    still in the append buffer, and background merges."""
+@dataclass(frozen=True, slots=True)
+class ReplicaState:
+    """What one replica's gauges read at scrape time: callables over its own matcher,
+    follower, snapshot writer and store, so two replicas in one process (tests, tools)
+    never overwrite each other's values."""
 
-    def __init__(self) -> None:
-        self._source: Callable[[], Mapping[str, Mapping[str, int]]] = dict
+    index_sizes: Callable[[], Mapping[str, int]]
+    index_stats: Callable[[], Mapping[str, Mapping[str, int]]]
+    pending_hits: Callable[[], float]
+    lag_seconds: Callable[[], float]
+    lag_changes: Callable[[], int]
+    applied_seq: Callable[[], int]
+    snapshot_seq: Callable[[], int]
 
-    def watch(self, source: Callable[[], Mapping[str, Mapping[str, int]]]) -> None:
-        """`source()` returns {algorithm: HammingIndex.stats()}; the newest source wins."""
-        self._source = source
+
+class ReplicaCollector(Collector):
+    """One replica's state as gauges (and the Hamming indexes' own counters), read at
+    scrape time: list sizes, pending hits, change-log lag, the snapshot's seq, and how
+    each index answered (`multi_index` probes or a `scan`), rows still in its append
+    buffer, background merges. The index stays free of Prometheus."""
+
+    def __init__(self, state: ReplicaState | None = None) -> None:
+        self.state = state
+
+    def describe(self) -> Iterator[Metric]:
+        """The families without samples (what /metrics can carry)."""
+        return iter(_ReplicaFamilies().all())
 
     def collect(self) -> Iterator[Metric]:
-        searches = CounterMetricFamily(
+        f = _ReplicaFamilies()
+        state = self.state
+        if state is not None:
+            for algorithm, size in state.index_sizes().items():
+                f.entries.add_metric([algorithm], size)
+            for algorithm, stats in state.index_stats().items():
+                for plan in ("multi_index", "scan"):
+                    f.searches.add_metric([algorithm, plan], stats.get(plan, 0))
+                f.buffered.add_metric([algorithm], stats.get("buffered_rows", 0))
+                f.merges.add_metric([algorithm], stats.get("merges", 0))
+            f.pending.add_metric([], state.pending_hits())
+            f.lag_seconds.add_metric([], state.lag_seconds())
+            f.lag_changes.add_metric([], state.lag_changes())
+            f.applied.add_metric([], state.applied_seq())
+            f.snapshot.add_metric([], state.snapshot_seq())
+        return iter(f.all())
+
+
+class _ReplicaFamilies:
+    """A fresh set of a replica's metric families, filled at each scrape."""
+
+    def __init__(self) -> None:
+        by_algorithm = ["algorithm"]
+        self.entries = GaugeMetricFamily(
+            "hashguard_index_entries", "matchable list entries by algorithm", labels=by_algorithm
+        )
+        self.searches = CounterMetricFamily(
             "hashguard_index_searches",
             "Hamming index queries by how the index answered them",
             labels=["algorithm", "plan"],
         )
-        buffered = GaugeMetricFamily(
+        self.buffered = GaugeMetricFamily(
             "hashguard_index_buffered_rows",
             "rows in the append buffer, scanned until the next merge",
-            labels=["algorithm"],
+            labels=by_algorithm,
         )
-        merges = CounterMetricFamily(
+        self.merges = CounterMetricFamily(
             "hashguard_index_merges",
             "append-buffer merges into the indexed rows",
-            labels=["algorithm"],
+            labels=by_algorithm,
         )
-        for algorithm, stats in self._source().items():
-            for plan in ("multi_index", "scan"):
-                searches.add_metric([algorithm, plan], stats.get(plan, 0))
-            buffered.add_metric([algorithm], stats.get("buffered_rows", 0))
-            merges.add_metric([algorithm], stats.get("merges", 0))
-        yield from (searches, buffered, merges)
+        self.pending = GaugeMetricFamily("hashguard_pending_hits", "hits waiting for a moderator")
+        self.lag_seconds = GaugeMetricFamily(
+            "hashguard_replica_lag_seconds",
+            "how long this replica may have been missing changes: age of the oldest change "
+            "it has not applied, or time since its last catch-up while the store cannot be "
+            "reached",
+        )
+        self.lag_changes = GaugeMetricFamily(
+            "hashguard_replica_lag_changes",
+            "sequence numbers of the store's change log this replica has not applied yet",
+        )
+        self.applied = GaugeMetricFamily(
+            "hashguard_replica_applied_seq",
+            "the last change-log sequence number this replica applied",
+        )
+        self.snapshot = GaugeMetricFamily(
+            "hashguard_snapshot_seq",
+            "the change-log sequence number the newest index snapshot covers",
+        )
+
+    def all(self) -> list[Metric]:
+        return [
+            self.entries,
+            self.searches,
+            self.buffered,
+            self.merges,
+            self.pending,
+            self.lag_seconds,
+            self.lag_changes,
+            self.applied,
+            self.snapshot,
+        ]
 
 
-INDEX_STATS = IndexStatsCollector()
-REGISTRY.register(INDEX_STATS)
+class _ProcessMetrics(Collector):
+    """The process-wide collectors (requests, decisions, refusals: counters that add up
+    over every replica in the process) inside a replica's own registry."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
+
+
+def replica_registry(collector: ReplicaCollector) -> CollectorRegistry:
+    """What a replica's /metrics serves: the process's counters and its own gauges."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_ProcessMetrics())
+    registry.register(collector)
+    return registry

@@ -41,9 +41,9 @@ def one(path: Path) -> Any:
 
 def exported_metric_names() -> set[str]:
     """The sample names /metrics can carry."""
-    names: set[str] = {  # the index's own collector: counters gain _total on export
+    names: set[str] = {  # each replica's own collector: counters gain _total on export
         family.name + ("_total" if family.type == "counter" else "")
-        for family in metrics.INDEX_STATS.collect()
+        for family in metrics.ReplicaCollector().describe()
     }
     for value in vars(metrics).values():
         if isinstance(value, MetricWrapperBase):

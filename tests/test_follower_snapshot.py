@@ -14,15 +14,18 @@ import numpy as np
 import pytest
 from hashguard.v1 import hashguard_pb2 as pb
 
-from service.app import HashGuard
 from service.config import Settings
 from service.domain import EntryState, HashValue, Principal, Role, Verdict
 from service.replica.snapshot import POINTER, snapshot_dir, write_snapshot
+from service.runtime import Runtime
 from service.signals.md5 import MD5
 from service.signals.pdq import PDQ
 from service.signals.phash import PHASH
 from service.signals.registry import SIGNALS
 from service.store.sqlite import SQLiteStore
+from service.usecases.cases import Cases
+from service.usecases.check import Checks
+from service.usecases.review import Review
 from tests.support import ServerProcess, Stubs, add_key, bearer, run_cli
 
 OPERATOR = Principal("op", Role.OPERATOR)
@@ -62,8 +65,8 @@ def test_an_import_into_a_running_server_is_matched_without_a_restart(tmp_path: 
         assert server.stop() == 0
 
 
-def _matches(app: HashGuard, value: bytes) -> list[tuple[int, EntryState]]:
-    result = app.check_upload(OPERATOR, None, [HashValue(PDQ, value, 100)], "")
+def _matches(runtime: Runtime, value: bytes) -> list[tuple[int, EntryState]]:
+    result = Checks(runtime).check_upload(OPERATOR, None, [HashValue(PDQ, value, 100)], "")
     return [(m.entry_id, m.entry_state) for m in result.matches]
 
 
@@ -85,12 +88,13 @@ def test_a_snapshot_start_matches_like_a_full_load_and_catches_up(tmp_path: Path
     written = write_snapshot(store, snapshot_dir(tmp_path))
     assert written.entries == 250
     # Changes after the snapshot: a new case, and a withdrawal of a listed hash's case.
-    new_case = HashGuard(store, settings).submit_case(SUBMITTER, [HashValue(PDQ, pdq(1000))])
-    gone = HashGuard(store, settings).submit_case(SUBMITTER, [HashValue(PDQ, pdq(1001))])
-    HashGuard(store, settings).withdraw_case(gone.case_id, gone.case_token)
+    new_case = Cases(Runtime(store, settings)).submit_case(SUBMITTER, [HashValue(PDQ, pdq(1000))])
+    cases = Cases(Runtime(store, settings))
+    gone = cases.submit_case(SUBMITTER, [HashValue(PDQ, pdq(1001))])
+    cases.withdraw_case(gone.case_id, gone.case_token)
 
-    full = HashGuard(store, settings)
-    fast = HashGuard(store, settings, snapshot_dir(tmp_path))
+    full = Runtime(store, settings)
+    fast = Runtime(store, settings, snapshot_dir(tmp_path))
     assert (full.loaded_from, fast.loaded_from) == ("store", "snapshot")
     assert fast.follower.applied_seq == full.follower.applied_seq
     for algorithm in SIGNALS:
@@ -100,7 +104,7 @@ def test_a_snapshot_start_matches_like_a_full_load_and_catches_up(tmp_path: Path
     assert _matches(fast, pdq(1000)) and not _matches(fast, pdq(1001))
     assert new_case.entry_count == 1
     md5 = [HashValue(MD5, bytes([3]) * 16)]
-    assert fast.check_upload(OPERATOR, None, md5, "").decision.value == "block"
+    assert Checks(fast).check_upload(OPERATOR, None, md5, "").decision.value == "block"
     store.close()
 
 
@@ -127,10 +131,10 @@ def test_a_snapshot_that_cannot_be_trusted_falls_back_to_the_store(
         pointer["seq"] = 10_000
         (directory / POINTER).write_text(json.dumps(pointer))
     with caplog.at_level(logging.WARNING, logger="hashguard.snapshot"):
-        app = HashGuard(store, Settings(), directory)
-    assert app.loaded_from == "store"
+        runtime = Runtime(store, Settings(), directory)
+    assert runtime.loaded_from == "store"
     assert "ignoring the index snapshot" in caplog.text
-    assert app.matcher.size(PDQ) == 200 and _matches(app, pdq(7))
+    assert runtime.matcher.size(PDQ) == 200 and _matches(runtime, pdq(7))
     store.close()
 
 
@@ -190,12 +194,13 @@ def test_a_snapshot_rewrite_merges_the_changes_like_a_full_write(tmp_path: Path)
     store = _store_with_list(tmp_path / "data")
     directory = snapshot_dir(tmp_path / "data")
     write_snapshot(store, directory)
-    app = HashGuard(store, Settings())
-    kept = app.submit_case(SUBMITTER, [HashValue(PDQ, pdq(2000))])
-    gone = app.submit_case(SUBMITTER, [HashValue(PDQ, pdq(2001)), HashValue(MD5, GONE_MD5)])
-    hit = app.check_upload(OPERATOR, None, [HashValue(PHASH, bytes([4]) * 8)], "")
-    app.resolve_hit(Principal("mod", Role.MODERATOR), hit.hit_id, Verdict.CONFIRMED, "")
-    app.withdraw_case(gone.case_id, gone.case_token)
+    runtime = Runtime(store, Settings())
+    cases = Cases(runtime)
+    kept = cases.submit_case(SUBMITTER, [HashValue(PDQ, pdq(2000))])
+    gone = cases.submit_case(SUBMITTER, [HashValue(PDQ, pdq(2001)), HashValue(MD5, GONE_MD5)])
+    hit = Checks(runtime).check_upload(OPERATOR, None, [HashValue(PHASH, bytes([4]) * 8)], "")
+    Review(runtime).resolve_hit(Principal("mod", Role.MODERATOR), hit.hit_id, Verdict.CONFIRMED, "")
+    cases.withdraw_case(gone.case_id, gone.case_token)
     merged = write_snapshot(store, directory)  # reads only the changes since the first
     full = write_snapshot(store, snapshot_dir(tmp_path / "full"))
     assert merged.seq == full.seq and merged.entries == full.entries == 251
@@ -218,10 +223,10 @@ def test_a_withdrawal_rewrites_the_snapshot_before_the_interval(tmp_path: Path) 
     writer = SnapshotWriter(store, directory, interval=3600, seq=-1)
     assert writer.write_if_due()  # no snapshot yet: written at once
     assert not writer.write_if_due()  # nothing changed
-    app = HashGuard(store, Settings())
-    case = app.submit_case(SUBMITTER, [HashValue(PDQ, pdq(4000))])
+    cases = Cases(Runtime(store, Settings()))
+    case = cases.submit_case(SUBMITTER, [HashValue(PDQ, pdq(4000))])
     assert not writer.write_if_due()  # a new case waits for the interval
-    app.withdraw_case(case.case_id, case.case_token)
+    cases.withdraw_case(case.case_id, case.case_token)
     assert writer.write_if_due()  # a withdrawal does not
     values = {v for rows in _snapshot_contents(directory).values() for _, v, _ in rows}
     assert pdq(4000) not in values and pdq(3) in values

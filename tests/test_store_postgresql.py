@@ -110,10 +110,12 @@ def test_checks_are_answered_from_memory_while_the_database_is_unreachable() -> 
     an outage): checks go on with the list in memory and the keys last read; a call
     that must write says UNAVAILABLE; once the database is back, everything works."""
     from service.access.keys import create_api_key
-    from service.app import HashGuard
     from service.config import Settings
     from service.domain import Decision, Role
     from service.errors import Unavailable
+    from service.runtime import Runtime
+    from service.usecases.cases import Cases
+    from service.usecases.check import Checks
     from tests.postgres import admin_connection, fresh_schema, terminate_connections
 
     with fresh_schema() as (url, schema):
@@ -123,30 +125,31 @@ def test_checks_are_answered_from_memory_while_the_database_is_unreachable() -> 
         admin.execute(f"GRANT ALL ON SCHEMA {schema} TO {role}")
         store = PostgresStore(url.replace("postgres@", f"{role}@"), pool_size=2, call_wait=0.5)
         try:
-            app = HashGuard(store, Settings())
+            runtime = Runtime(store, Settings())
+            checks, keys = Checks(runtime), runtime.keys
             operator = create_api_key(store, Role.OPERATOR)
             submitter = create_api_key(store, Role.SUBMITTER)
-            app.submit_case(app.authenticate(submitter), [PDQ])
+            Cases(runtime).submit_case(keys.authenticate(submitter), [PDQ])
             store.import_entries([pdq(5)], True, 1.0)
-            app.follower.catch_up()
-            principal = app.authenticate(operator)
+            runtime.follower.catch_up()
+            principal = keys.authenticate(operator)
 
             admin.execute(f"ALTER ROLE {role} CONNECTION LIMIT 0")
             terminate_connections(schema)
-            blocked = app.check_upload(app.authenticate(operator), None, [pdq(5)], "")
+            blocked = checks.check_upload(keys.authenticate(operator), None, [pdq(5)], "")
             assert blocked.decision is Decision.BLOCK
             far = HashValue(PDQ_TYPE, b"\xff" * 32)
-            assert app.check_upload(principal, None, [far], "").decision is Decision.ALLOW
+            assert checks.check_upload(principal, None, [far], "").decision is Decision.ALLOW
             with pytest.raises(Unavailable, match="retry"):
-                app.check_upload(principal, None, [PDQ], "")  # REVIEW must record a hit
+                checks.check_upload(principal, None, [PDQ], "")  # REVIEW must record a hit
             with pytest.raises(Unavailable):
-                app.follower.catch_up()
+                runtime.follower.catch_up()
 
             admin.execute(f"ALTER ROLE {role} CONNECTION LIMIT -1")
             deadline = time.monotonic() + 30  # the pool reconnects with a backoff
             while True:
                 try:
-                    review = app.check_upload(app.authenticate(operator), None, [PDQ], "")
+                    review = checks.check_upload(keys.authenticate(operator), None, [PDQ], "")
                     break
                 except Unavailable:
                     assert time.monotonic() < deadline, "the store never came back"

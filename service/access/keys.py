@@ -2,8 +2,9 @@
 against the store directly by whoever holds the data directory or the database URL.
 
 Every change is written to the audit log in the same transaction, as `cli:<user>`.
-Revocation and rotation take effect on running servers at their next call: each call
-reads its key's row from the store (service.app.HashGuard.authenticate).
+Revocation and rotation take effect on running servers within --key-cache-seconds: each
+call checks its key against the key's row as read from the store at most that long ago
+(service.access.principals).
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ def revoke_api_key(store: KeyStore, name: str) -> ApiKeyRecord:
 
 
 def rotate_api_key(store: KeyStore, name: str) -> str:
-    """Give the key `name` a new secret; returns the new key. The old one is refused
-    from the next call on."""
+    """Give the key `name` a new secret; returns the new key. The new one works at once;
+    running servers refuse the old one within --key-cache-seconds."""
     record = next((k for k in store.list_api_keys() if k.name == name), None)
     if record is None:
         raise NotFound(f"no API key named {name!r}; `hashguard keys list` shows them")

@@ -1,2 +1,2 @@
-"""gRPC layer: servicers translate proto messages to app calls; one interceptor turns
+"""gRPC layer: servicers translate proto messages to use-case calls; one interceptor turns
 domain errors into status codes and records metrics."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import cast
 
+import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from hashguard.v1 import hashguard_pb2 as pb
 
-from service.app import CheckResult
 from service.domain import (
     CaseState,
     Decision,
@@ -22,9 +22,10 @@ from service.domain import (
     MatchPart,
     Verdict,
 )
-from service.errors import InvalidInput
+from service.errors import HashGuardError, InvalidInput
 from service.signals.base import SignalType
 from service.signals.registry import REGISTRY
+from service.usecases.check import CheckResult, Upload
 
 # Each hash type names its enum value; check_hash_types (at start-up) makes sure they
 # agree, so the maps below miss nothing once a server or the CLI is running.
@@ -147,3 +148,28 @@ def check_response_to_pb(result: CheckResult, content_ref: str) -> pb.CheckUploa
         content_ref=content_ref,
         notes=result.notes,
     )
+
+
+def upload_from_pb(request: pb.CheckUploadRequest) -> Upload:
+    """An upload to check; one whose hashes cannot be read carries that error."""
+    try:
+        hashes = hashes_from_pb(request.hashes)
+    except InvalidInput as exc:
+        return Upload(None, [], request.content_ref, invalid=exc)
+    return Upload(request.image or None, hashes, request.content_ref)
+
+
+def item_error_to_pb(content_ref: str, error: HashGuardError) -> pb.CheckUploadResponse:
+    """The answer for one upload of a stream or batch that was not checked."""
+    code = getattr(grpc.StatusCode, error.status).value[0]
+    return pb.CheckUploadResponse(
+        content_ref=content_ref, error=pb.ItemError(code=code, message=str(error))
+    )
+
+
+def outcome_to_pb(
+    content_ref: str, outcome: CheckResult | HashGuardError
+) -> pb.CheckUploadResponse:
+    if isinstance(outcome, HashGuardError):
+        return item_error_to_pb(content_ref, outcome)
+    return check_response_to_pb(outcome, content_ref)

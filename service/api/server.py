@@ -10,7 +10,6 @@ import asyncio
 import logging
 import signal
 from collections.abc import Coroutine
-from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +25,9 @@ from service.api.interceptors import ErrorAndMetricsInterceptor
 from service.api.introspection import HealthServicer, enable_reflection
 from service.api.servicers import MatchServicer, ReviewServicer, SubmissionServicer
 from service.api.tls import server_credentials
-from service.app import HashGuard
 from service.config import Settings
+from service.metrics import replica_registry
+from service.runtime import Runtime
 
 log = logging.getLogger("hashguard.server")
 
@@ -43,18 +43,16 @@ _ENVELOPE_BYTES = 64 * 1024
 class RunningServer:
     server: grpc.aio.Server
     health: health.aio.HealthServicer
-    pool: futures.ThreadPoolExecutor
     port: int
 
 
-async def create_server(app: HashGuard, settings: Settings) -> RunningServer:
+async def create_server(runtime: Runtime, settings: Settings) -> RunningServer:
     """Build and start the gRPC server on the running loop; returns it with the port
     actually bound. Refuses to start when the hash types and the proto enum disagree."""
     check_hash_types()
     limit = settings.max_message_bytes + _ENVELOPE_BYTES
-    pool = futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="grpc")
     server = grpc.aio.server(
-        migration_thread_pool=pool,
+        migration_thread_pool=runtime.pool,
         interceptors=[ErrorAndMetricsInterceptor()],
         options=[
             ("grpc.max_receive_message_length", limit),
@@ -65,9 +63,9 @@ async def create_server(app: HashGuard, settings: Settings) -> RunningServer:
             ("grpc.so_reuseport", settings.reuse_port),
         ],
     )
-    pb_grpc.add_MatchServiceServicer_to_server(MatchServicer(app, pool), server)
-    pb_grpc.add_SubmissionServiceServicer_to_server(SubmissionServicer(app, pool), server)
-    pb_grpc.add_ReviewServiceServicer_to_server(ReviewServicer(app, pool), server)
+    pb_grpc.add_MatchServiceServicer_to_server(MatchServicer(runtime), server)
+    pb_grpc.add_SubmissionServiceServicer_to_server(SubmissionServicer(runtime), server)
+    pb_grpc.add_ReviewServiceServicer_to_server(ReviewServicer(runtime), server)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     enable_reflection((*SERVICE_NAMES, health.SERVICE_NAME), server)
@@ -81,32 +79,34 @@ async def create_server(app: HashGuard, settings: Settings) -> RunningServer:
     except RuntimeError:  # grpc's way of saying the bind failed
         port = 0
     if port == 0:
-        pool.shutdown(wait=False)
+        runtime.pool.shutdown(wait=False)
         raise OSError(f"cannot listen for gRPC on {address}: the port is in use or not allowed")
     await server.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, health_servicer, pool, port)
+    return RunningServer(server, health_servicer, port)
 
 
 def _host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
-def serve(settings: Settings, app: HashGuard) -> int:
+def serve(settings: Settings, runtime: Runtime) -> int:
     """Run until SIGTERM or SIGINT: then report NOT_SERVING, stop taking calls, let
     in-flight ones finish within the grace period, close the store and return 0."""
     try:
-        metrics_server, _ = start_http_server(settings.metrics_port, addr=settings.host)
+        metrics_server, _ = start_http_server(
+            settings.metrics_port, addr=settings.host, registry=replica_registry(runtime.metrics)
+        )
     except OSError as exc:
         raise OSError(
             f"cannot serve metrics on {settings.host}:{settings.metrics_port}: {exc.strerror}"
         ) from None
     try:
-        run_event_loop(_serve(settings, app, metrics_server.server_port), settings.event_loop)
+        run_event_loop(_serve(settings, runtime, metrics_server.server_port), settings.event_loop)
     finally:
         metrics_server.shutdown()
-    app.store.close()
+    runtime.store.close()
     print("hashguard stopped", flush=True)
     return 0
 
@@ -127,12 +127,12 @@ def run_event_loop(main: Coroutine[Any, Any, None], kind: str) -> None:
     asyncio.run(main)
 
 
-async def _serve(settings: Settings, app: HashGuard, metrics_port: int) -> None:
-    running = await create_server(app, settings)
+async def _serve(settings: Settings, runtime: Runtime, metrics_port: int) -> None:
+    running = await create_server(runtime, settings)
     if settings.tls_cert:
         mutual = " with client certificates required" if settings.tls_client_ca else ""
         log.info("the gRPC port serves TLS only%s", mutual)
-    app.start_background()
+    runtime.start_background()
     trimmer = Trimmer(settings.malloc_trim_interval)
     trimmer.start()
     print(
@@ -148,6 +148,6 @@ async def _serve(settings: Settings, app: HashGuard, metrics_port: int) -> None:
     log.info("shutting down: finishing in-flight calls for up to %ss", settings.grace_seconds)
     await running.health.enter_graceful_shutdown()
     await running.server.stop(settings.grace_seconds)
-    running.pool.shutdown(wait=True, cancel_futures=True)
+    runtime.pool.shutdown(wait=True, cancel_futures=True)
     trimmer.stop()
-    app.stop_background()
+    runtime.stop_background()

@@ -7,6 +7,8 @@ import argparse
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -29,11 +31,13 @@ def data_dir_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def open_store(args: argparse.Namespace, create: bool = False) -> Store:
-    """The store the flags name. A SQLite --data-dir that holds no store yet is refused
-    (a mistyped path must not quietly read an empty list), unless `create` (the commands
-    that set a store up: `keys add`, `import`), which then say that they made a new one."""
-    from service.store import open_store as open_named_store
+@contextmanager
+def opened_store(args: argparse.Namespace, create: bool = False) -> Iterator[Store]:
+    """The store the flags name, closed when the command is done with it. A SQLite
+    --data-dir that holds no store yet is refused (a mistyped path must not quietly read
+    an empty list), unless `create` (the commands that set a store up: `keys add`,
+    `import`), which then say that they made a new one."""
+    from service.store import open_store
     from service.store.sqlite import DB_FILENAME
 
     if args.store == "sqlite" and not (Path(args.data_dir) / DB_FILENAME).exists():
@@ -47,7 +51,11 @@ def open_store(args: argparse.Namespace, create: bool = False) -> Store:
             "made there; if you meant an existing store, check --data-dir",
             file=sys.stderr,
         )
-    return open_named_store(args.store, args.data_dir, pool_size=2)
+    store = open_store(args.store, args.data_dir, pool_size=2)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 # What a usage error may show of a value the user typed: never one that could be a

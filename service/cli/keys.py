@@ -17,7 +17,7 @@ from service.cli.common import (
     client_tls,
     data_dir_flags,
     enum_name,
-    open_store,
+    opened_store,
     remote_flags,
 )
 from service.domain import DEFAULT_TENANT, Role
@@ -78,11 +78,8 @@ def add_disputed(commands: Any) -> None:
 
 
 def cmd_keys_add(args: argparse.Namespace) -> int:
-    store = open_store(args, create=True)
-    try:
+    with opened_store(args, create=True) as store:
         key = create_api_key(store, Role(args.role), args.name, args.tenant)
-    finally:
-        store.close()
     print(
         f"created {args.role} key for tenant {args.tenant!r}; it is shown only now, store it "
         "safely:",
@@ -93,12 +90,9 @@ def cmd_keys_add(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
-    store = open_store(args)
-    try:
+    with opened_store(args) as store:
         keys = store.list_api_keys()
         store.append_audit(local_actor("keys.listed", f"{len(keys)} keys"))
-    finally:
-        store.close()
     print("name\trole\ttenant\tkey id\tcreated\tstatus")
     for k in keys:
         status = f"revoked {_when(k.revoked_at)}" if k.revoked_at is not None else "active"
@@ -109,21 +103,15 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
-    store = open_store(args)
-    try:
+    with opened_store(args) as store:
         record = revoke_api_key(store, args.name)
-    finally:
-        store.close()
     print(f"revoked {record.role.value} key {record.name!r} (tenant {record.tenant})")
     return 0
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
-    store = open_store(args)
-    try:
+    with opened_store(args) as store:
         key = rotate_api_key(store, args.name)
-    finally:
-        store.close()
     print(
         f"rotated key {args.name!r}; the old secret is refused from now on. The new key is "
         "shown only now, store it safely:",
@@ -137,12 +125,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise InvalidInput("--limit must be at least 1")
     query = AuditQuery(args.actor, args.action, _parse_since(args.since), args.limit)
-    store = open_store(args)
-    try:
+    with opened_store(args) as store:
         events = store.read_audit(query)
         store.append_audit(local_actor("audit.read", f"{len(events)} records"))
-    finally:
-        store.close()
     for e in events:
         if args.json:
             print(json.dumps(asdict(e)))

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
-from service.cli.common import data_dir_flags, open_store
+from service.cli.common import data_dir_flags, opened_store
 from service.domain import EntryState, HashValue
 from service.hashlist import (
     FORMATS,
@@ -67,17 +67,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     from service.access.keys import local_actor
 
     fmt = detect_format(args.file, args.format)
-    store = open_store(args, create=True)
     started = time.perf_counter()
     skipped: Counter[str] = Counter()
-    try:
-        with _progress_lines(args.file) as lines:
-            default_type = REGISTRY.parse_name(args.type) if args.type else None
-            hashes = read_hashes(lines, fmt, default_type, skipped)
-            audit = local_actor("list.imported", Path(args.file).name, f"vetted={args.vetted}")
-            result = store.import_entries(hashes, args.vetted, time.time(), audit)
-    finally:
-        store.close()
+    with opened_store(args, create=True) as store, _progress_lines(args.file) as lines:
+        default_type = REGISTRY.parse_name(args.type) if args.type else None
+        hashes = read_hashes(lines, fmt, default_type, skipped)
+        audit = local_actor("list.imported", Path(args.file).name, f"vetted={args.vetted}")
+        result = store.import_entries(hashes, args.vetted, time.time(), audit)
     print(
         f"imported {result.added} new entries ({'vetted' if args.vetted else 'pending'}), "
         f"vetted {result.vetted} existing, {result.unchanged} already present, "
@@ -99,8 +95,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         "pending": [EntryState.PENDING],
         "all": [EntryState.PENDING, EntryState.VETTED],
     }[args.state]
-    store = open_store(args)
-    try:
+    with opened_store(args) as store:
         rows = (
             HashValue(row.algorithm, row.value)
             for batch in store.iter_entries(states)
@@ -110,8 +105,6 @@ def cmd_export(args: argparse.Namespace) -> int:
             written = write_hashes(
                 out, tqdm(rows, unit=" hashes", disable=args.out is None), args.format
             )
-    finally:
-        store.close()
     print(_export_summary(written, args.format), file=sys.stderr)
     return 0
 

@@ -7,38 +7,41 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
 
 from service.cli.common import client_tls, connection_flags
 from service.client.tls import open_channel
-from service.config import SETTINGS, WEB_SETTINGS, load_settings, load_web_settings
+from service.config import SETTINGS, WEB_SETTINGS, Setting, load_settings, load_web_settings
 from service.signals.registry import SIGNALS
 
 
 def add_serve(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the gRPC service")
-    for setting in SETTINGS:
-        serve.add_argument(
-            setting.flag,
-            type=setting.type,
-            default=None,
-            help=f"{setting.help} (env {setting.env}; default {setting.default})",
-        )
+    _setting_flags(serve, SETTINGS, quote_defaults=False)
     serve.set_defaults(handler=cmd_serve)
 
 
 def add_web(commands: Any) -> None:
     web = commands.add_parser("web", help="serve the victims' pages and the moderators' console")
-    for setting in WEB_SETTINGS:
-        web.add_argument(
+    _setting_flags(web, WEB_SETTINGS, quote_defaults=True)
+    web.set_defaults(handler=cmd_web)
+
+
+def _setting_flags(
+    parser: argparse.ArgumentParser, table: Sequence[Setting], quote_defaults: bool
+) -> None:
+    """One flag per setting; unset flags stay None so env and defaults apply."""
+    for setting in table:
+        default = repr(setting.default) if quote_defaults else str(setting.default)
+        parser.add_argument(
             setting.flag,
             type=setting.type,
             default=None,
-            help=f"{setting.help} (env {setting.env}; default {setting.default!r})",
+            help=f"{setting.help} (env {setting.env}; default {default})",
         )
-    web.set_defaults(handler=cmd_web)
 
 
 def add_health(commands: Any) -> None:
@@ -54,9 +57,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # The server's modules load only for `serve`: the other commands stay light.
     from service.allocator import cap_arenas
     from service.api.server import serve
-    from service.app import HashGuard
     from service.index.hamming import default_kernel, warm_up_kernels
     from service.replica.snapshot import snapshot_dir
+    from service.runtime import Runtime
     from service.store import open_store
     from service.store.sqlite import DB_FILENAME
 
@@ -76,25 +79,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     store = open_store(settings.store, settings.data_path, settings.pool_size)
     try:
-        app = HashGuard(store, settings, snapshot_dir(settings.data_path))
+        runtime = Runtime(store, settings, snapshot_dir(settings.data_path))
     except BaseException:
         store.close()
         raise
-    sizes = ", ".join(f"{s.name} {app.matcher.size(s)}" for s in SIGNALS)
+    sizes = ", ".join(f"{s.name} {runtime.matcher.size(s)}" for s in SIGNALS)
     log.info(
         "loaded the list in %.2fs from the %s (%s); applied changes up to %d",
         time.perf_counter() - started,
-        app.loaded_from,
+        runtime.loaded_from,
         sizes,
-        app.follower.applied_seq,
+        runtime.follower.applied_seq,
     )
-    if app.store.count_api_keys() == 0:
+    if store.count_api_keys() == 0:
         log.warning(
             "no API keys yet: every call but GetCase/WithdrawCase will be refused; create "
             "one with: hashguard keys add --data-dir %s --role operator",
             settings.data_dir,
         )
-    return serve(settings, app)
+    return serve(settings, runtime)
 
 
 def cmd_web(args: argparse.Namespace) -> int:

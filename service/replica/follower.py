@@ -12,9 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from service import metrics
 from service.domain import EntryRow, EntryState
 from service.matcher import Matcher
 from service.store import EntryLog
@@ -31,13 +30,11 @@ class Follower:
         matcher: Matcher,
         applied_seq: int,
         interval: float,
-        on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.matcher = matcher
         self.applied_seq = applied_seq
         self.interval = interval
-        self._on_change = on_change
         # Held while reading a page of changes and applying it, and while applying this
         # replica's own writes, so a page read before a local write is never applied
         # after it (which could bring back an entry just withdrawn here).
@@ -47,8 +44,7 @@ class Follower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._reported_rewind = False
-        metrics.REPLICA_LAG_SECONDS.set_function(self.lag_seconds)
-        metrics.REPLICA_APPLIED_SEQ.set(applied_seq)
+        self.lag_changes = 0  # change-log seqs seen but not applied yet (a gauge reads it)
 
     def lag_seconds(self) -> float:
         behind_since = self._behind_since
@@ -62,7 +58,7 @@ class Follower:
         with self._lock:
             start = self.applied_seq
             head = self.store.change_head(start)
-            metrics.REPLICA_LAG_CHANGES.set(head.seq - start)
+            self.lag_changes = head.seq - start
             if head.seq > start:
                 if self._behind_since is None:
                     self._behind_since = head.oldest_unapplied_at or time.time()
@@ -80,10 +76,7 @@ class Follower:
                 )
             self._behind_since = None
             self._last_current = time.time()
-        metrics.REPLICA_LAG_CHANGES.set(0)
-        metrics.REPLICA_APPLIED_SEQ.set(self.applied_seq)
-        if applied:
-            self._on_change()
+        self.lag_changes = 0
         return applied
 
     def apply_local(self, rows: Sequence[EntryRow]) -> None:
@@ -91,7 +84,6 @@ class Follower:
         at once; the follower applies it again later, which changes nothing."""
         with self._lock:
             self.matcher.apply(rows)
-        self._on_change()
 
     def vet_local(self, entry_ids: Sequence[int]) -> None:
         with self._lock:

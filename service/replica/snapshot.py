@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 
-from service import metrics
 from service.domain import EntryRow, EntryState
 from service.signals.base import SignalType
 from service.signals.registry import REGISTRY
@@ -118,7 +117,6 @@ def write_snapshot(store: EntryLog, directory: Path) -> Snapshot:
     for old in directory.iterdir():
         if old.is_dir() and old.name != name:
             shutil.rmtree(old, ignore_errors=True)
-    metrics.SNAPSHOT_SEQ.set(seq)
     return Snapshot(seq, arrays)
 
 

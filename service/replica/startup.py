@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from service import metrics
 from service.matcher import Matcher
 from service.replica.snapshot import read_live_entries, read_snapshot
 from service.store import EntryLog
@@ -23,7 +22,6 @@ def load_matcher(store: EntryLog, matcher: Matcher, snapshots: Path | None) -> t
         if snapshot is not None:
             for algorithm, arrays in snapshot.arrays.items():
                 matcher.load_arrays(algorithm, arrays.ids, arrays.values, arrays.vetted)
-            metrics.SNAPSHOT_SEQ.set(snapshot.seq)
             return snapshot.seq, "snapshot"
     # `head` was read before the entries: anything committed while they are read has a
     # later seq, and the catch-up applies it (again, harmlessly, if already loaded).

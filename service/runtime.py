@@ -1,0 +1,111 @@
+"""The one place that builds a replica's parts and wires them together: the store it is
+given, the in-memory list (matcher, one index per algorithm) loaded from a snapshot or
+the store, the change-log follower and snapshot writer, the API-key cache, the limits,
+this replica's metrics, and the thread pool for blocking work. The use cases
+(service/usecases) run on a Runtime; the servers (service/api) run a Runtime's use cases.
+
+Order of work for every change: commit to the store first (with its change-log row),
+then apply it to this replica's matcher at once (`follower.apply_local`), so nothing the
+caller was told is done can be lost by a crash and the caller reads its own write. Other
+replicas apply it through their followers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+from service import metrics
+from service.access.limits import Limits
+from service.access.principals import Authenticator
+from service.config import Settings, parse_rate_limits
+from service.domain import HitState
+from service.matcher import Matcher
+from service.policy import Thresholds
+from service.replica.follower import Follower
+from service.replica.snapshot import SnapshotWriter
+from service.replica.startup import load_matcher
+from service.signals.registry import SIGNALS
+from service.store import Store
+
+log = logging.getLogger("hashguard.runtime")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Runtime:
+    def __init__(self, store: Store, settings: Settings, snapshots: Path | None = None) -> None:
+        """Load the list (from the index snapshot in `snapshots` when one checks out,
+        else from the store) and catch up with the change log. `start_background` then
+        keeps the list current in the background."""
+        self.store = store
+        self.settings = settings
+        self.matcher = Matcher(Thresholds.from_settings(settings))
+        seq, self.loaded_from = load_matcher(store, self.matcher, snapshots)
+        self._loaded_seq = seq if self.loaded_from == "snapshot" else 0
+        self.follower = Follower(store, self.matcher, seq, settings.follow_interval)
+        self.snapshots: SnapshotWriter | None = None
+        if snapshots is not None and settings.snapshot_interval > 0:
+            on_disk = seq if self.loaded_from == "snapshot" else -1
+            self.snapshots = SnapshotWriter(store, snapshots, settings.snapshot_interval, on_disk)
+        self.follower.catch_up()
+        self.keys = Authenticator(store, settings.key_cache_seconds)
+        self.limits = Limits(
+            parse_rate_limits(settings.rate_limits),
+            settings.max_stream_items,
+            settings.decode_budget_pixels,
+        )
+        self._pending_hits = 0.0
+        self.metrics = metrics.ReplicaCollector(
+            metrics.ReplicaState(
+                index_sizes=lambda: {s.name: self.matcher.size(s) for s in SIGNALS},
+                index_stats=self.matcher.index_stats,
+                pending_hits=self.count_pending_hits,
+                lag_seconds=self.follower.lag_seconds,
+                lag_changes=lambda: self.follower.lag_changes,
+                applied_seq=lambda: self.follower.applied_seq,
+                snapshot_seq=self._snapshot_seq,
+            )
+        )
+        self.pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="grpc")
+
+    async def blocking(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `function` in the pool, off the event loop: store I/O, image decodes."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, lambda: function(*args, **kwargs))
+
+    def start_background(self) -> None:
+        """Follow the change log and keep the index snapshot fresh, in threads."""
+        self.follower.start()
+        if self.snapshots is not None:
+            self.snapshots.start()
+
+    def stop_background(self) -> None:
+        self.follower.stop()
+        if self.snapshots is not None:
+            self.snapshots.stop()
+            self.snapshots.write_at_shutdown()
+
+    def close(self) -> None:
+        """Finish the pool's work, then close the store."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.store.close()
+
+    def count_pending_hits(self) -> float:
+        """Pending hits in the shared store (every replica's), counted at each scrape;
+        the last count while the store cannot be reached."""
+        try:
+            self._pending_hits = float(self.store.count_hits(HitState.PENDING))
+        except Exception as exc:  # a scrape must not fail because the database is down
+            log.warning("cannot count pending hits: %s", exc)
+        return self._pending_hits
+
+    def _snapshot_seq(self) -> int:
+        """The change seq the snapshot on disk covers, as far as this replica knows."""
+        if self.snapshots is not None and self.snapshots.seq >= 0:
+            return self.snapshots.seq
+        return self._loaded_seq
