@@ -1,4 +1,5 @@
-"""The docs are part of the product: keep the README in step with the code."""
+"""The docs are part of the product: keep the README and docs/ARCHITECTURE.md in step with
+the code."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from service import metrics
 from service.config import SETTINGS, WEB_SETTINGS
+from tests.test_architecture import ARCHITECTURE, documented_layers, module_files
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -54,3 +56,22 @@ def test_every_metric_is_documented() -> None:
     assert "hashguard_pending_hits" in names and "hashguard_requests" in names
     for name in names:
         assert name.removesuffix("_total") in README, name
+
+
+def test_the_module_map_lists_only_modules_that_exist() -> None:
+    """tests/test_architecture.py checks the other way: every module is in the map."""
+    modules = set(module_files())
+    listed = {m for m in documented_layers() if not (ROOT / m.replace(".", "/")).is_dir()}
+    assert not listed - modules, f"docs/ARCHITECTURE.md names missing modules: {listed - modules}"
+
+
+def test_the_rpc_list_is_the_protos() -> None:
+    proto = (ROOT / "proto" / "hashguard" / "v1" / "hashguard.proto").read_text()
+    in_proto: dict[str, list[str]] = {}
+    for service, body in re.findall(r"^service (\w+) \{(.*?)^\}", proto, re.M | re.S):
+        in_proto[service] = re.findall(r"^\s*rpc (\w+)\(", body, re.M)
+    documented = {
+        service: [name.strip() for name in names.split(",")]
+        for service, names in re.findall(r"^- (\w+Service): ([\w, ]+)$", ARCHITECTURE, re.M)
+    }
+    assert len(in_proto) == 3 and documented == in_proto
