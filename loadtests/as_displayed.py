@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -68,7 +69,7 @@ def upright_reference() -> bytes:
 
 
 FILES: dict[str, Callable[[], bytes]] = {
-    **{f"exif-orientation-{o}.jpg": (lambda o=o: exif_rotated(o)) for o in range(2, 9)},
+    **{f"exif-orientation-{o}.jpg": partial(exif_rotated, o) for o in range(2, 9)},
     "cmyk.jpg": cmyk_jpeg,
     "palette.png": palette_png,
 }

@@ -27,6 +27,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -177,7 +178,7 @@ class Fuzzer:
         started = time.perf_counter()
         try:
             if probe.method == CHECKS:
-                call = self.channel.stream_stream(probe.method)
+                call: Any = self.channel.stream_stream(probe.method)
                 list(
                     call(
                         iter(probe.bodies),
@@ -186,7 +187,7 @@ class Fuzzer:
                     )
                 )
             else:
-                unary = self.channel.unary_unary(probe.method)
+                unary: Any = self.channel.unary_unary(probe.method)
                 unary(probe.bodies[0], metadata=self.metadata(probe.method), timeout=self.deadline)
             code = grpc.StatusCode.OK
         except grpc.RpcError as exc:

@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
+from typing import Any, cast
 
 import numpy as np
 from hashguard.v1 import hashguard_pb2 as pb
@@ -179,7 +180,8 @@ def fixed_image_probes(bomb_side: int) -> list[Probe]:
 # --- requests ----------------------------------------------------------------------------
 
 
-def _hash(algorithm: int = pb.HASH_ALGORITHM_PDQ, size: int = 32, quality: int = 100) -> pb.Hash:
+def _hash(algorithm: Any = pb.HASH_ALGORITHM_PDQ, size: int = 32, quality: int = 100) -> pb.Hash:
+    """`algorithm` is Any: the probes send numbers outside the enum on purpose."""
     return pb.Hash(algorithm=algorithm, value=bytes(i % 251 for i in range(size)), quality=quality)
 
 
@@ -189,8 +191,8 @@ def request_probes() -> list[Probe]:
     probes: list[tuple[str, str, object]] = [
         ("wrong enum", CHECK, pb.CheckUploadRequest(hashes=[_hash(algorithm=99)])),
         ("wrong enum", SUBMIT, pb.SubmitCaseRequest(hashes=[_hash(algorithm=-7)])),
-        ("wrong enum", LIST_HITS, pb.ListHitsRequest(state=42)),
-        ("wrong enum", RESOLVE, pb.ResolveHitRequest(hit_id="x", verdict=9)),
+        ("wrong enum", LIST_HITS, pb.ListHitsRequest(state=cast(Any, 42))),
+        ("wrong enum", RESOLVE, pb.ResolveHitRequest(hit_id="x", verdict=cast(Any, 9))),
         ("wrong enum", CHECK, pb.CheckUploadRequest(hashes=[_hash(quality=1000)])),
         ("empty fields", CHECK, pb.CheckUploadRequest()),
         ("empty fields", SUBMIT, pb.SubmitCaseRequest()),
@@ -210,7 +212,7 @@ def request_probes() -> list[Probe]:
         (
             "oversized fields",
             RESOLVE,
-            pb.ResolveHitRequest(hit_id="h", verdict=1, note="n" * 10**6),
+            pb.ResolveHitRequest(hit_id="h", verdict=pb.VERDICT_CONFIRMED, note="n" * 10**6),
         ),
         ("oversized fields", LIST_HITS, pb.ListHitsRequest(page_size=2**31 - 1)),
         ("oversized fields", LIST_HITS, pb.ListHitsRequest(page_size=-5)),
@@ -225,7 +227,9 @@ def request_probes() -> list[Probe]:
         valid + b"\x95\x07\x00\x00\x80\x3f",  # field 114, fixed32
     )
     out += [Probe("unknown fields", CHECK, (body,)) for body in unknown_fields]
-    other_message = pb.ResolveHitRequest(hit_id="h" * 40, verdict=1).SerializeToString()
+    other_message = pb.ResolveHitRequest(
+        hit_id="h" * 40, verdict=pb.VERDICT_CONFIRMED
+    ).SerializeToString()
     out += [
         Probe("other message", CHECK, (other_message,)),
         Probe("other message", SUBMIT, (valid,)),
@@ -244,11 +248,15 @@ def mutated_request(rng: np.random.Generator) -> Probe:
         CHECK: pb.CheckUploadRequest(hashes=[_hash(), _hash(pb.HASH_ALGORITHM_MD5, 16)]),
         SUBMIT: pb.SubmitCaseRequest(hashes=[_hash(pb.HASH_ALGORITHM_SHA256)]),
         GET_CASE: pb.GetCaseRequest(case_id="3f2a" * 9, case_token="t" * 43),
-        LIST_HITS: pb.ListHitsRequest(state=1, page_size=10, page_token="aGl0czo1"),
-        RESOLVE: pb.ResolveHitRequest(hit_id="3f2a" * 9, verdict=2, note="not it"),
+        LIST_HITS: pb.ListHitsRequest(
+            state=pb.HIT_STATE_PENDING, page_size=10, page_token="aGl0czo1"
+        ),
+        RESOLVE: pb.ResolveHitRequest(
+            hit_id="3f2a" * 9, verdict=pb.VERDICT_REJECTED, note="not it"
+        ),
     }
     method = str(rng.choice(list(valid)))
-    body = valid[method].SerializeToString()  # type: ignore[attr-defined]
+    body = valid[method].SerializeToString()
     name = str(rng.choice(list(IMAGE_MUTATIONS)[:4]))
     return Probe("mutated request", method, (IMAGE_MUTATIONS[name](body, rng),))
 

@@ -315,23 +315,23 @@ async def drive(work: Workload, seed: int) -> Tally:
         grpc.aio.insecure_channel(work.target, options=[*options, ("grpc.channel_id", i)])
         for i in range(work.channels)
     ]
-    match = [pb_grpc.MatchServiceStub(c) for c in channels]  # type: ignore[no-untyped-call]
+    match = [pb_grpc.MatchServiceStub(c) for c in channels]
     answer_of = pb.CheckUploadResponse.FromString
     # Raw callables taking pre-serialized hash checks (no serializer: bytes go as they are).
-    check_raw = [
+    check_raw: list[Any] = [
         c.unary_unary(_CHECK_UPLOAD, request_serializer=None, response_deserializer=answer_of)
         for c in channels
     ]
-    stream_raw = [
+    stream_raw: list[Any] = [
         c.stream_stream(_CHECK_UPLOADS, request_serializer=None, response_deserializer=answer_of)
         for c in channels
     ]
     batch_of = pb.CheckUploadBatchResponse.FromString
-    batch_raw = [
+    batch_raw: list[Any] = [
         c.unary_unary(_CHECK_UPLOAD_BATCH, request_serializer=None, response_deserializer=batch_of)
         for c in channels
     ]
-    submission = [pb_grpc.SubmissionServiceStub(c) for c in channels]  # type: ignore[no-untyped-call]
+    submission = [pb_grpc.SubmissionServiceStub(c) for c in channels]
     health = [health_pb2_grpc.HealthStub(c) for c in channels]
     operator = (("authorization", f"Bearer {work.operator_key}"),)
     submitter = (("authorization", f"Bearer {work.submitter_key}"),)
@@ -368,8 +368,8 @@ async def drive(work: Workload, seed: int) -> Tally:
                     tally.decisions.update(pb.Decision.Name(a.decision) for a in answers)
                     checked = len(answers)
                 elif kind == "image":
-                    request = build.check_image()
-                    answer = await match[lane].CheckUpload(request, metadata=operator)
+                    image_check = build.check_image()
+                    answer = await match[lane].CheckUpload(image_check, metadata=operator)
                     tally.decisions[pb.Decision.Name(answer.decision)] += 1
                 elif kind == "stream":
                     if stream is None:

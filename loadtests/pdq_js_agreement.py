@@ -89,7 +89,7 @@ def compare(files: dict[str, bytes], node: str | None = None) -> list[Agreement]
     return [
         Agreement(
             name,
-            python_quality=ours.quality,
+            python_quality=ours.quality or 0,
             js_quality=theirs["quality"],
             distance=_distance(ours.value, theirs["hash"]),
             js_hash=theirs["hash"],

@@ -110,7 +110,7 @@ def _stereo_left() -> Image.Image:
     """One view of skimage's stereo pair (the other view is the same scene)."""
     import skimage.data
 
-    left, _right, _disparity = skimage.data.stereo_motorcycle()  # type: ignore[no-untyped-call]
+    left, _right, _disparity = skimage.data.stereo_motorcycle()
     return _to_image(left)
 
 

@@ -13,6 +13,8 @@ import io
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
 
 import av
 import numpy as np
@@ -79,7 +81,7 @@ def encode(
     out = io.BytesIO()
     with av.open(out, mode="w", format=container_format) as container:
         rate = _rate(fps)
-        stream = container.add_stream(codec, rate=rate)
+        stream: Any = container.add_stream(codec, rate=rate)  # a VideoStream
         stream.pix_fmt = pix_fmt
         if bitrate:
             stream.bit_rate = bitrate
@@ -107,16 +109,14 @@ def encode(
     return out.getvalue()
 
 
-def _rate(fps: float) -> int | float:
-    from fractions import Fraction
-
-    return Fraction(fps).limit_denominator(1001) if fps != int(fps) else int(fps)  # type: ignore[return-value]
+def _rate(fps: float) -> Fraction | int:
+    return Fraction(fps).limit_denominator(1001) if fps != int(fps) else int(fps)
 
 
 def decoded(data: bytes) -> tuple[Iterator[np.ndarray], float]:
     """A video's frames as RGB, one at a time (a 720p minute is 5 GB of pixels), and its
     frame rate, for the edits below."""
-    container = av.open(io.BytesIO(data))
+    container: Any = av.open(io.BytesIO(data))  # an InputContainer (mode "r")
     stream = container.streams.video[0]
     rate = float(stream.average_rate or stream.guessed_rate or 25)
 

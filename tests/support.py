@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -39,6 +40,17 @@ def run_cli(*args: str, check: bool = True, timeout: float = 120) -> subprocess.
             f"hashguard {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
         )
     return result
+
+
+def details(error: grpc.RpcError) -> str:
+    """A failed call's status message ("" when it carried none)."""
+    return error.details() or ""
+
+
+def trailers(error: grpc.RpcError) -> dict[str, str]:
+    """A failed call's trailing metadata, as text."""
+    metadata: Any = error.trailing_metadata()  # (key, value) pairs
+    return {str(key): str(value) for key, value in metadata or ()}
 
 
 def add_key(data_dir: Path, role: str, name: str) -> str:

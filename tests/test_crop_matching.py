@@ -312,8 +312,8 @@ def test_hard_framed_and_captioned_photos_match_their_case(tmp_path: Path) -> No
     try:
         with server.channel() as channel:
             stubs = Stubs(channel)
-            for name, (photo, edit) in HARD.items():
-                reply = _check(stubs, keys, edit(photos[photo]))
+            for name, (photo_name, edit) in HARD.items():
+                reply = _check(stubs, keys, edit(photos[photo_name]))
                 assert reply.decision == pb.DECISION_REVIEW, name
     finally:
         assert server.stop() == 0, server.log()

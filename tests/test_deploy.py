@@ -47,7 +47,7 @@ def exported_metric_names() -> set[str]:
     }
     for value in vars(metrics).values():
         if isinstance(value, MetricWrapperBase):
-            name, kind = value._name, value._type  # type: ignore[attr-defined]
+            name, kind = value._name, value._type
             if kind == "counter":
                 names.add(name + "_total")
             elif kind == "histogram":

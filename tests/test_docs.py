@@ -48,7 +48,7 @@ def test_every_setting_is_in_the_configuration_table() -> None:
 
 def test_every_metric_is_documented() -> None:
     names = [
-        value._name  # type: ignore[attr-defined]
+        value._name
         for value in vars(metrics).values()
         if hasattr(value, "_name") and hasattr(value, "collect")
     ]

@@ -16,7 +16,7 @@ from service.access.limits import Limits
 from service.config import Rate, parse_rate_limits
 from service.domain import Principal, Role
 from service.errors import LimitExceeded, QuotaExceeded
-from tests.support import ServerProcess, Stubs, add_key, bearer, encode, run_cli
+from tests.support import ServerProcess, Stubs, add_key, bearer, details, encode, run_cli, trailers
 
 _rng = np.random.default_rng(5)
 
@@ -124,9 +124,9 @@ def test_rate_limit_answers_resource_exhausted_with_a_retry_hint(limited) -> Non
         with pytest.raises(grpc.RpcError) as err:
             match.CheckUpload(pb.CheckUploadRequest(hashes=[pdq()]), metadata=bearer(keys["fast"]))
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert "rate limit" in err.value.details() and "retry in" in err.value.details()
-    trailers = dict(err.value.trailing_metadata())
-    assert 990_000 <= int(trailers["retry-after-ms"]) <= 1_000_000
+    assert "rate limit" in details(err.value) and "retry in" in details(err.value)
+    metadata = trailers(err.value)
+    assert 990_000 <= int(metadata["retry-after-ms"]) <= 1_000_000
     assert rate_limited_counts(server)[("operator", "rate")] == 1
 
 
@@ -141,7 +141,7 @@ def test_stream_length_is_capped(limited) -> None:
             answered.append(reply.content_ref)
     assert answered == ["0", "1"]
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert "at most 2 uploads" in err.value.details()
+    assert "at most 2 uploads" in details(err.value)
     assert rate_limited_counts(server)[("operator", "stream_items")] == 1
 
 
@@ -157,7 +157,7 @@ def test_image_bytes_and_pixels_are_capped_per_request(limited) -> None:
                     pb.CheckUploadRequest(image=image), metadata=bearer(keys["sizes"])
                 )
             assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-            assert says in err.value.details()
+            assert says in details(err.value)
     counts = rate_limited_counts(server)
     assert counts[("operator", "image_pixels")] == counts[("operator", "image_bytes")] == 1
 
@@ -171,7 +171,7 @@ def test_case_quota_holds_across_a_restart_and_is_per_key(limited) -> None:
                 pb.SubmitCaseRequest(hashes=[pdq(), pdq(), pdq()]), metadata=bearer(keys["victims"])
             )
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert "more than the 2 one case may hold" in err.value.details()
+        assert "more than the 2 one case may hold" in details(err.value)
         for _ in range(2):
             submission.SubmitCase(
                 pb.SubmitCaseRequest(hashes=[pdq()]), metadata=bearer(keys["victims"])
@@ -185,8 +185,8 @@ def test_case_quota_holds_across_a_restart_and_is_per_key(limited) -> None:
                 pb.SubmitCaseRequest(hashes=[pdq()]), metadata=bearer(keys["victims"])
             )
         assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert "opened 2 cases in the last hour" in err.value.details()
-        assert 3000 < int(dict(err.value.trailing_metadata())["retry-after-ms"]) / 1000 <= 3600
+        assert "opened 2 cases in the last hour" in details(err.value)
+        assert 3000 < int(trailers(err.value)["retry-after-ms"]) / 1000 <= 3600
         submission.SubmitCase(
             pb.SubmitCaseRequest(hashes=[pdq()]), metadata=bearer(keys["helpline"])
         )

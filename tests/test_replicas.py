@@ -223,10 +223,17 @@ def test_dropped_database_connections_lose_nothing(cluster: Cluster) -> None:
     assert len(acknowledged) > 5
     assert set(refused) <= {grpc.StatusCode.UNAVAILABLE}, refused
     for replica in (A, B, C):
-        wait_for(lambda r=replica: cluster.check(r, last).decision == pb.DECISION_REVIEW, 10)
+
+        def reviewed(r: int = replica) -> bool:
+            return bool(cluster.check(r, last).decision == pb.DECISION_REVIEW)
+
+        def caught_up(r: int = replica) -> bool:
+            return cluster.metric(r, "hashguard_replica_lag_changes") == 0
+
+        wait_for(reviewed, 10)
         for value in acknowledged:
             assert cluster.check(replica, value).decision == pb.DECISION_REVIEW
-        wait_for(lambda r=replica: cluster.metric(r, "hashguard_replica_lag_changes") == 0, 5)
+        wait_for(caught_up, 5)
         assert cluster.metric(replica, "hashguard_replica_lag_seconds") < 5
 
 
@@ -255,9 +262,10 @@ def test_killing_a_replica_under_load_leaves_the_others_serving(tmp_path: Path) 
             for thread in checkers:
                 thread.start()
             time.sleep(0.3)
-            assert cluster.servers[A].process is not None
-            cluster.servers[A].process.kill()
-            cluster.servers[A].process.wait(30)
+            process = cluster.servers[A].process
+            assert process is not None
+            process.kill()
+            process.wait(30)
             served_before = len(answers)
             time.sleep(0.5)
             after_kill = cluster.submit(B, new_value := new_hash())

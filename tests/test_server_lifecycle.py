@@ -8,6 +8,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import pytest
@@ -18,7 +19,7 @@ from PIL import Image
 
 from service.media.hashes import hash_image_bytes
 from service.store.sqlite import DB_FILENAME
-from tests.support import ServerProcess, Stubs, add_key, bearer, encode, run_cli
+from tests.support import ServerProcess, Stubs, add_key, bearer, details, encode, run_cli
 from tests.test_limits import rate_limited_counts
 
 PHOTO = Image.fromarray(skimage.data.astronaut())
@@ -265,7 +266,7 @@ def test_idle_streams_hold_no_thread_and_their_number_is_capped(tmp_path) -> Non
                 list(match.CheckUploads(iter([check]), metadata=bearer(operator), timeout=10))
             assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             assert "already has 3 CheckUploads streams open (--max-streams)" in (
-                refused.value.details()
+                details(refused.value)
             )
             assert match.CheckUpload(check, metadata=bearer(operator), timeout=10).decision
 
@@ -351,13 +352,12 @@ def test_an_unexpected_failure_is_internal_with_a_reference_and_logged_without_t
             assert failed.value.code() == grpc.StatusCode.INTERNAL
             found = re.fullmatch(
                 r"internal error \(reference (\w{12})\); see the server log",
-                failed.value.details(),
+                details(failed.value),
             )
-            assert found, failed.value.details()
-            assert "hits" not in failed.value.details()
-            health = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=""), timeout=10
-            )
+            assert found, details(failed.value)
+            assert "hits" not in details(failed.value)
+            stub: Any = health_pb2_grpc.HealthStub(channel)  # the stubs' types miss Check
+            health = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
             assert health.status == health_pb2.HealthCheckResponse.SERVING
             assert requests_counted(server, "CheckUpload", "INTERNAL") == 1
     finally:

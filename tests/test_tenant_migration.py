@@ -8,6 +8,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import psycopg
@@ -23,7 +24,7 @@ from tests.support import ServerProcess, Stubs, bearer, run_cli
 OLD_VERSION = 2
 
 
-def _old_key_rows() -> tuple[str, list[tuple[object, ...]]]:
+def _old_key_rows() -> tuple[str, list[tuple[str, tuple[Any, ...]]]]:
     """An operator key and a pending hit as schema version 2 held them."""
     key_id, key = new_api_key()
     now = time.time()

@@ -12,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 import pytest
@@ -21,7 +22,7 @@ from PIL import Image
 
 from service.media.hashes import hash_image_bytes
 from tests.postgres import fresh_schema
-from tests.support import ServerProcess, Stubs, bearer, encode, run_cli
+from tests.support import ServerProcess, Stubs, bearer, details, encode, run_cli
 
 ASTRONAUT = Image.fromarray(skimage.data.astronaut())
 COFFEE = Image.fromarray(skimage.data.coffee())
@@ -103,7 +104,7 @@ class fresh_schema_if:
     def __enter__(self) -> str | None:
         return None if self._context is None else self._context.__enter__()[0]
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         if self._context is not None:
             self._context.__exit__(*exc)
 
@@ -156,7 +157,7 @@ def test_tenants_are_isolated_and_two_tenants_vet(deployment: Deployment) -> Non
             metadata=d.md("mod-a"),
         )
     assert other.value.code() == missing.value.code() == grpc.StatusCode.NOT_FOUND
-    assert other.value.details().replace(first_b.hit_id, "X") == missing.value.details().replace(
+    assert details(other.value).replace(first_b.hit_id, "X") == details(missing.value).replace(
         "no-such-hit", "X"
     )
 
@@ -265,23 +266,23 @@ def test_degenerate_submissions_are_refused_naming_the_item(deployment: Deployme
         "duplicate": ([good[0], good[1], good[0]], "hashes[2] "),
     }
     before = len(d.audit("--action", "case.submitted"))
-    details = {}
+    messages: dict[str, str] = {}
     for label, (hashes, item) in cases.items():
         with pytest.raises(grpc.RpcError) as refused:
             d.stubs.submission.SubmitCase(pb.SubmitCaseRequest(hashes=hashes), metadata=d.md("sub"))
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, label
-        details[label] = refused.value.details()
-        assert details[label].startswith(item), (label, details[label])
-    assert "PDQ quality 20 is below 50" in details["low quality"]
-    assert "repeats hashes[0]" in details["duplicate"]
-    assert "4 of its 64 bits are set" in details["near constant"]
-    assert "every byte is 0xff" in details["all one"]
+        messages[label] = details(refused.value)
+        assert messages[label].startswith(item), (label, messages[label])
+    assert "PDQ quality 20 is below 50" in messages["low quality"]
+    assert "repeats hashes[0]" in messages["duplicate"]
+    assert "4 of its 64 bits are set" in messages["near constant"]
+    assert "every byte is 0xff" in messages["all one"]
     assert len(d.audit("--action", "case.submitted")) == before  # nothing was stored
-    refused = {
+    counted = {
         reason: d.metric(f'hashguard_refused_submissions_total{{reason="{reason}"}}')
         for reason in ("constant", "near_constant", "low_quality", "duplicate")
     }
-    assert refused == {"constant": 2, "near_constant": 1, "low_quality": 1, "duplicate": 1}
+    assert counted == {"constant": 2, "near_constant": 1, "low_quality": 1, "duplicate": 1}
 
 
 def test_disputed_entries_allow_and_are_listed_for_admins_only(deployment: Deployment) -> None:
