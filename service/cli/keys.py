@@ -43,12 +43,16 @@ def add_keys(commands: Any) -> None:
     list_ = keys.add_parser("list", help="list API keys (names, roles, tenants; no secrets)")
     data_dir_flags(list_)
     list_.set_defaults(handler=cmd_keys_list)
-    revoke = keys.add_parser("revoke", help="revoke a key; running servers refuse it at once")
+    revoke = keys.add_parser(
+        "revoke", help="revoke a key; running servers refuse it within --key-cache-seconds"
+    )
     revoke.add_argument("name")
     data_dir_flags(revoke)
     revoke.set_defaults(handler=cmd_keys_revoke)
     rotate = keys.add_parser(
-        "rotate", help="give a key a new secret (printed once, on the last line); the old one stops"
+        "rotate",
+        help="give a key a new secret (printed once, on the last line); the old one stops "
+        "within --key-cache-seconds",
     )
     rotate.add_argument("name")
     data_dir_flags(rotate)
@@ -80,13 +84,7 @@ def add_disputed(commands: Any) -> None:
 def cmd_keys_add(args: argparse.Namespace) -> int:
     with opened_store(args, create=True) as store:
         key = create_api_key(store, Role(args.role), args.name, args.tenant)
-    print(
-        f"created {args.role} key for tenant {args.tenant!r}; it is shown only now, store it "
-        "safely:",
-        file=sys.stderr,
-    )
-    print(key)
-    return 0
+    return _show_new_key(f"created {args.role} key for tenant {args.tenant!r}", key)
 
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
@@ -112,11 +110,16 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
     with opened_store(args) as store:
         key = rotate_api_key(store, args.name)
-    print(
-        f"rotated key {args.name!r}; the old secret is refused from now on. The new key is "
-        "shown only now, store it safely:",
-        file=sys.stderr,
+    return _show_new_key(
+        f"rotated key {args.name!r}; running servers refuse the old secret within their "
+        "--key-cache-seconds",
+        key,
     )
+
+
+def _show_new_key(what: str, key: str) -> int:
+    """The key on stdout's last line, the words about it on stderr."""
+    print(f"{what}; the key is shown only now, store it safely:", file=sys.stderr)
     print(key)
     return 0
 
