@@ -16,8 +16,9 @@ noisy neighbour hits them alike (median of --repeats, milliseconds of one thread
              PDQ against len(DEFAULT_WINDOWS) window entries per photo and the parts'
              pHash (random hashes, the service's thresholds)
 "whole" times the stages of one setting run back to back as one call, which is what the
-stages should add up to. Not timed: gRPC and protobuf (the same for every image; see
-the health check in docs/BENCHMARKS.md) and the policy (microseconds).
+stages should add up to. Not timed: gRPC and protobuf (the same for every image;
+loadtests/concurrency_sweep measures a call's cost next to the health check) and the
+policy (microseconds).
 Run: python -m loadtests.check_stages [--repeats 9] [--photos 100000]
 """
 
