@@ -8,7 +8,11 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc only")
+# glibc only; starts Python processes that allocate for seconds: left out by -m "not slow".
+pytestmark = [
+    pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc only"),
+    pytest.mark.slow,
+]
 
 # Eight threads allocate at once, then glibc prints one "Arena N:" block per arena.
 _ARENAS = """

@@ -19,6 +19,9 @@ from PIL import Image
 from service.media.hashes import hash_image_bytes
 from tests.support import ServerProcess, Stubs, add_key, bearer, details, encode, run_cli, trailers
 
+# Starts servers, browsers or other programs: left out by `pytest -m 'not slow'`.
+pytestmark = pytest.mark.slow
+
 PENDING_PHOTO = Image.fromarray(skimage.data.astronaut())
 VETTED_PHOTO = Image.fromarray(skimage.data.coffee())
 UNRELATED_PHOTO = Image.fromarray(skimage.data.rocket())

@@ -16,6 +16,9 @@ from PIL import Image
 from service.media.hashes import hash_image_bytes
 from tests.support import ServerProcess, add_key, encode, run_cli
 
+# Starts servers, browsers or other programs: left out by `pytest -m 'not slow'`.
+pytestmark = pytest.mark.slow
+
 PHOTO = Image.fromarray(skimage.data.astronaut())
 
 

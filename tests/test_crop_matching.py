@@ -235,6 +235,7 @@ HARD = {
 }
 
 
+@pytest.mark.slow
 def test_submission_holds_window_hashes_next_to_the_photos_own(submission: Path) -> None:
     hashes = json.loads(submission.read_text())["images"][0]["hashes"]
     kinds = [h["algorithm"] for h in hashes]
@@ -248,6 +249,7 @@ def _check(stubs: Stubs, keys: dict[str, str], image: bytes) -> pb.CheckUploadRe
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(UPLOADS))
 def test_edited_uploads_match_the_victims_case(
     crop_server: tuple[ServerProcess, Stubs, dict[str, str]], name: str
@@ -258,6 +260,7 @@ def test_edited_uploads_match_the_victims_case(
     assert reply.hit_id
 
 
+@pytest.mark.slow
 def test_distinct_photos_and_their_edits_are_not_matched(
     crop_server: tuple[ServerProcess, Stubs, dict[str, str]],
 ) -> None:
@@ -269,6 +272,7 @@ def test_distinct_photos_and_their_edits_are_not_matched(
             assert reply.decision == pb.DECISION_ALLOW and not reply.matches
 
 
+@pytest.mark.slow
 def test_checking_with_a_pdq_window_hash_is_refused(
     crop_server: tuple[ServerProcess, Stubs, dict[str, str]],
 ) -> None:
@@ -282,6 +286,7 @@ def test_checking_with_a_pdq_window_hash_is_refused(
     assert "pdq-window" in (caught.value.details() or "")
 
 
+@pytest.mark.slow
 def test_switched_off_the_server_matches_whole_pictures_only(
     tmp_path: Path, submission: Path
 ) -> None:
@@ -299,6 +304,7 @@ def test_switched_off_the_server_matches_whole_pictures_only(
         assert server.stop() == 0, server.log()
 
 
+@pytest.mark.slow
 def test_hard_framed_and_captioned_photos_match_their_case(tmp_path: Path) -> None:
     folder = tmp_path / "victim"
     folder.mkdir()
@@ -354,6 +360,7 @@ def clock_submission(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_a_photo_too_flat_for_pdq_is_matched_in_bars_and_under_a_box_by_phash(
     tmp_path: Path, clock_submission: Path
 ) -> None:
@@ -377,6 +384,7 @@ def test_a_photo_too_flat_for_pdq_is_matched_in_bars_and_under_a_box_by_phash(
         assert server.stop() == 0, server.log()
 
 
+@pytest.mark.slow
 def test_switched_off_a_photo_too_flat_for_pdq_is_not_matched_in_bars(
     tmp_path: Path, clock_submission: Path
 ) -> None:

@@ -12,6 +12,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hashguard.v1 import hashguard_pb2 as pb
 from prometheus_client.metrics import MetricWrapperBase
@@ -194,6 +195,7 @@ def test_alerts_cover_lag_errors_and_latency() -> None:
         assert rule["alert"] and rule["annotations"]["summary"] and rule["labels"]["severity"]
 
 
+@pytest.mark.slow
 def test_the_tls_expiry_alert_passes_promtool_rule_tests() -> None:
     """tests/prometheus/alerts_test.yml: an expiring certificate fires after an hour, a
     renewed one does not, nor does a replica without TLS (no series, or an old one's 0)."""
@@ -350,6 +352,7 @@ def test_compose_and_kubernetes_run_the_web_pages_against_the_service() -> None:
 # -- the health command -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_health_command_reports_serving_then_not(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path).start()
     try:

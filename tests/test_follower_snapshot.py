@@ -39,6 +39,7 @@ def pdq(seed: int) -> bytes:
     return np.random.default_rng(seed).integers(0, 256, 32, dtype=np.uint8).tobytes()
 
 
+@pytest.mark.slow
 def test_an_import_into_a_running_server_is_matched_without_a_restart(tmp_path: Path) -> None:
     operator = add_key(tmp_path, "operator", "op")
     server = ServerProcess(tmp_path).start()
@@ -138,6 +139,7 @@ def test_a_snapshot_that_cannot_be_trusted_falls_back_to_the_store(
     store.close()
 
 
+@pytest.mark.slow
 def test_the_server_writes_a_snapshot_and_starts_from_it(tmp_path: Path) -> None:
     store = _store_with_list(tmp_path)
     store.close()

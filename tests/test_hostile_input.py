@@ -145,6 +145,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
         process.stop()
 
 
+@pytest.mark.slow
 @settings(PROPERTY, max_examples=60)
 @given(
     image=st.binary(max_size=512),
@@ -171,6 +172,7 @@ def test_any_check_request_gets_a_precise_status(
             assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT, exc.details()
 
 
+@pytest.mark.slow
 def test_fuzz_harness_short_run() -> None:
     """Every family of the harness, a few hundred random inputs, one moderate bomb."""
     report = run(inputs=150, seed=3, bomb_side=1000)

@@ -710,6 +710,7 @@ print("found", ids.tolist(), distances.tolist(), index.kernel)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     os.name != "posix" or os.geteuid() != 0, reason="needs root for a read-only bind mount"
 )

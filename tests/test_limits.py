@@ -77,6 +77,7 @@ def test_a_batch_takes_its_tokens_all_or_none() -> None:
         limits.charge(forum)
 
 
+@pytest.mark.slow
 def test_rate_limit_syntax() -> None:
     assert parse_rate_limits("operator=500:1000, submitter=0.5:5") == {
         Role.OPERATOR: Rate(500, 1000),
@@ -115,6 +116,7 @@ def limited(tmp_path) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
         server.stop()
 
 
+@pytest.mark.slow
 def test_rate_limit_answers_resource_exhausted_with_a_retry_hint(limited) -> None:
     server, keys = limited
     with server.channel() as channel:
@@ -130,6 +132,7 @@ def test_rate_limit_answers_resource_exhausted_with_a_retry_hint(limited) -> Non
     assert rate_limited_counts(server)[("operator", "rate")] == 1
 
 
+@pytest.mark.slow
 def test_stream_length_is_capped(limited) -> None:
     server, keys = limited
     requests = [pb.CheckUploadRequest(hashes=[pdq()], content_ref=str(i)) for i in range(5)]
@@ -145,6 +148,7 @@ def test_stream_length_is_capped(limited) -> None:
     assert rate_limited_counts(server)[("operator", "stream_items")] == 1
 
 
+@pytest.mark.slow
 def test_image_bytes_and_pixels_are_capped_per_request(limited) -> None:
     server, keys = limited
     pixels = np.indices((24, 24)).sum(axis=0).astype(np.uint8)  # 576 pixels > 400
@@ -162,6 +166,7 @@ def test_image_bytes_and_pixels_are_capped_per_request(limited) -> None:
     assert counts[("operator", "image_pixels")] == counts[("operator", "image_bytes")] == 1
 
 
+@pytest.mark.slow
 def test_case_quota_holds_across_a_restart_and_is_per_key(limited) -> None:
     server, keys = limited
     with server.channel() as channel:

@@ -72,6 +72,7 @@ def test_listed_hashes_are_the_same_for_the_same_seed() -> None:
     assert not (listed_hashes(10, 1) == listed_hashes(10, 2)).all()
 
 
+@pytest.mark.slow
 def test_seeding_imports_the_list_once(tmp_path: Path) -> None:
     """A second run with the same size and seed reuses the data; another size reseeds."""
     data_dir = tmp_path / "data"
@@ -85,6 +86,7 @@ def test_seeding_imports_the_list_once(tmp_path: Path) -> None:
     assert not sentinel.exists() and (data_dir / "seeded-60-1").exists()
 
 
+@pytest.mark.slow
 def test_bounded_run_answers_every_request_ok(running: tuple[Server, str, str]) -> None:
     """90 requests of four kinds, all answered OK; near-listed hash checks BLOCK (the
     list is vetted), random ones ALLOW; the request bound is exact."""
@@ -106,6 +108,7 @@ def test_bounded_run_answers_every_request_ok(running: tuple[Server, str, str]) 
     assert lines[-1].startswith("decisions: ")
 
 
+@pytest.mark.slow
 def test_batches_count_each_upload_as_a_check(running: tuple[Server, str, str]) -> None:
     """A batch call answers --batch-size checks: calls and checks are counted apart."""
     server, operator, submitter = running
@@ -121,6 +124,7 @@ def test_batches_count_each_upload_as_a_check(running: tuple[Server, str, str]) 
     assert any(line.startswith(f"checks: {tally.units()} in 20 calls") for line in report(tally))
 
 
+@pytest.mark.slow
 def test_random_queries_do_not_hit_the_list(running: tuple[Server, str, str]) -> None:
     """With no near-hits asked for, random hash checks are all ALLOW: the clients' random
     stream must not replay the seeded list."""
@@ -130,6 +134,7 @@ def test_random_queries_do_not_hit_the_list(running: tuple[Server, str, str]) ->
     assert tally.decisions == {"DECISION_ALLOW": 40}
 
 
+@pytest.mark.slow
 def test_errors_are_counted_by_status_code(running: tuple[Server, str, str]) -> None:
     """A wrong key is UNAUTHENTICATED for every check, and the run still completes."""
     server, _operator, submitter = running
@@ -141,6 +146,7 @@ def test_errors_are_counted_by_status_code(running: tuple[Server, str, str]) -> 
     assert "UNAUTHENTICATED 12" in report(tally)[1]
 
 
+@pytest.mark.slow
 def test_soak_samples_the_servers_memory_and_descriptors(
     running: tuple[Server, str, str],
 ) -> None:
@@ -166,6 +172,7 @@ def test_tallies_from_client_processes_merge() -> None:
     assert a.elapsed == 3.0 and a.decisions == {"DECISION_ALLOW": 1}
 
 
+@pytest.mark.slow
 def test_profile_summary_ranks_functions_by_samples(tmp_path: Path) -> None:
     """py-spy's speedscope output, summarised: own time and time including callees."""
     profile = {
@@ -191,6 +198,7 @@ def test_profile_summary_ranks_functions_by_samples(tmp_path: Path) -> None:
     assert lines[5].split() == ["83.3%", "check", "(app.py:2)"]
 
 
+@pytest.mark.slow
 def test_concurrency_sweep_drives_each_mix_at_each_concurrency(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

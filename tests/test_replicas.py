@@ -20,6 +20,9 @@ from hashguard.v1 import hashguard_pb2 as pb
 from tests.postgres import connection_count, fresh_schema, terminate_connections
 from tests.support import ServerProcess, Stubs, bearer, run_cli
 
+# Starts servers, browsers or other programs: left out by `pytest -m 'not slow'`.
+pytestmark = pytest.mark.slow
+
 CONVERGE_SECONDS = 1.0  # the promise: every replica within one second
 ROLES = ("operator", "moderator", "submitter")
 _rng = np.random.default_rng(7)

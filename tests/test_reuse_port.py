@@ -20,6 +20,9 @@ from PIL import Image
 from service.media.hashes import hash_image_bytes
 from tests.support import ServerProcess, add_key, bearer, encode
 
+# Starts servers, browsers or other programs: left out by `pytest -m 'not slow'`.
+pytestmark = pytest.mark.slow
+
 
 def _free_port() -> int:
     with socket.socket() as s:

@@ -22,6 +22,9 @@ from service.store.sqlite import DB_FILENAME
 from tests.support import ServerProcess, Stubs, add_key, bearer, details, encode, run_cli
 from tests.test_limits import rate_limited_counts
 
+# Starts servers, browsers or other programs: left out by `pytest -m 'not slow'`.
+pytestmark = pytest.mark.slow
+
 PHOTO = Image.fromarray(skimage.data.astronaut())
 UPLOAD = encode(PHOTO, "JPEG", quality=50)
 

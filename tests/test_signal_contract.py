@@ -286,6 +286,7 @@ def query_for(signal: SignalType, value: bytes) -> HashValue:
     raise AssertionError(f"nothing a check sends finds {signal.name} entries")
 
 
+@pytest.mark.slow
 @registered
 def test_a_listed_value_is_found_through_a_real_server(
     signal: SignalType, server: tuple[ServerProcess, Stubs]

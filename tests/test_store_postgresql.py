@@ -15,6 +15,9 @@ from service.signals.md5 import MD5 as MD5_TYPE
 from service.signals.pdq import PDQ as PDQ_TYPE
 from service.store.postgresql import PostgresStore
 
+# Starts servers, browsers or other programs: left out by `pytest -m 'not slow'`.
+pytestmark = pytest.mark.slow
+
 PDQ = HashValue(PDQ_TYPE, bytes(range(32)))
 MD5 = HashValue(MD5_TYPE, bytes(16))
 

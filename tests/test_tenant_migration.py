@@ -21,6 +21,9 @@ from service.store.sqlite import DB_FILENAME
 from tests.postgres import fresh_schema
 from tests.support import ServerProcess, Stubs, bearer, run_cli
 
+# Starts servers, browsers or other programs: left out by `pytest -m 'not slow'`.
+pytestmark = pytest.mark.slow
+
 OLD_VERSION = 2
 
 

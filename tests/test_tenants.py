@@ -24,6 +24,9 @@ from service.media.hashes import hash_image_bytes
 from tests.postgres import fresh_schema
 from tests.support import ServerProcess, Stubs, bearer, details, encode, run_cli
 
+# Starts servers, browsers or other programs: left out by `pytest -m 'not slow'`.
+pytestmark = pytest.mark.slow
+
 ASTRONAUT = Image.fromarray(skimage.data.astronaut())
 COFFEE = Image.fromarray(skimage.data.coffee())
 

@@ -20,6 +20,9 @@ import pytest
 
 from tests.support import run_cli
 
+# Starts servers, browsers or other programs: left out by `pytest -m 'not slow'`.
+pytestmark = pytest.mark.slow
+
 THREATEXCHANGE = Path(sys.executable).parent / "threatexchange"
 SAMPLE = {"pdq": 16, "video_md5": 2, "video_sha256": 2}  # what its sample data holds
 SKIPPED = {"raw_text": 3, "trend_query": 1, "url": 1, "url_md5": 1}

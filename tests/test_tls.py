@@ -16,6 +16,9 @@ from hashguard.v1 import hashguard_pb2 as pb
 from tests.certs import CertificateAuthority, Issued
 from tests.support import ServerProcess, Stubs, add_key, bearer, encode, run_cli
 
+# Starts servers, browsers or other programs: left out by `pytest -m 'not slow'`.
+pytestmark = pytest.mark.slow
+
 RANDOM_PDQ = pb.Hash(algorithm=pb.HASH_ALGORITHM_PDQ, value=bytes(range(32)), quality=100)
 
 

@@ -26,6 +26,9 @@ from service.media.crops import STRIP, Window, window_hashes
 from tests.postgres import fresh_schema
 from tests.support import ServerProcess, Stubs, WebTier, bearer, encode, run_cli
 
+# Starts servers, browsers or other programs: left out by `pytest -m 'not slow'`.
+pytestmark = pytest.mark.slow
+
 BENIGN = Image.fromarray(skimage.data.coffee()).convert("RGB")
 STRIP_WINDOW = Window(1.0, STRIP, 0.5, 1.0)  # the bottom 70 %, as hashguard hash lists it
 

@@ -29,6 +29,9 @@ from service.media.video_hashes import (
 )
 from service.video_match import FramePair, ListedVideo, match_videos
 
+# Starts servers, browsers or other programs: left out by `pytest -m 'not slow'`.
+pytestmark = pytest.mark.slow
+
 SIZE = (320, 180)
 FPS = 10.0
 

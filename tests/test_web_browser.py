@@ -33,6 +33,9 @@ from tests.browser import need_program
 from tests.certs import CertificateAuthority
 from tests.support import ServerProcess, Stubs, add_key, bearer, encode, run_cli
 
+# Starts servers, browsers or other programs: left out by `pytest -m 'not slow'`.
+pytestmark = pytest.mark.slow
+
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 CONTENT_URL = "https://forum.example/mod/posts/{ref}"

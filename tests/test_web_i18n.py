@@ -121,6 +121,7 @@ def axe_problems(page: Any, axe: Path) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_axe_reports_a_real_violation(stack: Stack, browser: Any, axe_script: Path) -> None:
     """Guards the check above against passing vacuously: an unlabelled field is caught."""
     context, page = new_page(browser, "en")
@@ -152,6 +153,7 @@ def submit_photo(page: Any, stack: Stack, photo: Path) -> tuple[str, str]:
     return page.inner_text("#case-id"), page.inner_text("#case-token")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lang", ["en", "fr"])
 def test_every_page_in_each_language_passes_axe(
     stack: Stack, browser: Any, axe_script: Path, tmp_path: Path, lang: str
@@ -229,6 +231,7 @@ def _jpeg(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.slow
 def test_the_switch_changes_the_language_and_it_sticks(stack: Stack, browser: Any) -> None:
     context, page = new_page(browser, "fr")
     page.goto(stack.url + "/")
@@ -263,6 +266,7 @@ def test_the_switch_changes_the_language_and_it_sticks(stack: Stack, browser: An
     context.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lang", ["en", "fr"])
 def test_the_victims_flow_works_by_keyboard_alone(
     stack: Stack, browser: Any, tmp_path: Path, lang: str

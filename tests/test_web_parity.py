@@ -36,6 +36,9 @@ from tests.test_crop_matching import (
 )
 from tests.test_web_browser import browser, start_web, stop_web
 
+# Starts servers, browsers or other programs: left out by `pytest -m 'not slow'`.
+pytestmark = pytest.mark.slow
+
 __all__ = ["browser"]  # the Chromium fixture, shared with tests/test_web_browser.py
 
 PORT_TOLERANCE_BITS = 10

@@ -20,6 +20,9 @@ from loadtests.pdq_js_agreement import (
 from tests.browser import need_program
 from tests.support import encode
 
+# Starts servers, browsers or other programs: left out by `pytest -m 'not slow'`.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def node() -> str:

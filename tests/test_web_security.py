@@ -71,6 +71,7 @@ def test_web_settings_read_flags_then_environment_then_defaults() -> None:
     assert settings.web_target == "127.0.0.1:50051"
 
 
+@pytest.mark.slow
 def test_web_refuses_to_start_with_an_unreadable_tls_file(tmp_path) -> None:
     missing = tmp_path / "service-ca.pem"
     result = run_cli("web", "--web-port", "0", "--web-tls-ca", str(missing), check=False)
