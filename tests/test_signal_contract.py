@@ -13,8 +13,12 @@ listed value is found by a check through a real gRPC server on loopback.
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,6 +97,43 @@ def test_an_enum_value_without_a_plug_in_is_a_clear_start_up_error() -> None:
     with pytest.raises(RegistryError, match="'video-md5' names HASH_ALGORITHM_VIDEO_MD5, which"):
         WITH_EXTRA.check_enum(pb.HashAlgorithm.keys())
     WITH_EXTRA.check_enum(names)  # the module, its registry line and its enum value: enough
+
+
+def test_an_enum_value_alone_stops_the_server_saying_what_to_add(tmp_path: Path) -> None:
+    """What a maintainer sees who adds HASH_ALGORITHM_VIDEO_MD5 to the proto and
+    regenerates the code before writing its plug-in: `hashguard serve` stops at start
+    with the message (exit 2), not a KeyError from deep inside."""
+    root = Path(__file__).resolve().parent.parent
+    source = (root / "proto" / "hashguard" / "v1" / "hashguard.proto").read_text()
+    edited = source.replace(
+        "  HASH_ALGORITHM_PDQ_WINDOW = 5;\n",
+        "  HASH_ALGORITHM_PDQ_WINDOW = 5;\n  HASH_ALGORITHM_VIDEO_MD5 = 6;\n",
+    )
+    assert edited != source
+    proto = tmp_path / "proto" / "hashguard" / "v1"
+    proto.mkdir(parents=True)
+    (proto / "hashguard.proto").write_text(edited)
+    generated = tmp_path / "generated"
+    generated.mkdir()
+    subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", "-I", str(tmp_path / "proto"),
+         f"--python_out={generated}", f"--grpc_python_out={generated}",
+         str(proto / "hashguard.proto")],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    for package in (generated / "hashguard", generated / "hashguard" / "v1"):
+        (package / "__init__.py").touch()
+    serve = [sys.executable, "-m", "service.cli", "serve", "--data-dir", str(tmp_path / "d")]
+    result = subprocess.run(
+        [*serve, "--port", "0", "--metrics-port", "0"],
+        env={**os.environ, "PYTHONPATH": str(generated)},  # the regenerated code first
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "HASH_ALGORITHM_VIDEO_MD5 has no hash type: add a module to service/signals/" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
 
 
 def test_names_claimed_twice_are_refused() -> None:

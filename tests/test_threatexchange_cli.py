@@ -30,6 +30,10 @@ SKIPPED = {"raw_text": 3, "trend_query": 1, "url": 1, "url_md5": 1}
 
 def threatexchange(state: Path, *args: str) -> str:
     """Run Meta's CLI with its state in `state`; its stdout."""
+    assert THREATEXCHANGE.exists(), (
+        f"{THREATEXCHANGE} is missing: python-threatexchange is a test dependency, "
+        "install it with: .venv/bin/pip install -e '.[test]'"
+    )
     result = subprocess.run(
         [str(THREATEXCHANGE), *args],
         capture_output=True,
