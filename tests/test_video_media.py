@@ -16,6 +16,7 @@ from PIL import Image
 
 from loadtests.videos import Scene, card, clip, decoded, encode, frames, mirrored, resized
 from service.errors import InvalidInput, LimitExceeded
+from service.index.video_frames import VideoFrameIndex
 from service.media.video import VideoLimits, sample_frames
 from service.media.video_hashes import (
     from_threatexchange,
@@ -181,3 +182,20 @@ def test_a_shared_intro_and_outro_are_not_a_match(story: bytes, other: bytes) ->
         return encode(itertools.chain(intro, pictures, outro), fps, "h264")
 
     assert _matches(carded(other), [carded(story)]) == []
+
+
+def test_the_frame_index_answers_as_the_brute_force_search(story: bytes, other: bytes) -> None:
+    index = VideoFrameIndex()
+    index.add(7, hash_frames(sample_frames(story)))
+    index.add(9, hash_frames(sample_frames(other)))
+    index.add(7, hash_frames(sample_frames(story)))  # again: nothing changes
+    assert len(index) == 2 and index.frame_count == 24
+    pictures, fps = decoded(story)
+    upload = encode(clip(pictures, fps, 2, 8), fps, "vp9")
+    found = index.search(query_frames(sample_frames(upload)))
+    assert [(m.entry_id, m.rule) for m in found] == [(7, "segment")]
+    assert _matches(upload, [story, other]) == ["0:segment"]
+    assert found[0].listed_seconds[0] == pytest.approx(2, abs=1.01)
+    assert index.remove([7, 8]) == 1
+    assert index.search(query_frames(sample_frames(upload))) == []
+    assert len(index) == 1 and index.frame_count == 12

@@ -1,0 +1,91 @@
+"""Listed videos' frames in one PDQ Hamming index, so a video search stays sub-linear.
+
+Every informative frame (PDQ quality >= the rule's minimum) of a listed video gets its
+own id in a HammingIndex: the video's entry id shifted left by FRAME_BITS, plus the
+frame's number. An upload's frame queries are searched in one call; the hits are turned
+back into (upload frame, video, listed frame, distance) pairs for the match rule
+(service/video_match.py). Knows nothing of the store or grpc.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from service.index.hamming import HammingIndex
+from service.media.video_hashes import FrameHash, QueryFrames
+from service.video_match import FramePair, ListedVideo, VideoMatch, VideoRule, match_videos
+
+# Frames per video at most 2**20 (12 days at one a second; vPDQ values hold at most a day).
+FRAME_BITS = 20
+FRAME_MASK = (1 << FRAME_BITS) - 1
+
+
+class VideoFrameIndex:
+    def __init__(self, rule: VideoRule | None = None) -> None:
+        self.rule = rule or VideoRule()
+        self._frames = HammingIndex(256)
+        self._videos: dict[int, ListedVideo] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """How many videos are listed."""
+        return len(self._videos)
+
+    def __contains__(self, entry_id: int) -> bool:
+        return entry_id in self._videos
+
+    @property
+    def frame_count(self) -> int:
+        return len(self._frames)
+
+    def add(self, entry_id: int, frames: Sequence[FrameHash]) -> None:
+        """List a video (again: adding a listed entry changes nothing)."""
+        with self._lock:
+            if entry_id in self._videos:
+                return
+            self._videos[entry_id] = ListedVideo(
+                np.array([f.timestamp for f in frames], dtype=np.float64),
+                np.array([f.quality for f in frames], dtype=np.uint8),
+            )
+            numbers = [n for n, f in enumerate(frames) if f.quality >= self.rule.min_quality]
+            if not numbers:
+                return
+            ids = (np.int64(entry_id) << FRAME_BITS) + np.array(numbers, dtype=np.int64)
+            values = np.frombuffer(b"".join(frames[n].pdq for n in numbers), dtype=np.uint8)
+            self._frames.add(ids, values.reshape(len(numbers), -1))
+
+    def remove(self, entry_ids: Iterable[int]) -> int:
+        """Stop matching these videos; returns how many were listed."""
+        with self._lock:
+            gone = [e for e in entry_ids if e in self._videos]
+            if not gone:
+                return 0
+            ids = np.concatenate(
+                [
+                    (np.int64(e) << FRAME_BITS)
+                    + np.arange(len(self._videos[e].qualities), dtype=np.int64)
+                    for e in gone
+                ]
+            )
+            self._frames.remove(ids)
+            for e in gone:
+                del self._videos[e]
+            return len(gone)
+
+    def search(self, query: QueryFrames) -> list[VideoMatch]:
+        """Every listed video the upload matches by the rule, best first."""
+        if not self._videos or len(query.queries) == 0:
+            return []
+        results = self._frames.search(np.ascontiguousarray(query.queries), self.rule.frame_distance)
+        pairs: list[FramePair] = []
+        with self._lock:
+            videos = dict(self._videos)
+        for owner, (ids, distances) in zip(query.query_frame.tolist(), results, strict=True):
+            for frame_id, distance in zip(ids.tolist(), distances.tolist(), strict=True):
+                entry_id = frame_id >> FRAME_BITS
+                if entry_id in videos:
+                    pairs.append(FramePair(owner, entry_id, frame_id & FRAME_MASK, distance))
+        return match_videos(query.timestamps, query.qualities, pairs, videos, self.rule)
