@@ -38,8 +38,8 @@ from loadtests.videos import (
     resized,
     retimed,
 )
-from service.media.video import sample_frames
-from service.media.video_hashes import FrameHash, hash_frames, query_frames
+from service.media.video import VideoLimits, sample_frames
+from service.media.video_hashes import FrameHash, check_queries, hash_frames
 from service.video_match import FramePair, ListedVideo, VideoRule, match_videos
 
 SIZE = (1280, 720)
@@ -204,7 +204,7 @@ def listing(hashes: Sequence[Sequence[FrameHash]]) -> Listing:
 
 def check(data: bytes, listed: Listing, rule: VideoRule) -> tuple[list[int], int]:
     """(entries the upload matches, the nearest frame distance to any listed frame)."""
-    query = query_frames(sample_frames(data))
+    query = check_queries(data, VideoLimits())
     distances = np.unpackbits(query.queries[:, None, :] ^ listed.values[None, :, :], axis=-1).sum(
         axis=-1
     )

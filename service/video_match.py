@@ -4,13 +4,15 @@ Built on Meta's vPDQ matcher (python-threatexchange `vpdq_brute_matcher`): frame
 quality >= 50 are compared, frames within the PDQ distance threshold match, and the
 shares of distinct matched frames on each side decide. Meta's rule alone misses what
 leak sites do most, a clip of a listed video or a compilation holding a few seconds of
-it, and it cannot tell content from an intro card that many videos share. So:
+it, and it cannot tell content from an intro card that many videos share. The upload
+is sampled four times a second (the listed video once, as vPDQ is), so some upload frame
+falls within 1/8 s of every listed second whatever second the clip starts at. So:
 
 - **whole**: at least `whole_share` of the upload's informative frames and of the listed
   video's match (a re-encode, resize, new frame rate, mirror or letterbox of the video);
-- **segment**: a run of at least `min_run_frames` upload frames, one a second with gaps of
-  at most `max_gap_seconds`, matches frames of the listed video at one consistent time
-  offset (within `offset_tolerance`): a clip, or a part of a compilation. Two runs
+- **segment**: a run of upload frames, with gaps of at most `max_gap_seconds`, matches at
+  least `min_run_seconds` of the listed video's frames at one consistent time offset
+  (within `offset_tolerance`): a clip, or a part of a compilation. Two runs
   separated by other material do not add up, so a shared 3 s intro plus a shared 3 s
   outro around different content is not a match.
 
@@ -37,10 +39,14 @@ class VideoRule:
     frame_distance: int = 31  # PDQ bits; Meta's VPDQ_DISTANCE_THRESHOLD
     min_quality: int = 50  # Meta's VPDQ_QUALITY_THRESHOLD
     whole_share: float = 0.8  # Meta's query-match threshold, asked of both sides here
-    min_run_frames: float = 5.0  # weighted frames in one aligned run: about 5 s of video
+    min_run_seconds: float = 4.0  # weighted listed seconds in one aligned run
     max_gap_seconds: float = 2.5  # a run may skip a frame (a cut, a re-encode's blur)
-    offset_tolerance: float = 1.5  # seconds; sampling phases and frame rates differ
+    offset_tolerance: float = 0.5  # seconds; the upload is sampled 4 times a second
     copy_share: float = 0.8  # two listed videos matched by the same frames are copies
+
+
+# How many of the most common time offsets the segment rule tries per listed video.
+OFFSETS_TRIED = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +77,7 @@ class VideoMatch:
     distance: int  # median PDQ distance of the matched frames
     upload_seconds: tuple[float, float]
     listed_seconds: tuple[float, float]
-    matched_frames: float  # weighted count of the upload frames the decision rests on
+    matched_seconds: float  # weighted seconds the decision rests on
     upload_share: float
     listed_share: float
 
@@ -99,14 +105,14 @@ def match_videos(
         if best is None or p.distance < best:
             by_entry[p.entry_id][key] = p.distance
     weights = _frame_weights(by_entry, len(query_timestamps), rule)
-    query_informative = max(1, int(informative_query.sum()))
+    query_seconds = len({int(t + 1e-6) for t in query_timestamps[informative_query]})
     matches = []
     for entry_id, found in by_entry.items():
         video = listed[entry_id]
-        match = _decide(entry_id, found, weights, query_timestamps, query_informative, video, rule)
+        match = _decide(entry_id, found, weights, query_timestamps, query_seconds, video, rule)
         if match is not None:
             matches.append(match)
-    matches.sort(key=lambda m: (-m.matched_frames, m.distance, m.entry_id))
+    matches.sort(key=lambda m: (-m.matched_seconds, m.distance, m.entry_id))
     return matches
 
 
@@ -145,13 +151,19 @@ def _decide(
     found: Mapping[tuple[int, int], int],
     weights: np.ndarray,
     query_timestamps: np.ndarray,
-    query_informative: int,
+    query_seconds: int,
     video: ListedVideo,
     rule: VideoRule,
 ) -> VideoMatch | None:
     query_frames = sorted({q for q, _ in found})
     listed_frames = sorted({j for _, j in found})
-    upload_share = float(weights[query_frames].sum()) / query_informative
+    # Shares are of whole seconds: the upload may be sampled more densely than one frame
+    # a second, and a frame between two listed seconds need not match either.
+    by_second: dict[int, float] = {}
+    for q in query_frames:
+        second = int(query_timestamps[q] + 1e-6)
+        by_second[second] = max(by_second.get(second, 0.0), float(weights[q]))
+    upload_share = sum(by_second.values()) / max(1, query_seconds)
     listed_share = len(listed_frames) / max(1, int((video.qualities >= rule.min_quality).sum()))
     distance = int(np.median(list(found.values())))
     if upload_share >= rule.whole_share and listed_share >= rule.whole_share:
@@ -161,7 +173,7 @@ def _decide(
             distance,
             _span(query_timestamps, query_frames),
             _span(video.timestamps, listed_frames),
-            float(weights[query_frames].sum()),
+            sum(by_second.values()),
             upload_share,
             listed_share,
         )
@@ -188,22 +200,28 @@ def _best_run(
     listed_timestamps: np.ndarray,
     rule: VideoRule,
 ) -> tuple[float, list[int], list[int]] | None:
-    """The heaviest run of upload frames matched at one time offset, if it is heavy
-    enough. Offsets are tried at each matched pair's own offset (there are few pairs per
-    listed video: at most the upload's seconds times the frames each matched)."""
-    pairs = [(q, j, float(query_timestamps[q] - listed_timestamps[j])) for q, j in found]
-    offsets = np.unique(np.round([o for _, _, o in pairs], 1))
+    """The heaviest run matched at one time offset, if it is heavy enough. A run's weight
+    is in seconds of the listed video: each listed frame (one a second) counts once, at
+    the weight of the upload frames aligned to it. Only the most common offsets are tried
+    (OFFSETS_TRIED), so a long upload of a static scene stays cheap."""
+    pairs = np.array(list(found), dtype=np.int64).reshape(-1, 2)
+    offsets = query_timestamps[pairs[:, 0]] - listed_timestamps[pairs[:, 1]]
+    bins, counts = np.unique(np.round(offsets / rule.offset_tolerance), return_counts=True)
     best: tuple[float, list[int], list[int]] | None = None
-    for offset in offsets:
-        aligned: dict[int, int] = {}
-        for q, j, o in pairs:
-            if abs(o - offset) <= rule.offset_tolerance and q not in aligned:
-                aligned[q] = j
+    for centre in bins[np.argsort(-counts)][:OFFSETS_TRIED] * rule.offset_tolerance:
+        near = np.abs(offsets - centre) <= rule.offset_tolerance
+        aligned: dict[int, list[int]] = defaultdict(list)
+        for q, j in pairs[near].tolist():
+            aligned[q].append(j)
         for run in _runs(sorted(aligned), query_timestamps, rule.max_gap_seconds):
-            weight = float(weights[run].sum())
+            seconds: dict[int, float] = {}
+            for q in run:
+                for j in aligned[q]:
+                    seconds[j] = max(seconds.get(j, 0.0), float(weights[q]))
+            weight = sum(seconds.values())
             if best is None or weight > best[0]:
-                best = (weight, run, sorted(aligned[q] for q in run))
-    if best is None or best[0] + 1e-9 < rule.min_run_frames:
+                best = (weight, run, sorted(seconds))
+    if best is None or best[0] + 1e-9 < rule.min_run_seconds:
         return None
     return best
 

@@ -19,11 +19,11 @@ from service.errors import InvalidInput, LimitExceeded
 from service.index.video_frames import VideoFrameIndex
 from service.media.video import VideoLimits, sample_frames
 from service.media.video_hashes import (
+    check_queries,
     from_threatexchange,
     from_vpdq_file,
     hash_frames,
     pack,
-    query_frames,
     to_threatexchange,
     to_vpdq_file,
     unpack,
@@ -142,7 +142,7 @@ def _matches(upload: bytes, listed: list[bytes]) -> list[str]:
         )
         rows += [(entry, n, np.frombuffer(h.pdq, dtype=np.uint8)) for n, h in enumerate(hashes)]
     values = np.stack([r[2] for r in rows])
-    query = query_frames(sample_frames(upload))
+    query = check_queries(upload, VideoLimits())
     distances = np.unpackbits(query.queries[:, None] ^ values[None], axis=-1).sum(axis=-1)
     pairs = [
         FramePair(int(query.query_frame[q]), rows[j][0], rows[j][1], int(distances[q, j]))
@@ -192,10 +192,10 @@ def test_the_frame_index_answers_as_the_brute_force_search(story: bytes, other: 
     assert len(index) == 2 and index.frame_count == 24
     pictures, fps = decoded(story)
     upload = encode(clip(pictures, fps, 2, 8), fps, "vp9")
-    found = index.search(query_frames(sample_frames(upload)))
+    found = index.search(check_queries(upload, VideoLimits()))
     assert [(m.entry_id, m.rule) for m in found] == [(7, "segment")]
     assert _matches(upload, [story, other]) == ["0:segment"]
     assert found[0].listed_seconds[0] == pytest.approx(2, abs=1.01)
     assert index.remove([7, 8]) == 1
-    assert index.search(query_frames(sample_frames(upload))) == []
+    assert index.search(check_queries(upload, VideoLimits())) == []
     assert len(index) == 1 and index.frame_count == 12

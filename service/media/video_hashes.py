@@ -9,6 +9,7 @@ The canonical binary value, stored and indexed, is one 37-byte record per frame:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -19,13 +20,16 @@ import pdqhash
 
 from service.errors import InvalidInput
 from service.media.borders import content_box, has_bars
-from service.media.video import SampledFrame
+from service.media.video import SampledFrame, Source, VideoLimits, sample_frames
 
 PDQ_BYTES = 32
 RECORD_BYTES = PDQ_BYTES + 1 + 4
 # Meta's defaults (python-threatexchange vpdq_util): frames below this quality are not
 # compared, and frames match within this PDQ distance.
 QUALITY_THRESHOLD = 50
+# The check path samples an upload this often: a clip cut at any instant then has a frame
+# within 1/8 s of each second the victim's vPDQ sampled (service/video_match.py).
+QUERY_EVERY_SECONDS = 0.25
 # The longest video a vPDQ may describe, in frames: 24 hours at one a second.
 MAX_FRAMES = 24 * 3600
 
@@ -71,8 +75,15 @@ class QueryFrames:
     queries: np.ndarray  # (n, 32) uint8 PDQ values
 
 
+def check_queries(source: Source, limits: VideoLimits) -> QueryFrames:
+    """An uploaded video's queries: sampled at QUERY_EVERY_SECONDS, within `limits`."""
+    return query_frames(
+        sample_frames(source, dataclasses.replace(limits, every_seconds=QUERY_EVERY_SECONDS))
+    )
+
+
 def query_frames(samples: Iterable[SampledFrame]) -> QueryFrames:
-    """The check path's queries for an uploaded video (see QueryFrames)."""
+    """The check path's queries for sampled frames (see QueryFrames)."""
     times: list[float] = []
     qualities: list[int] = []
     owners: list[int] = []
