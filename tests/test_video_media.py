@@ -16,7 +16,6 @@ from PIL import Image
 
 from loadtests.videos import Scene, card, clip, decoded, encode, frames, mirrored, resized
 from service.errors import InvalidInput, LimitExceeded
-from service.index.video_frames import VideoFrameIndex
 from service.media.video import VideoLimits, sample_frames
 from service.media.video_hashes import (
     check_queries,
@@ -28,6 +27,7 @@ from service.media.video_hashes import (
     to_vpdq_file,
     unpack,
 )
+from service.video_list import VideoList
 from service.video_match import FramePair, ListedVideo, match_videos
 
 # Starts servers, browsers or other programs: left out by `pytest -m 'not slow'`.
@@ -185,7 +185,7 @@ def test_a_shared_intro_and_outro_are_not_a_match(story: bytes, other: bytes) ->
 
 
 def test_the_frame_index_answers_as_the_brute_force_search(story: bytes, other: bytes) -> None:
-    index = VideoFrameIndex()
+    index = VideoList()
     index.add(7, hash_frames(sample_frames(story)))
     index.add(9, hash_frames(sample_frames(other)))
     index.add(7, hash_frames(sample_frames(story)))  # again: nothing changes

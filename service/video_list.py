@@ -1,4 +1,5 @@
-"""Listed videos' frames in one PDQ Hamming index, so a video search stays sub-linear.
+"""The listed videos: their frames in one PDQ Hamming index, so a video search stays
+sub-linear, and the match rule over what the index finds.
 
 Every informative frame (PDQ quality >= the rule's minimum) of a listed video gets its
 own id in a HammingIndex: the video's entry id shifted left by FRAME_BITS, plus the
@@ -23,7 +24,7 @@ FRAME_BITS = 20
 FRAME_MASK = (1 << FRAME_BITS) - 1
 
 
-class VideoFrameIndex:
+class VideoList:
     def __init__(self, rule: VideoRule | None = None) -> None:
         self.rule = rule or VideoRule()
         self._frames = HammingIndex(256)
