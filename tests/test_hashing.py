@@ -152,6 +152,7 @@ def test_canonical_hex_round_trips() -> None:
     assert len(hashes.phash.value) == PHASH.size == 8
 
 
+@pytest.mark.slow  # the heaviest of the quick loop: seconds of CPU
 def test_reference_dihedral_images_match_our_dihedral_variants() -> None:
     """The 8 published rotations/flips of one photo each land on the matching variant."""
     folder = FIXTURES / "reg-test-input" / "dih"
@@ -227,6 +228,7 @@ def test_jpeg_quality_40_stays_within_thresholds(name: str) -> None:
     assert distance(original.phash.value, recompressed.phash.value) <= PHASH_THRESHOLD
 
 
+@pytest.mark.slow  # the heaviest of the quick loop: seconds of CPU
 def test_distinct_photos_are_far_apart() -> None:
     """Different photos must not match each other, or innocent uploads get blocked."""
     hashes = {name: photo_hashes(name) for name in PHOTOS}
@@ -283,6 +285,7 @@ def test_large_jpeg_decodes_at_reduced_scale_and_hashes_close_to_full_decode() -
     assert drafted.sha256 == full.sha256 and drafted.md5 == full.md5  # the file's bytes
 
 
+@pytest.mark.slow  # the heaviest of the quick loop: seconds of CPU
 def test_victims_hash_files_from_every_pixel(tmp_path: Path) -> None:
     """`hashguard hash` must give the canonical PDQ other implementations compute, so a
     victim's hash of a big JPEG ignores the check path's draft decoding."""
@@ -293,6 +296,7 @@ def test_victims_hash_files_from_every_pixel(tmp_path: Path) -> None:
     assert hash_file(str(path)).pdq != hash_image_bytes(data).pdq
 
 
+@pytest.mark.slow  # the heaviest of the quick loop: seconds of CPU
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
 def test_draft_decoding_leaves_other_formats_at_full_size(fmt: str) -> None:
     assert decode_image(encode(large_photo(), fmt)).size == (2048, 1536)
@@ -487,6 +491,7 @@ def test_formats_outside_the_upload_allow_list_are_refused(fmt: str) -> None:
         hash_image_bytes(buffer.getvalue())
 
 
+@pytest.mark.slow  # the heaviest of the quick loop: seconds of CPU
 def test_huge_uploads_are_reduced_before_hashing_and_stay_close() -> None:
     """Above 16 megapixels the check path box-reduces the decoded image (a bomb then
     costs a fraction of its full decode); the victim's path still hashes every pixel."""

@@ -47,12 +47,14 @@ def hashes_or_refuses(data: bytes) -> None:
     assert len(hashed.pdq.value) == 32 and len(hashed.pdq_dihedral) == 8
 
 
+@pytest.mark.slow  # the heaviest of the quick loop: seconds of CPU
 @PROPERTY
 @given(st.binary(max_size=4096))
 def test_arbitrary_bytes_hash_or_are_refused(data: bytes) -> None:
     hashes_or_refuses(data)
 
 
+@pytest.mark.slow  # the heaviest of the quick loop: seconds of CPU
 @PROPERTY
 @given(
     fmt=st.sampled_from(sorted(seeds())),

@@ -350,6 +350,7 @@ def replay(index: HammingIndex, ops: History) -> dict[int, bytes]:
     return model
 
 
+@pytest.mark.slow  # the heaviest of the quick loop: seconds of CPU
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize(
     ("bits", "radii"), [(64, [0, 1, 7, 8, 26, 31]), (256, [0, 1, 30, 31, 100])]
@@ -370,6 +371,7 @@ def test_property_multi_index_equals_brute_force(
     check_against_oracle(index, model, queries, radius)
 
 
+@pytest.mark.slow  # the heaviest of the quick loop: seconds of CPU
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("bits", [64, 256])
 @settings(max_examples=40, deadline=None)
@@ -416,6 +418,7 @@ def test_re_adding_the_same_ids_does_not_grow_forever(bits: int) -> None:
 # --- HammingIndex: concurrency -------------------------------------------------------
 
 
+@pytest.mark.slow  # the heaviest of the quick loop: seconds of CPU
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_searches_during_writes_always_find_untouched_entries(kernel: str) -> None:
     """The matcher searches while moderators add and withdraw entries: an entry that was
@@ -611,6 +614,7 @@ def plans(index: HammingIndex) -> tuple[int, int]:
     return stats["multi_index"], stats["scan"]
 
 
+@pytest.mark.slow  # the heaviest of the quick loop: seconds of CPU
 @pytest.mark.parametrize("strategy", ["auto", "multi_index"])
 @pytest.mark.parametrize(
     ("bits", "data", "radii"),

@@ -63,6 +63,7 @@ def test_pdq_of_unknown_quality_is_judged_by_its_bits() -> None:
     assert refused.value.reason == "near_constant"
 
 
+@pytest.mark.slow  # the heaviest of the quick loop: seconds of CPU
 def test_a_photo_hashed_twice_is_submitted_once(tmp_path: Path) -> None:
     photo = encode(skimage.data.chelsea(), "JPEG", quality=90)
     (tmp_path / "a.jpg").write_bytes(photo)
