@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageOps
 
-Split = Literal["tune", "holdout"]
+Split = Literal["tune", "holdout", "fresh"]
 # Large wallpapers are scaled so their long side is at most this, like a typical upload
 # (about 1-2 megapixels); hashing 12-megapixel originals would only make the run slower.
 DEFAULT_MAX_SIDE = 1280
@@ -177,6 +177,53 @@ REGISTRY: tuple[Photo, ...] = (
     *_alternate(
         "Debian lomiri-wallpapers-16.04",
         [(f"lomiri_{n.split('_by_')[0]}", _file(f"{_BACKGROUNDS}/{n}.jpg")) for n in _LOMIRI],
+    ),
+)
+
+
+# Issue 18's split nobody tuned on: photographs from two more Debian wallpaper packages
+# (`apt-get install plasma-workspace-wallpapers lomiri-wallpapers-20.04`). Never loaded
+# unless asked for (load_registry's `splits`), so the earlier benchmarks are unchanged.
+_PLASMA = (
+    "BytheWater",
+    "ColdRipple",
+    "ColorfulCups",
+    "DarkestHour",
+    "EveningGlow",
+    "FallenLeaf",
+    "Grey",
+    "Kite",
+    "OneStandsOut",
+    "Path",
+    "Volna",
+    "summer_1am",
+)
+
+
+def _plasma(name: str) -> Callable[[], Image.Image]:
+    def load() -> Image.Image:
+        folder = Path("/usr/share/wallpapers") / name / "contents" / "images"
+        files = [p for p in folder.glob("*.*") if p.suffix.lower() in IMAGE_SUFFIXES]
+        if not files:
+            raise OSError(f"no image in {folder}")
+        return _file(str(min(files, key=lambda p: p.stat().st_size)))()
+
+    return load
+
+
+FRESH: tuple[Photo, ...] = (
+    *(
+        Photo(f"plasma_{n}", "Debian plasma-workspace-wallpapers", "fresh", _plasma(n))
+        for n in _PLASMA
+    ),
+    *(
+        Photo(
+            f"lomiri20_{n.split('_by_')[0]}",
+            "Debian lomiri-wallpapers-20.04",
+            "fresh",
+            _file(f"{_BACKGROUNDS}/{n}.jpg"),
+        )
+        for n in ("Kleiber_by_Lukas_Baubkus", "Infinite-Sea_by_Aury88")
     ),
 )
 

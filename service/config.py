@@ -70,6 +70,7 @@ class Settings:
     phash_threshold: int = 0
     pdq_min_quality: int = 50
     crop_matching: int = 1
+    region_matching: int = 1
     pdq_window_threshold: int = 38
     max_message_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 64_000_000
@@ -105,6 +106,7 @@ class Settings:
             (0 <= self.phash_threshold <= 64, "phash_threshold must be 0..64"),
             (0 <= self.pdq_min_quality <= 100, "pdq_min_quality must be 0..100"),
             (self.crop_matching in (0, 1), "crop_matching must be 0 or 1"),
+            (self.region_matching in (0, 1), "region_matching must be 0 or 1"),
             (0 <= self.pdq_window_threshold <= 256, "pdq_window_threshold must be 0..256"),
             (0 <= self.port <= 65535, "port must be 0..65535"),
             (0 <= self.metrics_port <= 65535, "metrics_port must be 0..65535"),
@@ -160,6 +162,9 @@ _HELP = {
     "pdq_min_quality": "PDQ hashes of lower quality are not matched (0-100)",
     "crop_matching": "1: also match the photo inside an upload's frame, and sub-window "
     "(pdq-window) entries, so crops and letterboxes match; 0: whole-picture hashes only",
+    "region_matching": "1 (with crop_matching): also match each photo found inside an upload "
+    "(collage tiles, a screenshot's photo) and an upload turned back by the small angle its "
+    "corners show, as partial matches (REVIEW only); 0: not",
     "pdq_window_threshold": "largest PDQ distance to a sub-window (pdq-window) entry that matches",
     "max_message_bytes": "largest request (an image) in bytes",
     "max_image_pixels": "larger images are refused as decompression bombs",

@@ -74,6 +74,8 @@ class MatchPart(enum.StrEnum):
     DIHEDRAL = "dihedral"  # the whole upload rotated by 90/180/270 degrees or mirrored
     INNER = "inner"  # the photo inside its bars, or with pasted boxes painted over
     STRIP = "strip"  # the top or bottom strip of the upload (where captions sit)
+    ROTATED = "rotated"  # the upload turned back by a small angle read from its corners
+    PANEL = "panel"  # one rectangle inside the upload: a collage tile, a screenshot's photo
 
     @property
     def partial(self) -> bool:
@@ -83,7 +85,7 @@ class MatchPart(enum.StrEnum):
         return self in _PARTIAL_PARTS
 
 
-_PARTIAL_PARTS = frozenset({MatchPart.STRIP})
+_PARTIAL_PARTS = frozenset({MatchPart.STRIP, MatchPart.ROTATED, MatchPart.PANEL})
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,9 @@ class Query:
     algorithm: SignalType
     value: bytes
     part: MatchPart = MatchPart.WHOLE
+    # Where in the upload, for the parts that are not the whole of it, in words a
+    # moderator reads ("x 52-98 %, y 0-48 %", "turned back 5.0°"); empty otherwise.
+    region: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,7 @@ class Match:
     entry_state: EntryState
     query_value: bytes  # the upload's hash that matched (kept for hit de-duplication)
     part: MatchPart = MatchPart.WHOLE  # which part of the upload that hash stands for
+    region: str = ""  # where in the upload that part is (Query.region)
 
 
 class EntryRow(NamedTuple):
@@ -155,6 +161,7 @@ class HitMatch:
     # Once the hit is confirmed: whether the confirmation counted for this entry (whole
     # parts always; partial ones only when the moderator chose to vet them too).
     agreed: bool = False
+    region: str = ""  # where in the upload the part that matched is (Query.region)
 
 
 @dataclass(frozen=True, slots=True)

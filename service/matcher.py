@@ -137,4 +137,5 @@ class Matcher:
         state = self._states.get(entry_id)
         if state is not None:  # removed between the index scan and now
             part = query.part if isinstance(query, Query) else MatchPart.WHOLE
-            found.append(Match(entry_id, signal, dist, state, query.value, part))
+            region = query.region if isinstance(query, Query) else ""
+            found.append(Match(entry_id, signal, dist, state, query.value, part, region))

@@ -62,6 +62,8 @@ PART_TO_PB = {
     MatchPart.DIHEDRAL: pb.MATCH_PART_DIHEDRAL,
     MatchPart.INNER: pb.MATCH_PART_INNER,
     MatchPart.STRIP: pb.MATCH_PART_STRIP,
+    MatchPart.ROTATED: pb.MATCH_PART_ROTATED,
+    MatchPart.PANEL: pb.MATCH_PART_PANEL,
 }
 VERDICT_FROM_PB = {pb.VERDICT_CONFIRMED: Verdict.CONFIRMED, pb.VERDICT_REJECTED: Verdict.REJECTED}
 
@@ -136,6 +138,7 @@ def match_to_pb(match: Match | HitMatch) -> pb.Match:
         part=PART_TO_PB.get(match.part, pb.MATCH_PART_UNSPECIFIED),
         partial=match.part.partial,
         agreed=isinstance(match, HitMatch) and match.agreed,
+        region=match.region,
     )
 
 

@@ -37,6 +37,9 @@ class CheckOptions:
 
     crop_matching: bool
     min_quality: int
+    # issue 18: also the photos inside an upload and the upload turned back by a small
+    # angle (service.media.regions), as partial parts
+    region_matching: bool = False
 
 
 @dataclass(frozen=True, slots=True)

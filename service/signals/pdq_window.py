@@ -39,11 +39,13 @@ class PdqWindowSignal(SignalType):
         return photo.windows(options.min_quality) if options.windows else []
 
     def photo_queries(self, photo: Photo, options: CheckOptions) -> list[Query]:
-        """The upload's candidate parts (inside bars, boxes painted: INNER; strips: STRIP)."""
+        """The upload's candidate parts (inside bars, boxes painted: INNER; strips: STRIP;
+        with region matching, panels: PANEL, the upload turned back: ROTATED, each with
+        where in the upload it is)."""
         if not options.crop_matching:
             return []
-        parts = photo.candidates(options.min_quality).pdq_parts()
-        return [Query(self, value, part) for value, part in parts]
+        parts = photo.candidates(options.min_quality, options.region_matching).pdq_queries()
+        return [Query(self, value, part, region) for value, part, region in parts]
 
     def derived_queries(self, queries: list[Query], options: CheckOptions) -> list[Query]:
         """Every PDQ query is also looked up among the windows (crop matching on)."""

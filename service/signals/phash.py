@@ -34,7 +34,7 @@ class PhashSignal(SignalType):
         own = Query(self, photo.hashes.phash.value, MatchPart.WHOLE)
         if not options.crop_matching:
             return [own]
-        parts = photo.candidates(options.min_quality).phash
+        parts = photo.candidates(options.min_quality, options.region_matching).phash
         return [own] + [Query(self, v, MatchPart.INNER) for v in parts if v != own.value]
 
 

@@ -24,17 +24,19 @@ class Photo:
     def __init__(self, image: Image.Image, data: bytes) -> None:
         self.image = image
         self.data = data
-        self._candidates: dict[int, Candidates] = {}
+        self._candidates: dict[tuple[int, bool], Candidates] = {}
 
     @cached_property
     def hashes(self) -> ImageHashes:
         return hash_decoded(self.image, self.data)
 
-    def candidates(self, min_quality: int) -> Candidates:
-        """The upload's candidate parts (crop matching), their PDQ above `min_quality`."""
-        if min_quality not in self._candidates:
-            self._candidates[min_quality] = candidate_queries(self.image, min_quality)
-        return self._candidates[min_quality]
+    def candidates(self, min_quality: int, regions: bool = False) -> Candidates:
+        """The upload's candidate parts (crop matching), their PDQ above `min_quality`;
+        with `regions` also its panels and the upload turned back (region matching)."""
+        key = (min_quality, regions)
+        if key not in self._candidates:
+            self._candidates[key] = candidate_queries(self.image, min_quality, regions)
+        return self._candidates[key]
 
     def windows(self, min_quality: int) -> list[HashValue]:
         """The PDQ of the photo's sub-windows (crop matching, victim side)."""

@@ -65,7 +65,11 @@ def supplied_queries(
 
 def _check_options(settings: Settings) -> CheckOptions:
     """What the hash types' query methods read from the settings (service/signals)."""
-    return CheckOptions(bool(settings.crop_matching), settings.pdq_min_quality)
+    return CheckOptions(
+        bool(settings.crop_matching),
+        settings.pdq_min_quality,
+        bool(settings.crop_matching and settings.region_matching),
+    )
 
 
 def _with_derived(settings: Settings, queries: list[Query]) -> list[Query]:

@@ -79,8 +79,9 @@ class MatchView:
 
     entry_id: int
     algorithm: str
-    part: str  # whole, dihedral, inner, strip...
+    part: str  # whole, dihedral, inner, strip, rotated, panel
     partial: bool
+    region: str  # where in the upload that part is ("x 52-98 %, y 0-48 %"), or ""
     distance: int
     entry_state: str
 
@@ -319,6 +320,7 @@ def _hit_view(hit: Any) -> HitView:
                 algorithm=_algorithm_name(m.algorithm),
                 part=pb.MatchPart.Name(m.part).removeprefix("MATCH_PART_").lower(),
                 partial=m.partial,
+                region=m.region,
                 distance=m.distance,
                 entry_state=pb.EntryState.Name(m.entry_state).removeprefix("ENTRY_STATE_").lower(),
             )

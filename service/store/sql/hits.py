@@ -71,7 +71,7 @@ class SQLHitStore(HitStore):
             insert_audit(tx, audit)
             tx.many(
                 "INSERT INTO hit_matches (hit_id, entry_id, algorithm, query_value, distance,"
-                " part) VALUES (?, ?, ?, ?, ?, ?)",
+                " part, region) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         hit.hit_id,
@@ -80,6 +80,7 @@ class SQLHitStore(HitStore):
                         m.query_value,
                         m.distance,
                         m.part.value,
+                        m.region,
                     )
                     for m in hit.matches
                 ],
@@ -286,7 +287,8 @@ def _with_matches(tx: Tx, hit_rows: Sequence[dict[str, Any]]) -> list[Hit]:
     matches: dict[str, list[HitMatch]] = {hit_id: [] for hit_id in hit_ids}
     for m in tx.rows(
         "SELECT m.hit_id AS hit_id, m.entry_id AS entry_id, m.algorithm AS algorithm,"
-        " m.distance AS distance, e.state AS entry_state, m.part AS part, m.agreed AS agreed"
+        " m.distance AS distance, e.state AS entry_state, m.part AS part, m.agreed AS agreed,"
+        " m.region AS region"
         " FROM hit_matches m JOIN entries e USING (entry_id)"
         f" WHERE m.hit_id IN ({_marks(hit_ids)})"
         " ORDER BY m.distance, m.entry_id",
@@ -300,6 +302,7 @@ def _with_matches(tx: Tx, hit_rows: Sequence[dict[str, Any]]) -> list[Hit]:
                 ENTRY_STATES[m["entry_state"]],
                 MatchPart(m["part"]),
                 bool(m["agreed"]),
+                str(m["region"] or ""),
             )
         )
     return [

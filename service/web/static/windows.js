@@ -38,6 +38,8 @@
     out.push([1.0, STRIP, 0.5, 0], [1.0, STRIP, 0.5, 1]);
     out.push([1.0, 0.8, 0.5, 0], [1.0, 0.8, 0.5, 1]);
     out.push([0.8, 1.0, 0, 0.5], [0.8, 1.0, 1, 0.5]);
+    grid(0.85, corners.concat(sides)); /* issue 18: off-centre crops to 85 % and 70 % */
+    grid(0.7, centre.concat(corners, sides));
     return out;
   })();
 

@@ -40,6 +40,8 @@ class MatchPart(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MATCH_PART_DIHEDRAL: _ClassVar[MatchPart]
     MATCH_PART_INNER: _ClassVar[MatchPart]
     MATCH_PART_STRIP: _ClassVar[MatchPart]
+    MATCH_PART_ROTATED: _ClassVar[MatchPart]
+    MATCH_PART_PANEL: _ClassVar[MatchPart]
 
 class CaseState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -79,6 +81,8 @@ MATCH_PART_WHOLE: MatchPart
 MATCH_PART_DIHEDRAL: MatchPart
 MATCH_PART_INNER: MatchPart
 MATCH_PART_STRIP: MatchPart
+MATCH_PART_ROTATED: MatchPart
+MATCH_PART_PANEL: MatchPart
 CASE_STATE_UNSPECIFIED: CaseState
 CASE_STATE_ACTIVE: CaseState
 CASE_STATE_WITHDRAWN: CaseState
@@ -102,7 +106,7 @@ class Hash(_message.Message):
     def __init__(self, algorithm: _Optional[_Union[HashAlgorithm, str]] = ..., value: _Optional[bytes] = ..., quality: _Optional[int] = ...) -> None: ...
 
 class Match(_message.Message):
-    __slots__ = ("entry_id", "algorithm", "distance", "entry_state", "part", "partial", "agreed")
+    __slots__ = ("entry_id", "algorithm", "distance", "entry_state", "part", "partial", "agreed", "region")
     ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
     ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     DISTANCE_FIELD_NUMBER: _ClassVar[int]
@@ -110,6 +114,7 @@ class Match(_message.Message):
     PART_FIELD_NUMBER: _ClassVar[int]
     PARTIAL_FIELD_NUMBER: _ClassVar[int]
     AGREED_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
     entry_id: int
     algorithm: HashAlgorithm
     distance: int
@@ -117,7 +122,8 @@ class Match(_message.Message):
     part: MatchPart
     partial: bool
     agreed: bool
-    def __init__(self, entry_id: _Optional[int] = ..., algorithm: _Optional[_Union[HashAlgorithm, str]] = ..., distance: _Optional[int] = ..., entry_state: _Optional[_Union[EntryState, str]] = ..., part: _Optional[_Union[MatchPart, str]] = ..., partial: _Optional[bool] = ..., agreed: _Optional[bool] = ...) -> None: ...
+    region: str
+    def __init__(self, entry_id: _Optional[int] = ..., algorithm: _Optional[_Union[HashAlgorithm, str]] = ..., distance: _Optional[int] = ..., entry_state: _Optional[_Union[EntryState, str]] = ..., part: _Optional[_Union[MatchPart, str]] = ..., partial: _Optional[bool] = ..., agreed: _Optional[bool] = ..., region: _Optional[str] = ...) -> None: ...
 
 class ItemError(_message.Message):
     __slots__ = ("code", "message")

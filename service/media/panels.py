@@ -1,0 +1,207 @@
+"""Find the photos inside an upload: collage tiles, the photo in a phone screenshot, a photo
+pasted on a larger picture. Each is checked as an upload of its own (service.crops).
+
+PDQ hashes the whole canvas, so a photo that fills a quarter of a collage is as far from
+its listed hash as an unrelated picture. What such uploads share is geometry: the photo is
+an axis-aligned rectangle whose four sides are straight lines of strong contrast (against
+a gutter, a white margin, a neighbouring tile or the busy picture it was pasted on) or the
+upload's own edges. `panel_boxes` finds those rectangles:
+
+1. on a grey copy (at most crops.HASH_SIDE pixels), a pixel is on a horizontal line when
+   the rows two apart around it differ by more than STEP levels (a blended, resampled
+   edge row still counts), likewise for vertical lines;
+2. candidate lines are the rows and columns with the most such pixels (at most
+   MAX_LINES each, plus the upload's edges);
+3. a rectangle between two candidate rows and two candidate columns is a panel when each
+   of its sides is a line over at least SUPPORT of its length, it is no smaller than
+   MIN_SIDE of the upload's sides, it is not the whole upload, and no candidate line
+   crosses it whole (then it is two panels, found on their own);
+4. at most MAX_PANELS are kept, best supported first, near-duplicates dropped.
+
+Pure numpy over an RGB array; a natural photo's own rectangles (windows, doors, frames on
+a wall) can pass too and only cost their hash: each panel is checked, never trusted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from service.media.borders import Box
+
+STEP = 20  # grey levels between the rows (columns) on either side of a line
+MAX_LINES = 8  # candidate rows and columns kept per direction, besides the edges
+MIN_LINE_SHARE = 0.12  # a candidate line is strong over at least this share of the upload
+SUPPORT = 0.55  # share of a panel's side that must be strong
+MIN_SIDE = 0.2  # a panel's width and height, as shares of the upload's
+MAX_AREA = 0.85  # a panel covers less than this share of the upload (else it is the upload)
+MAX_PANELS = 10
+# A regular collage: lines within GRID_SLACK of a side's thirds or halves, each strong
+# over GRID_SUPPORT of the whole side, cut it into cells (found before the rectangles).
+GRID_SLACK, GRID_SUPPORT = 0.03, 0.5
+SPLIT = 0.75  # a line strong over this share of a panel splits it in two (a gutter)
+UNIFORM_LEVELS, UNIFORM_SHARE = 16, 0.95  # a uniform row (grey levels, share)
+NEAR = 3  # candidate lines closer than this (pixels of the grey copy) are one
+OVERLAP = 0.8  # panels sharing more than this (intersection over union) are one
+
+
+def _strong(grey: np.ndarray) -> np.ndarray:
+    """(h + 1, w) booleans: is there a horizontal line between rows y - 1 and y at x
+    (row 0 and row h are the upload's own edges, always lines)."""
+    height = grey.shape[0]
+    lines = np.arange(height + 1)
+    # row y-2 against row y+1: a boundary blended over a row by resampling still counts
+    above = grey[np.clip(lines - 2, 0, height - 1)]
+    below = grey[np.clip(lines + 1, 0, height - 1)]
+    strong = np.abs(below - above) > STEP
+    strong[0] = strong[height] = True
+    return np.asarray(strong, dtype=bool)
+
+
+def _uniform_edges(grey: np.ndarray) -> list[int]:
+    """Where runs of nearly uniform rows (gutters, margins, the white around a photo in a
+    screenshot) begin and end: lines a panel side is likely on, however busy the photo.
+    Judged on every fourth pixel of a row, which is plenty for a share of 95 %."""
+    sample = grey[:, ::4]
+    median = np.median(sample, axis=1, keepdims=True)
+    uniform = (np.abs(sample - median) <= UNIFORM_LEVELS).mean(axis=1) >= UNIFORM_SHARE
+    change = np.flatnonzero(uniform[1:] != uniform[:-1]) + 1
+    return change.tolist()
+
+
+def _longest_runs(strong: np.ndarray) -> np.ndarray:
+    """The longest run of consecutive strong pixels in each row: a panel's side is one
+    long run, a texture's strong pixels are many short ones."""
+    counts = np.cumsum(strong, axis=1, dtype=np.int32)
+    reset = np.maximum.accumulate(np.where(strong, 0, counts), axis=1)
+    return np.asarray((counts - reset).max(axis=1))
+
+
+def _candidates(strong: np.ndarray, grey: np.ndarray) -> np.ndarray:
+    """Rows worth trying as panel sides: the edges, the boundaries of uniform runs of rows
+    (at most MAX_LINES) and the MAX_LINES rows with the longest runs of strong pixels (at
+    least MIN_LINE_SHARE of the row), longest first, none within NEAR rows of another."""
+    share = _longest_runs(strong) / strong.shape[1]
+    kept = [0, len(share) - 1]
+    for row in _uniform_edges(grey)[:MAX_LINES]:
+        if all(abs(row - k) > NEAR for k in kept):
+            kept.append(row)
+    order = np.argsort(-share[1:-1], kind="stable") + 1
+    limit = len(kept) + MAX_LINES
+    for row in order[share[order] >= MIN_LINE_SHARE]:
+        if all(abs(int(row) - k) > NEAR for k in kept):
+            kept.append(int(row))
+            if len(kept) == limit:
+                break
+    return np.array(sorted(kept))
+
+
+def _supports(strong: np.ndarray, lines: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """(len(lines), len(cuts), len(cuts)): the strong share of line i between cuts a < b,
+    the best of the line and its two neighbours (an edge falls between the copy's rows)."""
+    lo, hi = cuts[:, None], np.minimum(cuts[None, :], strong.shape[1])
+    length = np.maximum(hi - lo, 1)
+    best = np.zeros((len(lines), len(cuts), len(cuts)))
+    for offset in (-1, 0, 1):
+        rows = strong[np.clip(lines + offset, 0, len(strong) - 1)]
+        prefix = np.concatenate(
+            [np.zeros((len(lines), 1)), np.cumsum(rows, axis=1, dtype=np.float64)], axis=1
+        )
+        best = np.maximum(best, (prefix[:, hi] - prefix[:, lo]) / length)
+    return best
+
+
+def _grid_cuts(strong: np.ndarray, n: int) -> list[int] | None:
+    """Where an n-way split of the upload along this direction falls, when each of its
+    n - 1 lines (searched within GRID_SLACK of k / n of the side, gutters move them) is
+    strong over at least GRID_SUPPORT of the whole side; None otherwise."""
+    length = len(strong) - 1
+    share = strong.mean(axis=1)
+    slack = max(2, round(GRID_SLACK * length))
+    cuts = [0]
+    for k in range(1, n):
+        centre = round(k * length / n)
+        window = share[centre - slack : centre + slack + 1]
+        best = int(window.argmax())
+        if window[best] < GRID_SUPPORT:
+            return None
+        cuts.append(centre - slack + best)
+    return [*cuts, length]
+
+
+def _grid_cells(rows_strong: np.ndarray, cols_strong: np.ndarray) -> list[Box]:
+    """The cells of a regular collage (3 x 3, else 2 x 2; also 1 x n and n x 1 strips):
+    tiles whose dividing lines cross the whole upload, as collage apps lay them out.
+    A cell may keep a gutter's sliver; the caller trims uniform bars."""
+    for n in (3, 2):
+        ys, xs = _grid_cuts(rows_strong, n), _grid_cuts(cols_strong, n)
+        if ys is None and xs is None:
+            continue
+        ys = ys or [0, len(rows_strong) - 1]
+        xs = xs or [0, len(cols_strong) - 1]
+        return [
+            (xs[j], ys[i], xs[j + 1], ys[i + 1])
+            for i in range(len(ys) - 1)
+            for j in range(len(xs) - 1)
+        ]
+    return []
+
+
+def panel_boxes(rgb: np.ndarray) -> list[Box]:
+    """The panels of an upload (h, w, 3): boxes (left, top, right, bottom) in its
+    coordinates, the cells of a regular grid first (when lines cross the whole upload at
+    thirds or halves), then the rectangles best supported, at most MAX_PANELS."""
+    height, width = rgb.shape[:2]
+    if height < 32 or width < 32:
+        return []
+    grey = rgb.astype(np.float32).mean(axis=2)
+    rows_strong = _strong(grey)  # (h + 1, w)
+    cols_strong = _strong(grey.T)  # (w + 1, h)
+    ys = _candidates(rows_strong, grey)
+    xs = _candidates(cols_strong, grey.T)
+    h_support = _supports(rows_strong, ys, xs)  # [row i, x a, x b]
+    v_support = _supports(cols_strong, xs, ys)  # [column j, y a, y b]
+    # every rectangle at once: axes (top i1, bottom i2, left j1, right j2)
+    top = h_support[:, None, :, :]
+    bottom = h_support[None, :, :, :]
+    left = v_support.transpose(1, 2, 0)[:, :, :, None]  # [i1, i2, j1]
+    right = v_support.transpose(1, 2, 0)[:, :, None, :]  # [i1, i2, j2]
+    worst = np.minimum(np.minimum(top, bottom), np.minimum(left, right))
+    heights = (ys[None, :] - ys[:, None])[:, :, None, None]
+    widths = (xs[None, :] - xs[:, None])[None, None, :, :]
+    ok = (worst >= SUPPORT) & (heights >= MIN_SIDE * height) & (widths >= MIN_SIDE * width)
+    ok &= heights * widths < MAX_AREA * width * height
+    # a line strong over SPLIT of the rectangle crosses it whole: two panels, each found
+    # on its own. Candidate lines are more than NEAR apart, so the lines strictly between
+    # two others are inside.
+    between_rows = _between(np.cumsum(h_support >= SPLIT, axis=0))  # [i1, i2, j1, j2]
+    between_cols = _between(np.cumsum(v_support >= SPLIT, axis=0))  # [j1, j2, i1, i2]
+    ok &= between_rows == 0
+    ok &= between_cols.transpose(2, 3, 0, 1) == 0
+    found = [
+        (float(worst[i1, i2, j1, j2]), (int(xs[j1]), int(ys[i1]), int(xs[j2]), int(ys[i2])))
+        for i1, i2, j1, j2 in zip(*np.nonzero(ok), strict=True)
+    ]
+    found.sort(key=lambda f: (-f[0], -(f[1][2] - f[1][0]) * (f[1][3] - f[1][1])))
+    kept: list[Box] = _grid_cells(rows_strong, cols_strong)[:MAX_PANELS]
+    for _, box in found:
+        if all(_iou(box, k) <= OVERLAP for k in kept):
+            kept.append(box)
+        if len(kept) == MAX_PANELS:
+            break
+    return kept
+
+
+def _between(crossing: np.ndarray) -> np.ndarray:
+    """From `crossing[k, a, b]` (lines 0..k that cross span a..b whole), how many lines
+    strictly between k1 and k2 do: [k1, k2, a, b]."""
+    inner: np.ndarray = crossing[None, :-1] - crossing[:, None]  # [k1, k2 - 1]
+    empty = np.zeros((len(crossing), 1, *crossing.shape[1:]), dtype=inner.dtype)
+    return np.concatenate([empty, inner], axis=1)
+
+
+def _iou(a: Box, b: Box) -> float:
+    left, top = max(a[0], b[0]), max(a[1], b[1])
+    right, bottom = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0, right - left) * max(0, bottom - top)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union else 0.0
