@@ -59,10 +59,10 @@ def _rows(values: Sequence[bytes], width: int = 32) -> np.ndarray:
     return np.frombuffer(b"".join(values), dtype=np.uint8).reshape(len(values), width)
 
 
-def hash_photo(args: tuple[int, LoadedPhoto, int]) -> list[tuple[Upload, Upload, int]]:
+def hash_photo(args: tuple[int, LoadedPhoto, int, str]) -> list[tuple[Upload, Upload, int]]:
     """(before, after, region parts hashed) for the original and every edit of one photo."""
-    index, photo, min_quality = args
-    transforms: list[Transform] = by_name(EARLIER) + list(PARTIAL)
+    index, photo, min_quality, earlier_names = args
+    transforms: list[Transform] = by_name(earlier_names) + list(PARTIAL)
     made = [("original", encode(photo.image))] + [
         (t.name, t.apply(photo.image)) for t in transforms
     ]
@@ -146,12 +146,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--split", choices=("tune", "holdout", "fresh"), help="only this split")
+    parser.add_argument(
+        "--split", choices=("tune", "holdout", "fresh"), action="append", help="only these splits"
+    )
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--earlier", default=EARLIER, help="earlier-tier edits also made")
     parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE)
     args = parser.parse_args(argv)
     settings = Settings()
-    splits = [args.split] if args.split else ["tune", "holdout", "fresh"]
+    splits = args.split or ["tune", "holdout", "fresh"]
     photos, missing = load_registry(splits, args.max_side, registry=(*REGISTRY, *FRESH))
     for note in missing:
         print(f"warning: photo not available, skipped: {note}")
@@ -159,14 +162,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("warning: filler packages missing; collages and pastes use generated textures")
     _PHOTO_NAMES[:] = [p.name for p in photos]
     started = time.perf_counter()
-    tasks = [(i, p, settings.pdq_min_quality) for i, p in enumerate(photos)]
+    tasks = [(i, p, settings.pdq_min_quality, args.earlier) for i, p in enumerate(photos)]
     with ProcessPoolExecutor(max(1, args.jobs)) as pool:
         per_photo = list(pool.map(hash_photo, tasks))
     rows = [r for group in per_photo for r in group]
     before = distances([b for b, _, _ in rows], settings.pdq_min_quality)
     after = distances([a for _, a, _ in rows], settings.pdq_min_quality)
     originals = [(b, a) for b, a, _ in rows if a.transform == "original"]
-    earlier = {"original", *(t.name for t in by_name(EARLIER))}
+    earlier = {"original", *(t.name for t in by_name(args.earlier))}
     listed_before = np.mean([len(b.pdq_windows) for b, _ in originals if b.pdq_windows is not None])
     listed_after = np.mean([len(a.pdq_windows) for _, a in originals if a.pdq_windows is not None])
     print(
@@ -178,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"PDQ ≤ {settings.pdq_threshold}, windows ≤ {settings.pdq_window_threshold}, "
         f"pHash ≤ {settings.phash_threshold}"
     )
-    names = ["original"] + [t.name for t in by_name(EARLIER)] + [t.name for t in PARTIAL]
+    names = ["original"] + [t.name for t in by_name(args.earlier)] + [t.name for t in PARTIAL]
     for split in splits:
         keep = sorted({i for i, p in enumerate(photos) if p.split == split})
         if len(keep) >= 2:
