@@ -47,6 +47,8 @@ FPS = 30.0
 SCENE_SECONDS = 8.0
 CARD_SECONDS = 3.0
 DEFAULT_CACHE = Path("/tmp/hashguard-video-bench")
+# Bumped when the videos change (v2: textured site cards), so the cache makes them anew.
+VERSION = "v2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +100,7 @@ def make_set(split: str, cache: Path) -> tuple[list[Video], list[Video]]:
         # Half the listed videos and every unrelated one carry the same site cards.
         cards = (number % 2 == 0) if listed else True
         name = f"{'listed' if listed else 'other'}-{pair[0].name}+{pair[1].name}"
-        key = f"v1 {name} {cards} {SIZE} {FPS} {SCENE_SECONDS}"
+        key = f"{VERSION} {name} {cards} {SIZE} {FPS} {SCENE_SECONDS}"
         data = _cached(
             cache,
             key,
@@ -236,7 +238,9 @@ def run(split: str, cache: Path, rule: VideoRule) -> None:
     for name, edit in edits(other).items():
         caught, misses = 0, []
         for entry, video in enumerate(listed_videos):
-            data = _cached(cache, f"edit v1 {name} {video.name}", lambda e=edit, v=video: e(v.data))  # type: ignore[misc]
+            data = _cached(
+                cache, f"edit {VERSION} {name} {video.name}", lambda e=edit, v=video: e(v.data)
+            )  # type: ignore[misc]
             found, nearest = check(data, listed, rule)
             if entry in found:
                 caught += 1
@@ -251,7 +255,9 @@ def run(split: str, cache: Path, rule: VideoRule) -> None:
                 video.data
                 if variant == "as is"
                 else _cached(
-                    cache, f"edit v1 vp9 {video.name}", lambda v=video: edits(other)["vp9"](v.data)
+                    cache,
+                    f"edit {VERSION} vp9 {video.name}",
+                    lambda v=video: edits(other)["vp9"](v.data),
                 )
             )  # type: ignore[misc]
             found, nearest = check(data, listed, rule)
