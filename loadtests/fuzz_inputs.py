@@ -1,17 +1,20 @@
 """Fuzz a real `hashguard serve` with hostile input and show it stays precise and well.
 
-Starts a server on loopback (SQLite store in a temporary directory), seeds it with a
-case, a vetted import and a pending hit, then sends the hand-made probes of
-loadtests/hostile_inputs.py (decompression bombs, 3000-frame GIF, wrong enums, oversized,
-empty and unknown fields, malformed protobuf) and --inputs random ones (mutated images
-in every accepted format, mutated requests). Prints per family: inputs, status codes and
-the slowest answer; then the server's RSS before and after and its peak, whether it is
-still serving, and whether anything already stored changed.
+Starts a server on loopback (SQLite store in a temporary directory, or --store
+postgresql://...), seeds it with a case, a vetted import and pending hits, then sends the
+hand-made probes of loadtests/hostile_inputs.py (decompression bombs, 3000-frame GIF,
+wrong enums, oversized, empty and unknown fields, malformed protobuf), every string and
+number field of every request set to each hostile value of its type (NUL bytes, page
+tokens past 2^63, huge and negative numbers...: `field_probes`), and --inputs random ones
+(mutated images in every accepted format, mutated requests). Prints per family: inputs,
+status codes and the slowest answer; then the server's RSS before and after and its
+peak, whether it is still serving, and whether anything already stored changed.
 
 A probe passes when it ends in an expected status (never UNKNOWN, INTERNAL,
 UNAVAILABLE or DEADLINE_EXCEEDED) within --deadline seconds. Exit 1 if any failed.
 
 Run: python -m loadtests.fuzz_inputs [--inputs 2000] [--seed 1] [--bomb-side 7999]
+     [--store postgresql://...] [--families fixed,requests,fields,random]
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,7 @@ from loadtests.hostile_inputs import (
     ROLE_OF,
     SUBMIT,
     Probe,
+    field_probes,
     fixed_image_probes,
     random_probes,
     request_probes,
@@ -93,16 +97,24 @@ def memory_mib(pid: int) -> tuple[float, float]:
     return values["VmRSS"], values["VmHWM"]
 
 
-def stored_state(data_dir: Path, case_ids: list[str]) -> dict[str, object]:
-    """Every stored row by id: entries (state and value), hits, and the seeded cases."""
-    store = open_store("sqlite", data_dir, pool_size=1)
+# The seeded hit that field probes of ResolveHit may resolve, and its case's entry.
+SACRIFICE = "fuzz-resolve"
+
+
+def stored_state(data_dir: Path, case_ids: list[str], store_url: str) -> dict[str, object]:
+    """Every stored row by id: entries (state and value), hits, and the seeded cases;
+    leaving out the hit ResolveHit's probes may resolve (and its entry)."""
+    store = open_store(store_url, data_dir, pool_size=1)
     try:
+        hits = [hit for _, hit in store.list_hits(None, 10_000, None)]
+        spared = {m.entry_id for h in hits if h.content_ref == SACRIFICE for m in h.matches}
         state: dict[str, object] = {
             f"entry {row.entry_id}": (row.state.value, row.value)
             for batch in store.iter_entries(list(EntryState))
             for row in batch
+            if row.entry_id not in spared
         }
-        state |= {f"hit {hit.hit_id}": hit for _, hit in store.list_hits(None, 10_000, None)}
+        state |= {f"hit {hit.hit_id}": hit for hit in hits if hit.content_ref != SACRIFICE}
         state |= {f"case {case_id}": store.case_status(case_id) for case_id in case_ids}
     finally:
         store.close()
@@ -110,14 +122,17 @@ def stored_state(data_dir: Path, case_ids: list[str]) -> dict[str, object]:
 
 
 class Fuzzer:
-    def __init__(self, data_dir: Path, deadline: float, serve_args: list[str]) -> None:
+    def __init__(
+        self, data_dir: Path, deadline: float, serve_args: list[str], store_url: str = "sqlite"
+    ) -> None:
         self.data_dir = data_dir
         self.deadline = deadline
+        self.store_args = ["--data-dir", str(data_dir), "--store", store_url]
         self.keys = {
-            role: cli("keys", "add", "--data-dir", str(data_dir), "--role", role).split()[-1]
-            for role in ("operator", "submitter", "moderator")
+            role: cli("keys", "add", *self.store_args, "--role", role).split()[-1]
+            for role in ("operator", "submitter", "moderator", "admin")
         }
-        self.server = Server(data_dir, serve_args).start()
+        self.server = Server(data_dir, ["--store", store_url, *serve_args]).start()
         # Decoders (libtiff) write warnings to the server's stderr; read them so the pipe
         # never fills and blocks the server.
         self.server_output: deque[str] = deque(maxlen=20)
@@ -148,31 +163,37 @@ class Fuzzer:
         role = ROLE_OF[method]
         return (("authorization", f"Bearer {self.keys[role]}"),) if role else ()
 
-    def seed(self) -> list[str]:
-        """A case whose hash then gets a pending hit, and a vetted import."""
+    def seed(self) -> Seeded:
+        """A case whose hash then gets a pending hit, a second one for ResolveHit's field
+        probes, and a vetted import."""
         listing = self.data_dir / "vetted.txt"
         rng = np.random.default_rng(99)
         listing.write_text("".join(f"pdq {rng.bytes(32).hex()}\n" for _ in range(100)))
-        cli("import", str(listing), "--data-dir", str(self.data_dir), "--vetted")
-        value = rng.bytes(32)
+        cli("import", str(listing), *self.store_args, "--vetted")
         submit = self.channel.unary_unary(
             SUBMIT,
             request_serializer=pb.SubmitCaseRequest.SerializeToString,
             response_deserializer=pb.SubmitCaseResponse.FromString,
         )
-        listed = pb.Hash(algorithm=pb.HASH_ALGORITHM_PDQ, value=value, quality=100)
-        case = submit(pb.SubmitCaseRequest(hashes=[listed]), metadata=self.metadata(SUBMIT))
         check = self.channel.unary_unary(
             CHECK,
             request_serializer=pb.CheckUploadRequest.SerializeToString,
             response_deserializer=pb.CheckUploadResponse.FromString,
         )
-        reply = check(
-            pb.CheckUploadRequest(hashes=[listed], content_ref="seed"),
-            metadata=self.metadata(CHECK),
-        )
-        assert reply.decision == pb.DECISION_REVIEW, reply
-        return [case.case_id]
+        cases, hits, values = [], [], []
+        for ref in ("seed", SACRIFICE):
+            value = rng.bytes(32)
+            listed = pb.Hash(algorithm=pb.HASH_ALGORITHM_PDQ, value=value, quality=100)
+            case = submit(pb.SubmitCaseRequest(hashes=[listed]), metadata=self.metadata(SUBMIT))
+            reply = check(
+                pb.CheckUploadRequest(hashes=[listed], content_ref=ref),
+                metadata=self.metadata(CHECK),
+            )
+            assert reply.decision == pb.DECISION_REVIEW, reply
+            cases.append(case.case_id)
+            hits.append(reply.hit_id)
+            values.append(value)
+        return Seeded(cases[:1], values[1], hits[1], cases[0])
 
     def send(self, probe: Probe) -> tuple[grpc.StatusCode, float]:
         started = time.perf_counter()
@@ -203,26 +224,44 @@ class Fuzzer:
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
+@dataclass
+class Seeded:
+    case_ids: list[str]  # cases whose state must not change
+    listed: bytes  # the PDQ of the pending entry of SACRIFICE's case (checks make new hits)
+    hit_id: str  # SACRIFICE's pending hit, which ResolveHit's field probes may resolve
+    case_id: str  # a real case, for GetCase and WithdrawCase's field probes
+
+
+FAMILIES = ("fixed", "requests", "fields", "random")
+
+
 def run(
     inputs: int,
     seed: int = 1,
     bomb_side: int = 7999,
     deadline: float = 60.0,
     serve_args: list[str] | None = None,
+    store_url: str = "sqlite",
+    families_run: tuple[str, ...] = FAMILIES,
 ) -> FuzzReport:
     with tempfile.TemporaryDirectory(prefix="hashguard-fuzz-") as tmp:
-        fuzzer = Fuzzer(Path(tmp), deadline, serve_args or [])
+        fuzzer = Fuzzer(Path(tmp), deadline, serve_args or [], store_url)
         try:
-            case_ids = fuzzer.seed()
-            before = stored_state(fuzzer.data_dir, case_ids)
+            seeded = fuzzer.seed()
+            case_ids = seeded.case_ids
+            before = stored_state(fuzzer.data_dir, case_ids, store_url)
             rss_before, _ = memory_mib(fuzzer.server.server_pid)
             families: dict[str, Family] = defaultdict(Family)
             unexpected = []
-            probes: Iterator[Probe] = itertools.chain(
-                fixed_image_probes(bomb_side),
-                request_probes(),
-                itertools.islice(random_probes(np.random.default_rng(seed)), inputs),
-            )
+            chosen: dict[str, Callable[[], Iterable[Probe]]] = {
+                "fixed": lambda: fixed_image_probes(bomb_side),
+                "requests": request_probes,
+                "fields": lambda: field_probes(seeded.listed, seeded.hit_id, seeded.case_id),
+                "random": lambda: itertools.islice(
+                    random_probes(np.random.default_rng(seed)), inputs
+                ),
+            }
+            probes: Iterator[Probe] = itertools.chain(*(chosen[f]() for f in families_run))
             for probe in probes:
                 code, seconds = fuzzer.send(probe)
                 family = families[probe.family]
@@ -233,7 +272,7 @@ def run(
                     unexpected.append(f"{probe.family} {probe.method}: {code.name}")
             rss_after, rss_peak = memory_mib(fuzzer.server.server_pid)
             serving = fuzzer.serving()
-            after = stored_state(fuzzer.data_dir, case_ids)
+            after = stored_state(fuzzer.data_dir, case_ids, store_url)
             # Mutations that happen to leave a valid SubmitCase add a case: allowed, but
             # nothing stored before may change or go.
             unchanged = all(after.get(key) == value for key, value in before.items())
@@ -271,9 +310,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--deadline", type=float, default=60.0, help="seconds per call")
     parser.add_argument("--serve-args", default="", help="extra `hashguard serve` flags")
+    parser.add_argument("--store", default="sqlite", help="sqlite, or a postgresql:// URL")
+    parser.add_argument(
+        "--families", default=",".join(FAMILIES), help=f"which probes, of {','.join(FAMILIES)}"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    report = run(args.inputs, args.seed, args.bomb_side, args.deadline, args.serve_args.split())
+    report = run(
+        args.inputs,
+        args.seed,
+        args.bomb_side,
+        args.deadline,
+        args.serve_args.split(),
+        args.store,
+        tuple(args.families.split(",")),
+    )
     print(table(report))
     print(f"took {time.perf_counter() - started:.0f} s")
     return 0 if report.ok else 1

@@ -8,8 +8,12 @@ Images are generated (gradients and noise), never photos of people.
 
 from __future__ import annotations
 
+import base64
 import io
+import itertools
+import json
 import struct
+import urllib.parse
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -272,3 +276,206 @@ def random_probes(rng: np.random.Generator) -> Iterator[Probe]:
         mutation = str(rng.choice(list(IMAGE_MUTATIONS)))
         family = f"{mutation} {fmt.split()[0]}"
         yield check(IMAGE_MUTATIONS[mutation](seeds()[fmt], rng), family)
+
+
+# --- every field of every request ------------------------------------------------------
+
+BATCH = "/hashguard.v1.MatchService/CheckUploadBatch"
+DISPUTED = "/hashguard.v1.ReviewService/ListDisputedEntries"
+ROLE_OF |= {BATCH: "operator", DISPUTED: "admin"}
+
+
+def _token(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+# Seeds from issue 15 (each once failed a call with INTERNAL) and their kin.
+HOSTILE_STRINGS = (  # NUL first: a valid value may resolve the seeded hit
+    "\x00",
+    "ref\x00with a NUL",
+    "",
+    "\u202egnp.exe",  # right-to-left override
+    "x" * 100_000,
+    "'; DROP TABLE hits; --",
+    "%s%n%x",
+    "\U0001f600" * 500,
+    _token(f"hits:{2**70}"),
+    _token("hits:-1"),
+    _token(f"disputed:{2**70}"),
+    _token("hits:" + "9" * 5000),
+)
+HOSTILE_INTS = (0, -1, 2**31 - 1, -(2**31))
+HOSTILE_INT64S = (2**63 - 1, -(2**63))
+HOSTILE_BYTES = (b"", b"\x00", b"\x00" * 32, b"\xff" * 33, bytes(70_000))
+
+
+def _values(field: Any) -> tuple[object, ...]:
+    kind = field.type
+    if kind == field.TYPE_STRING:
+        return HOSTILE_STRINGS
+    if kind == field.TYPE_BYTES:
+        return HOSTILE_BYTES
+    if kind == field.TYPE_BOOL:
+        return (True, False)
+    if kind in (field.TYPE_INT64, field.TYPE_SINT64, field.TYPE_SFIXED64):
+        return HOSTILE_INTS + HOSTILE_INT64S
+    if kind in (field.TYPE_INT32, field.TYPE_SINT32, field.TYPE_SFIXED32, field.TYPE_ENUM):
+        return (*HOSTILE_INTS, 99)
+    return ()
+
+
+def _scalar_paths(message: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every scalar field of `message`'s type, through its message fields (the first
+    element of a repeated one): what a client can put in a request."""
+    for field in message.DESCRIPTOR.fields:
+        path = (*prefix, field.name)
+        if field.type == field.TYPE_MESSAGE:
+            if field.message_type.full_name.startswith("google.protobuf."):
+                continue
+            child = getattr(message, field.name)
+            if field.is_repeated:
+                child = child[0] if len(child) else child.add()
+            yield from _scalar_paths(child, path)
+        else:
+            yield path
+
+
+def _with(message: Any, path: tuple[str, ...], value: object) -> Any:
+    copy = type(message)()
+    copy.CopyFrom(message)
+    target = copy
+    for name in path[:-1]:
+        child = getattr(target, name)
+        target = child[0] if hasattr(child, "add") else child
+    field = target.DESCRIPTOR.fields_by_name[path[-1]]
+    if field.is_repeated:
+        del getattr(target, path[-1])[:]
+        getattr(target, path[-1]).append(value)
+    else:
+        setattr(target, path[-1], value)
+    return copy
+
+
+def field_probes(listed: bytes, hit_id: str, case_id: str) -> list[Probe]:
+    """Every string and number field of every request, set to each hostile value of its
+    type, the rest valid: the check's hash matches the seeded pending entry one bit away
+    (a new bit each time, so a REVIEW records a new hit), `hit_id` is a pending hit and
+    `case_id` a real case, so the values reach the store where they once failed."""
+
+    def near(n: int) -> pb.Hash:
+        value = bytearray(listed)
+        value[(n // 8) % 32] ^= 1 << (n % 8)
+        return pb.Hash(algorithm=pb.HASH_ALGORITHM_PDQ, value=bytes(value), quality=100)
+
+    counter = itertools.count(1)
+    bases: dict[str, Callable[[], Any]] = {
+        CHECK: lambda: pb.CheckUploadRequest(hashes=[near(next(counter))], content_ref="ok"),
+        BATCH: lambda: pb.CheckUploadBatchRequest(
+            uploads=[pb.CheckUploadRequest(hashes=[near(next(counter))], content_ref="ok")]
+        ),
+        SUBMIT: lambda: pb.SubmitCaseRequest(
+            hashes=[pb.Hash(algorithm=pb.HASH_ALGORITHM_SHA256, value=bytes(range(32)))]
+        ),
+        GET_CASE: lambda: pb.GetCaseRequest(case_id=case_id, case_token="t" * 43),
+        WITHDRAW: lambda: pb.WithdrawCaseRequest(case_id=case_id, case_token="t" * 43),
+        LIST_HITS: lambda: pb.ListHitsRequest(state=pb.HIT_STATE_PENDING, page_size=10),
+        RESOLVE: lambda: pb.ResolveHitRequest(
+            hit_id=hit_id, verdict=pb.VERDICT_REJECTED, note="not it"
+        ),
+        DISPUTED: lambda: pb.ListDisputedEntriesRequest(page_size=10),
+    }
+    probes = []
+    for method, base in bases.items():
+        for path in _scalar_paths(base()):
+            field = _field(base(), path)
+            for value in _values(field):
+                try:
+                    message = _with(base(), path, value)
+                except (ValueError, TypeError):  # e.g. an int64 value in an int32 field
+                    continue
+                family = f"field {method.rsplit('/', 1)[1]}.{'.'.join(path)}"
+                probes.append(Probe(family, method, (message.SerializeToString(),)))
+    return probes
+
+
+def _field(message: Any, path: tuple[str, ...]) -> Any:
+    for name in path[:-1]:
+        child = getattr(message, name)
+        message = child[0] if hasattr(child, "add") else child
+    return message.DESCRIPTOR.fields_by_name[path[-1]]
+
+
+# --- every field of every web form -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebProbe:
+    """One hostile request to `hashguard web`: `as_moderator` ones are sent signed in."""
+
+    family: str
+    path: str
+    body: bytes
+    content_type: str
+    as_moderator: bool = False
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"hashes": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+def web_probes(csrf: str, hit_id: str) -> list[WebProbe]:
+    """Every field of every form and of the victim page's JSON set to each hostile value
+    (seeds from issue 15: `"quality": 1e999`, JSON nested 50,000 deep), the other fields
+    valid (`csrf` the visitor's or the session's token, `hit_id` a pending hit)."""
+    form = "application/x-www-form-urlencoded"
+    forms: dict[str, tuple[dict[str, str], bool]] = {
+        "/case": ({"csrf": csrf, "case_id": "c", "case_token": "t"}, False),
+        "/case/withdraw": ({"csrf": csrf, "case_id": "c", "case_token": "t"}, False),
+        "/console/sign-in": ({"csrf": csrf, "key": "hg_x_y"}, False),
+        f"/console/hits/{hit_id}": (
+            {"csrf": csrf, "verdict": "reject", "note": "no", "vet_partial": "1"},
+            True,
+        ),
+        "/console/sign-out": ({"csrf": csrf}, True),
+    }
+    probes = []
+    strings = [s for s in HOSTILE_STRINGS if len(s) < 20_000] + ["é" * 300]
+    for path, (fields, signed_in) in forms.items():
+        for name in fields:
+            for value in strings:
+                body = urllib.parse.urlencode({**fields, name: value}).encode()
+                probes.append(
+                    WebProbe(f"web form {path.split('/')[-1]}.{name}", path, body, form, signed_in)
+                )
+        probes.append(WebProbe("web form bytes", path, b"%ff%fe=%00&&=&csrf", form, signed_in))
+        probes.append(
+            WebProbe(
+                "web form multipart",
+                path,
+                b"--x\r\nbroken",
+                "multipart/form-data; boundary=x",
+                signed_in,
+            )
+        )
+    good: dict[str, object] = {"algorithm": "sha256", "hex": "ab" * 32, "quality": 0}
+    values: list[object]
+    for name, values in (
+        ("algorithm", ["", "pdq\x00", "x" * 5000, 7, None, ["pdq"]]),
+        ("hex", ["", "zz", "00" * 31, "ab" * 5000, 12, None]),
+        ("quality", [1e999, -1e999, 2**70, -1, 101, "50", None, [1], float("nan")]),
+    ):
+        for odd in values:
+            item = {**good, name: odd}
+            body = json.dumps({"hashes": [item]}).encode()
+            probes.append(WebProbe(f"web json {name}", "/api/cases", body, "application/json"))
+    for body in (
+        _nested(50_000),
+        b"[" * 50_000,
+        b'{"hashes": "x"}',
+        b'{"hashes": [1, 2]}',
+        b"null",
+        b"\xff\xfe",
+        b'{"hashes": [' + b"{}," * 1000 + b"{}]}",
+    ):
+        probes.append(WebProbe("web json shape", "/api/cases", body, "application/json"))
+    return probes

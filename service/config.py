@@ -88,6 +88,7 @@ class Settings:
     tls_client_ca: str = ""
     rate_limits: str = "operator=1000:2000,moderator=20:100,submitter=5:50,admin=50:200"
     max_cases_per_hour: int = 1000
+    max_hashes_per_hour: int = 50_000
     max_stream_items: int = 1_000_000
     max_batch_items: int = 256
     decode_budget_pixels: int = 128_000_000
@@ -131,6 +132,7 @@ class Settings:
             (bool(self.tls_cert) == bool(self.tls_key), "tls_cert and tls_key go together"),
             (not self.tls_client_ca or bool(self.tls_cert), "tls_client_ca needs tls_cert"),
             (self.max_cases_per_hour >= 0, "max_cases_per_hour must not be negative"),
+            (self.max_hashes_per_hour >= 0, "max_hashes_per_hour must not be negative"),
             (self.max_stream_items >= 1, "max_stream_items must be positive"),
             (self.max_batch_items >= 1, "max_batch_items must be positive"),
             (self.decode_budget_pixels >= 0, "decode_budget_pixels must not be negative"),
@@ -187,6 +189,8 @@ _HELP = {
     "rate_limits": "per-key token buckets, `ROLE=PER_SECOND:BURST,...`; roles left out "
     "(or rate 0) are not limited",
     "max_cases_per_hour": "most cases one submitter key may open per hour (0: no cap)",
+    "max_hashes_per_hour": "most hashes one submitter key may submit per hour, over all its "
+    "cases (0: no cap)",
     "max_stream_items": "most uploads one CheckUploads stream may carry; then open a new one",
     "max_batch_items": "most uploads one CheckUploadBatch call may carry (a larger batch is "
     "refused whole, INVALID_ARGUMENT)",
@@ -219,6 +223,7 @@ class WebSettings:
     web_cookie_secure: int = 1
     web_content_url: str = ""
     web_cases_per_visitor_hour: int = 10
+    web_case_reads_per_visitor_hour: int = 60
     web_client_ip_header: str = ""
     web_tls: int = 0
     web_tls_ca: str = ""
@@ -245,6 +250,10 @@ class WebSettings:
             (self.web_tls in (0, 1), "web_tls must be 0 or 1"),
             (self.web_cases_per_visitor_hour >= 0, "web_cases_per_visitor_hour must be >= 0"),
             (
+                self.web_case_reads_per_visitor_hour >= 0,
+                "web_case_reads_per_visitor_hour must be >= 0",
+            ),
+            (
                 bool(self.web_tls_cert) == bool(self.web_tls_key),
                 "web_tls_cert and web_tls_key go together (the web tier's client certificate)",
             ),
@@ -266,8 +275,12 @@ _WEB_HELP = {
     "HTTPS); 0: over plain HTTP too",
     "web_content_url": "link to the operator's content, `{ref}` replaced by the content "
     "reference (empty: no link)",
-    "web_cases_per_visitor_hour": "cases one visitor may submit per hour through the victim "
-    "page (0: no cap); all visitors share the web tier's submitter key and its quota",
+    "web_cases_per_visitor_hour": "cases one visitor (an IPv4 /24 or IPv6 /64) may submit per "
+    "hour through the victim page (0: no cap); all visitors share the web tier's submitter "
+    "key and its quota",
+    "web_case_reads_per_visitor_hour": "case look-ups and withdrawals one visitor (an IPv4 "
+    "/24 or IPv6 /64) may make per hour through the case page (0: no cap); each read is "
+    "audited by the service",
     "web_client_ip_header": "header whose last address is the visitor's, set by your proxy "
     "(e.g. X-Forwarded-For); empty: the connection's address",
     "web_tls": "1: call the service over TLS, trusting the system's CAs (any other --web-tls-* "

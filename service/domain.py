@@ -133,6 +133,9 @@ class Principal:
     name: str
     role: Role
     tenant: str = DEFAULT_TENANT
+    # The key's own hourly submission quotas (None: the server's settings).
+    cases_per_hour: int | None = None
+    hashes_per_hour: int | None = None
 
     @property
     def sees_every_tenant(self) -> bool:

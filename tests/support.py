@@ -219,19 +219,20 @@ class Browser:
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
     ) -> tuple[int, str, dict[str, str]]:
-        """(status, body text, headers) of one request: a form POST, a raw POST, or a GET."""
+        """(status, body text, headers named in lower case) of one request: a form POST,
+        a raw POST, or a GET."""
         data = urllib.parse.urlencode(form).encode() if form is not None else body
         request = urllib.request.Request(self.url + path, data=data, headers=headers or {})
         try:
             with self._opener.open(request, timeout=60) as response:
-                return response.status, response.read().decode(), dict(response.headers)
+                return response.status, response.read().decode(), _lower(response.headers)
         except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode(), dict(exc.headers)
+            return exc.code, exc.read().decode(), _lower(exc.headers)
 
     def csrf(self, path: str) -> str:
         """The CSRF token of the form on `path` (GET; sets the visitor's cookie)."""
         _, page, _ = self.request(path)
-        found = re.search(r'name="csrf" value="([^"]+)"', page)
+        found = re.search(r'(?:name="csrf" value|data-csrf)="([^"]+)"', page)
         assert found, page
         return found.group(1)
 
@@ -248,3 +249,7 @@ class Browser:
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: object, **kwargs: object) -> None:
         return None
+
+
+def _lower(headers: Any) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}

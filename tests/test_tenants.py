@@ -234,7 +234,8 @@ def test_audit_filters(deployment: Deployment) -> None:
     mine = d.audit("--actor", "mod-b")
     assert mine and {r["actor"] for r in mine} == {"mod-b"}
     hits_only = d.audit("--action", "hit.")
-    assert hits_only and {r["action"] for r in hits_only} <= {"hit.created", "hit.resolved"}
+    actions = {r["action"] for r in hits_only}
+    assert hits_only and actions <= {"hit.created", "hit.resolved", "hit.resolve.denied"}
     newest = d.audit("--action", "hits.listed", "--limit", "1")
     assert len(newest) == 1 and newest[0]["actor"] == "mod-b"  # newest first
     assert d.audit("--since", "2999-01-01") == []

@@ -534,7 +534,8 @@ def test_one_visitor_cannot_spend_the_quota_all_victims_share(stack: Stack, brow
         assert "Please try again in 30 minutes" in third.json()["error"]
         assert 1700 <= int(third.headers["retry-after"]) <= 1800
         assert send("198.51.100.7, 198.51.100.1").status == 429
-        assert send("198.51.100.2").status == 200
+        assert send("198.51.100.2").status == 429  # the same /24: the same visitor
+        assert send("198.51.101.2").status == 200
         context.close()
     finally:
         stop_web(web)

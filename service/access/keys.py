@@ -40,15 +40,39 @@ def validate_tenant(tenant: str) -> str:
 
 
 def create_api_key(
-    store: KeyStore, role: Role, name: str | None = None, tenant: str = DEFAULT_TENANT
+    store: KeyStore,
+    role: Role,
+    name: str | None = None,
+    tenant: str = DEFAULT_TENANT,
+    cases_per_hour: int | None = None,
+    hashes_per_hour: int | None = None,
 ) -> str:
-    """Store a new key's digest and return the key (the only time it is seen)."""
+    """Store a new key's digest and return the key (the only time it is seen). The
+    quotas, when given, replace the server's hourly submission quotas for this key."""
+    for flag, value in (("cases-per-hour", cases_per_hour), ("hashes-per-hour", hashes_per_hour)):
+        if value is not None and not 0 <= value <= 10**9:
+            raise InvalidInput(f"--{flag} must be 0..1000000000 (0: no cap), got {value}")
     key_id, key = new_api_key()
     name = name or f"{role.value}-{key_id}"
     record = ApiKeyRecord(
-        key_id, name, role, digest(key), time.time(), tenant=validate_tenant(tenant)
+        key_id,
+        name,
+        role,
+        digest(key),
+        time.time(),
+        tenant=validate_tenant(tenant),
+        cases_per_hour=cases_per_hour,
+        hashes_per_hour=hashes_per_hour,
     )
-    store.add_api_key(record, local_actor("key.added", name, f"role={role.value} tenant={tenant}"))
+    detail = f"role={role.value} tenant={tenant}" + "".join(
+        f" {label}={value}"
+        for label, value in (
+            ("cases_per_hour", cases_per_hour),
+            ("hashes_per_hour", hashes_per_hour),
+        )
+        if value is not None
+    )
+    store.add_api_key(record, local_actor("key.added", name, detail))
     return key
 
 

@@ -75,7 +75,9 @@ class Authenticator:
         """The key's principal once its secret matched (one digest per call)."""
         if record.revoked_at is not None:
             raise Unauthenticated("unknown or revoked API key")
-        return Principal(record.name, record.role, record.tenant)
+        return Principal(
+            record.name, record.role, record.tenant, record.cases_per_hour, record.hashes_per_hour
+        )
 
     def _api_key_record(self, key_id: str) -> ApiKeyRecord | None:
         """The key's record from the store. While the store cannot be reached, the last

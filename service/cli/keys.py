@@ -39,6 +39,16 @@ def add_keys(commands: Any) -> None:
         help=f"the platform the key acts for (default {DEFAULT_TENANT!r}); moderators see "
         "only their tenant's hits",
     )
+    for flag, server_flag in (
+        ("cases", "--max-cases-per-hour"),
+        ("hashes", "--max-hashes-per-hour"),
+    ):
+        add.add_argument(
+            f"--{flag}-per-hour",
+            type=int,
+            help=f"this key's own hourly {flag} quota instead of the server's {server_flag} "
+            "(0: no cap); give the web tier's submitter key headroom this way",
+        )
     add.set_defaults(handler=cmd_keys_add)
     list_ = keys.add_parser("list", help="list API keys (names, roles, tenants; no secrets)")
     data_dir_flags(list_)
@@ -83,7 +93,14 @@ def add_disputed(commands: Any) -> None:
 
 def cmd_keys_add(args: argparse.Namespace) -> int:
     with opened_store(args, create=True) as store:
-        key = create_api_key(store, Role(args.role), args.name, args.tenant)
+        key = create_api_key(
+            store,
+            Role(args.role),
+            args.name,
+            args.tenant,
+            args.cases_per_hour,
+            args.hashes_per_hour,
+        )
     return _show_new_key(f"created {args.role} key for tenant {args.tenant!r}", key)
 
 
@@ -91,12 +108,16 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     with opened_store(args) as store:
         keys = store.list_api_keys()
         store.append_audit(local_actor("keys.listed", f"{len(keys)} keys"))
-    print("name\trole\ttenant\tkey id\tcreated\tstatus")
+    print("name\trole\ttenant\tkey id\tcreated\tstatus\tquotas")
     for k in keys:
         status = f"revoked {_when(k.revoked_at)}" if k.revoked_at is not None else "active"
         if k.rotated_at is not None and k.revoked_at is None:
             status += f" (rotated {_when(k.rotated_at)})"
-        print(f"{k.name}\t{k.role.value}\t{k.tenant}\t{k.key_id}\t{_when(k.created_at)}\t{status}")
+        quotas = _quotas(k.cases_per_hour, k.hashes_per_hour)
+        print(
+            f"{k.name}\t{k.role.value}\t{k.tenant}\t{k.key_id}\t{_when(k.created_at)}\t"
+            f"{status}\t{quotas}"
+        )
     return 0
 
 
@@ -187,3 +208,9 @@ def _parse_since(text: str | None) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
+
+
+def _quotas(cases: int | None, hashes: int | None) -> str:
+    """A key's own hourly quotas, or "server" where it uses the server's settings."""
+    shown = [f"{n}/h {what}" for n, what in ((cases, "cases"), (hashes, "hashes")) if n is not None]
+    return ", ".join(shown) or "server"

@@ -90,12 +90,19 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from service.access.keys import local_actor
+
     states = {
         "vetted": [EntryState.VETTED],
         "pending": [EntryState.PENDING],
         "all": [EntryState.PENDING, EntryState.VETTED],
     }[args.state]
     with opened_store(args) as store:
+        # A privileged read (every listed hash): recorded before anything is written out.
+        target = Path(args.out).name if args.out else "stdout"
+        store.append_audit(
+            local_actor("list.exported", target, f"state={args.state} format={args.format}")
+        )
         rows = (
             HashValue(row.algorithm, row.value)
             for batch in store.iter_entries(states)

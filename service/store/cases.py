@@ -43,6 +43,12 @@ class CaseStore(ABC):
         return self._cases_opened_since(submitted_by, since)
 
     @final
+    def hashes_submitted_since(self, submitted_by: str, since: float) -> int:
+        """How many hashes (entries) the cases `submitted_by` opened at or after `since`
+        hold, withdrawn ones included: the submitter's hourly hash quota."""
+        return self._hashes_submitted_since(submitted_by, since)
+
+    @final
     def case_status(self, case_id: str) -> CaseStatus:
         """Raises NotFound for an unknown case."""
         return self._case_status(case_id)
@@ -65,6 +71,9 @@ class CaseStore(ABC):
 
     @abstractmethod
     def _cases_opened_since(self, submitted_by: str, since: float) -> tuple[int, float | None]: ...
+
+    @abstractmethod
+    def _hashes_submitted_since(self, submitted_by: str, since: float) -> int: ...
 
     @abstractmethod
     def _case_status(self, case_id: str) -> CaseStatus: ...

@@ -19,6 +19,8 @@ class ApiKeyRecord:
     revoked_at: float | None = None
     tenant: str = DEFAULT_TENANT
     rotated_at: float | None = None
+    cases_per_hour: int | None = None  # None: the server's --max-cases-per-hour
+    hashes_per_hour: int | None = None  # None: the server's --max-hashes-per-hour
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from service.domain import AuditEvent, CaseStatus, EntryRow, EntryState, HashVal
 from service.errors import InvalidInput, LimitExceeded, NotFound, QuotaExceeded, RefusedSubmission
 from service.runtime import Runtime
 from service.submission_checks import check_submission
+from service.usecases.guards import MAX_ID, text
 
 _NO_SUCH_TOKEN = digest("")  # compared against when the case id is unknown
 _HOUR = 3600.0
@@ -51,7 +52,7 @@ class Cases:
             metrics.REFUSED_SUBMISSIONS.labels(exc.reason).inc()
             raise
         values = list(hashes)
-        self._check_hourly_cases(principal)
+        self._check_hourly_cases(principal, len(values))
         case_id, token, now = str(uuid.uuid4()), new_case_token(), time.time()
         audit = AuditEvent.by(
             principal, "case.submitted", f"case {case_id}", now, f"{len(values)} hashes"
@@ -65,22 +66,49 @@ class Cases:
         )
         return NewCase(case_id, token, len(ids))
 
-    def _check_hourly_cases(self, principal: Principal) -> None:
-        """Counted from the store, so the quota holds across restarts and replicas (two
+    def _check_hourly_cases(self, principal: Principal, adding: int) -> None:
+        """The key's hourly quotas of cases and of hashes (a case may hold up to
+        --max-hashes-per-case, so counting cases alone let one key add a million
+        entries an hour); a key's own quotas (keys add --cases-per-hour ...) replace the
+        server's. Counted from the store, so they hold across restarts and replicas (two
         submissions racing on different replicas may both pass at the boundary)."""
-        cap = self.runtime.settings.max_cases_per_hour
-        if cap == 0:
+        settings = self.runtime.settings
+        cases, hashes = settings.max_cases_per_hour, settings.max_hashes_per_hour
+        if principal.cases_per_hour is not None:
+            cases = principal.cases_per_hour
+        if principal.hashes_per_hour is not None:
+            hashes = principal.hashes_per_hour
+        if cases == 0 and hashes == 0:
             return
         now = time.time()
         opened, oldest = self.runtime.store.cases_opened_since(principal.name, now - _HOUR)
-        if opened >= cap:
-            wait = max(1.0, (oldest or now) + _HOUR - now)
+        wait = max(1.0, (oldest or now) + _HOUR - now)
+        if cases and opened >= cases:
             raise self.runtime.limits.refused(
                 principal,
                 QuotaExceeded(
                     "cases_per_hour",
                     f"key {principal.name!r} opened {opened} cases in the last hour, the "
                     f"most allowed; retry in {wait:.0f} s",
+                    retry_after=wait,
+                ),
+            )
+        if hashes and opened:
+            self._check_hourly_hashes(principal, hashes, adding, wait)
+
+    def _check_hourly_hashes(
+        self, principal: Principal, most: int, adding: int, wait: float
+    ) -> None:
+        now = time.time()
+        added = self.runtime.store.hashes_submitted_since(principal.name, now - _HOUR)
+        if added + adding > most:
+            raise self.runtime.limits.refused(
+                principal,
+                QuotaExceeded(
+                    "hashes_per_hour",
+                    f"key {principal.name!r} submitted {added} hashes in the last hour and "
+                    f"this case holds {adding}; at most {most} an hour are allowed "
+                    f"(max_hashes_per_hour): retry in {wait:.0f} s",
                     retry_after=wait,
                 ),
             )
@@ -105,6 +133,8 @@ class Cases:
     def _authorise_case(self, case_id: str, case_token: str) -> None:
         if not case_id or not case_token:
             raise InvalidInput("case_id and case_token are both required")
+        text("case_id", case_id, MAX_ID)
+        text("case_token", case_token, MAX_ID)
         auth = self.runtime.store.get_case_auth(case_id)
         # One message and the same work for both failures, so case ids cannot be probed
         # without their token.

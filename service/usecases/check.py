@@ -17,6 +17,7 @@ from service.domain import Decision, HashValue, Match, Principal, Query, Role
 from service.errors import HashGuardError, InvalidInput, LimitExceeded, QuotaExceeded, Unavailable
 from service.policy import best_per_entry, decide
 from service.runtime import Runtime
+from service.usecases.guards import text
 from service.usecases.queries import image_queries, supplied_queries
 from service.usecases.recording import decide_and_record
 
@@ -267,7 +268,6 @@ class Checks:
 
 
 def _check_shape(image: bytes | None, hashes: Sequence[HashValue], content_ref: str) -> None:
-    if len(content_ref) > MAX_CONTENT_REF:
-        raise InvalidInput(f"content_ref is longer than {MAX_CONTENT_REF} characters")
+    text("content_ref", content_ref, MAX_CONTENT_REF)
     if bool(image) == bool(hashes):
         raise InvalidInput("set exactly one of 'image' (the file's bytes) and 'hashes'")

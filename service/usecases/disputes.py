@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
-from service.access.auth import require_role
 from service.domain import AuditEvent, DisputedEntry, Principal, Role
 from service.runtime import Runtime
+from service.usecases.guards import privileged
 from service.usecases.paging import decode_page_token, encode_page_token, page_limit
 
 
@@ -18,7 +18,7 @@ class Disputes:
     def list_disputed(
         self, principal: Principal, page_size: int, page_token: str
     ) -> tuple[list[DisputedEntry], str]:
-        require_role(principal, Role.ADMIN)
+        privileged(self.runtime, principal, Role.ADMIN, "disputed.list", "entries")
         self.runtime.limits.charge(principal)
         limit = page_limit(page_size)
         after = decode_page_token(page_token, "disputed") if page_token else 0

@@ -26,6 +26,9 @@ def decode_page_token(token: str, kind: str) -> int:
         prefix, seq = base64.urlsafe_b64decode(token.encode()).decode().split(":")
         if prefix != kind:
             raise ValueError(prefix)
-        return int(seq)
+        value = int(seq)
+        if not 0 <= value < 2**63:  # beyond a row number (SQLite cannot even bind it)
+            raise ValueError(seq)
+        return value
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput("page_token is not one this server issued") from None

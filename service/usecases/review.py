@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import time
 
-from service.access.auth import require_role
 from service.domain import AuditEvent, Hit, HitState, Principal, Role, Verdict
-from service.errors import InvalidInput
+from service.errors import InvalidInput, NotFound
 from service.runtime import Runtime
 from service.store import ReviewRules
+from service.usecases.guards import MAX_ID, privileged, text
 from service.usecases.paging import decode_page_token, encode_page_token, page_limit
 
 MAX_NOTE = 4096
@@ -22,7 +22,7 @@ class Review:
     def list_hits(
         self, principal: Principal, state: HitState | None, page_size: int, page_token: str
     ) -> tuple[list[Hit], str]:
-        require_role(principal, Role.MODERATOR)
+        privileged(self.runtime, principal, Role.MODERATOR, "hits.list", "hits")
         self.runtime.limits.charge(principal)
         limit = page_limit(page_size)
         before = decode_page_token(page_token, "hits") if page_token else None
@@ -51,12 +51,13 @@ class Review:
         """A moderator's verdict on one of its tenant's hits. A confirmation agrees to the
         entries matched by a whole part of the upload, and to those matched only by a
         part (a strip) when `vet_partial` says so (docs/SECURITY.md)."""
-        require_role(principal, Role.MODERATOR)
+        target = f"hit {hit_id[:MAX_ID]}"
+        privileged(self.runtime, principal, Role.MODERATOR, "hit.resolve", target)
         self.runtime.limits.charge(principal)
         if not hit_id:
             raise InvalidInput("hit_id is required")
-        if len(note) > MAX_NOTE:
-            raise InvalidInput(f"note is longer than {MAX_NOTE} characters")
+        text("hit_id", hit_id, MAX_ID)
+        text("note", note, MAX_NOTE)
         now = time.time()
         detail = verdict.value + (" +partial" if vet_partial else "")
         audit = AuditEvent.by(principal, "hit.resolved", f"hit {hit_id}", now, detail)
@@ -67,9 +68,17 @@ class Review:
             settings.vet_partial_tenants,
             vet_partial and verdict is Verdict.CONFIRMED,
         )
-        hit, vetted = self.runtime.store.resolve_hit(
-            hit_id, verdict, note, principal.name, now, tenant_scope(principal), rules, audit
-        )
+        store = self.runtime.store
+        try:
+            hit, vetted = store.resolve_hit(
+                hit_id, verdict, note, principal.name, now, tenant_scope(principal), rules, audit
+            )
+        except NotFound:
+            # Another tenant's hit answers as an unknown one, but the audit log says which.
+            found = store.get_hit(hit_id)
+            why = f"tenant {found.tenant}'s hit" if found is not None else "no such hit"
+            store.append_audit(AuditEvent.by(principal, "hit.resolve.denied", target, now, why))
+            raise
         self.runtime.follower.vet_local(vetted)
         return hit, vetted
 

@@ -7,6 +7,7 @@ never a stack trace or the service's internals.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,16 +43,27 @@ DISPUTED_LIMIT = 200
 
 class PageError(Exception):
     """A call failed in a way the page explains: `key` names the words in the pages'
-    catalogue (service/web/locales), `params` fill them; `status` is the HTTP status."""
+    catalogue (service/web/locales), `params` fill them; `status` is the HTTP status,
+    `retry_after` the seconds after which trying again can work (a Retry-After header)."""
 
-    def __init__(self, key: str, status: int = 400, **params: Any) -> None:
+    def __init__(
+        self, key: str, status: int = 400, retry_after: float | None = None, **params: Any
+    ) -> None:
         super().__init__(key)
         self.key = key
         self.status = status
+        self.retry_after = retry_after
         self.params = params
 
     def text(self, lang: str) -> str:
         return translate(lang, self.key, **self.params)
+
+
+def busy(key: str, wait: float) -> PageError:
+    """A refusal that says what happened, that nothing was sent and when to retry (in
+    whole minutes): `key` is one of err.visitor_busy, err.page_busy, err.service_busy,
+    err.case_reads_busy (plural forms in the catalogues)."""
+    return PageError(key, 429, retry_after=wait, count=max(1, math.ceil(wait / 60)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +263,9 @@ class Backend:
         return f"{total}+"
 
     def _call(self, method: Any, request: Any, key: str = "") -> Any:
+        if key and not (key.isascii() and key.isprintable() and len(key) <= 256):
+            # no key looks like this, and gRPC metadata could not even carry it
+            raise PageError(*_MESSAGES[grpc.StatusCode.UNAUTHENTICATED])
         metadata = (("authorization", f"Bearer {key}"),) if key else ()
         try:
             return method(request, metadata=metadata, timeout=self.client.timeout)
@@ -271,8 +286,16 @@ def parse_browser_hashes(items: object, most: int) -> list[tuple[SignalType, byt
             algorithm = REGISTRY.by_name[item["algorithm"]]
             value = algorithm.validate(bytes.fromhex(item["hex"]))
             quality = int(item.get("quality", 0))
-        except (KeyError, TypeError, ValueError, AttributeError, InvalidInput) as exc:
-            raise PageError("err.bad_form_detail", detail=str(exc)) from None
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            OverflowError,
+            InvalidInput,
+        ) as exc:
+            # the reason, cut short: it may quote what was sent
+            raise PageError("err.bad_form_detail", detail=str(exc)[:100]) from None
         if algorithm not in BROWSER_ALGORITHMS or not 0 <= quality <= 100:
             raise PageError("err.bad_form")
         parsed.append((algorithm, value, quality))
@@ -284,7 +307,6 @@ _MESSAGES = {
     grpc.StatusCode.UNAUTHENTICATED: ("err.bad_key", 401),
     grpc.StatusCode.PERMISSION_DENIED: ("err.forbidden", 403),
     grpc.StatusCode.FAILED_PRECONDITION: ("err.done_already", 409),
-    grpc.StatusCode.RESOURCE_EXHAUSTED: ("err.too_much", 413),
     grpc.StatusCode.UNAVAILABLE: ("err.unavailable", 503),
     grpc.StatusCode.DEADLINE_EXCEEDED: ("err.timeout", 504),
 }
@@ -292,6 +314,8 @@ _MESSAGES = {
 
 def _page_error(exc: grpc.RpcError) -> PageError:
     code = exc.code()
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return _busy(exc)
     if code in _MESSAGES:
         key, status = _MESSAGES[code]
         return PageError(key, status)
@@ -331,3 +355,16 @@ def _hit_view(hit: Any) -> HitView:
 
 def _algorithm_name(value: int) -> str:
     return pb.HashAlgorithm.Name(value).removeprefix("HASH_ALGORITHM_")
+
+
+def _busy(exc: grpc.RpcError) -> PageError:
+    """RESOURCE_EXHAUSTED: the web tier's key used up a quota shared by every visitor
+    (cases or hashes per hour), or a rate limit; the service says when to retry."""
+    trailers: Any = exc.trailing_metadata() or ()
+    retry_ms = next((str(value) for name, value in trailers if name == "retry-after-ms"), None)
+    try:
+        wait = max(1.0, int(retry_ms) / 1000) if retry_ms is not None else 300.0
+    except ValueError:
+        wait = 300.0
+    quota = "per_hour" in (exc.details() or "") or "in the last hour" in (exc.details() or "")
+    return busy("err.page_busy" if quota else "err.service_busy", wait)

@@ -53,7 +53,7 @@ async def sign_out(request: Request) -> Response:
     if session and not same_token(session.csrf, str(form.get("csrf", ""))):
         return ctx.render(request, "error.html", {"error": PageError(EXPIRED, 403)}, 403, session)
     response = _to_sign_in()
-    ctx.end_session(response)
+    ctx.end_session(response, session)
     return response
 
 
@@ -134,7 +134,7 @@ def _verdict(session: Session, form: FormData) -> tuple[str, str]:
 def _console_error(ctx: WebContext, request: Request, session: Session, exc: PageError) -> Response:
     if exc.status == 401:
         response = _to_sign_in()  # the key is no longer known (revoked): sign in again
-        ctx.end_session(response)
+        ctx.end_session(response, session)
         return response
     return ctx.render(request, "error.html", {"error": exc}, exc.status, session)
 

@@ -34,13 +34,17 @@ class WebContext:
     sessions: SessionBox
     templates: Jinja2Templates
     visitors: VisitorLimit
+    case_reads: VisitorLimit
 
     @classmethod
     def create(cls, settings: WebSettings, backend: Backend) -> WebContext:
         templates = Jinja2Templates(directory=str(TEMPLATES))
         templates.env.globals["content_link"] = _content_link(settings.web_content_url)
-        visitors = VisitorLimit(settings.web_cases_per_visitor_hour, settings.web_client_ip_header)
-        return cls(settings, backend, SessionBox(settings.web_session_secret), templates, visitors)
+        header = settings.web_client_ip_header
+        visitors = VisitorLimit(settings.web_cases_per_visitor_hour, header)
+        case_reads = VisitorLimit(settings.web_case_reads_per_visitor_hour, header)
+        sessions = SessionBox(settings.web_session_secret)
+        return cls(settings, backend, sessions, templates, visitors, case_reads)
 
     # -- cookies: __Host- names pin them to this host and path / when they are Secure --
 
@@ -78,7 +82,10 @@ class WebContext:
         sealed, _ = self.sessions.seal(moderator_key)
         self.set_cookie(response, self.session_cookie, sealed, SESSION_SECONDS)
 
-    def end_session(self, response: Response) -> None:
+    def end_session(self, response: Response, session: Session | None = None) -> None:
+        """Delete the cookie and, given the session, refuse it here from now on."""
+        if session is not None:
+            self.sessions.end(session)
         response.delete_cookie(
             self.session_cookie,
             path="/",

@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service.web.backend import PageError, parse_browser_hashes
-from service.web.context import web_context
+from service.web.backend import PageError, busy, parse_browser_hashes
+from service.web.context import WebContext, web_context
 
 MOST_HASHES = 1000  # the service's default --max-hashes-per-case
 
@@ -31,16 +31,15 @@ async def submit_hashes(request: Request) -> Response:
         body = await request.body()  # at most MAX_BODY_BYTES: app.BodyLimit
         try:
             hashes = parse_browser_hashes(json.loads(body).get("hashes"), MOST_HASHES)
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):  # RecursionError: JSON nested deep
             raise PageError("err.bad_form") from None
         wait = ctx.visitors.take(request)
         if wait:
-            minutes = max(1, math.ceil(wait / 60))
-            busy = PageError("err.visitor_busy", 429, count=minutes)
-            return ctx.error_json(request, busy, **{"Retry-After": str(math.ceil(wait))})
+            raise busy("err.visitor_busy", wait)
         case = await run_in_threadpool(ctx.backend.submit_case, hashes)
     except PageError as exc:
-        return ctx.error_json(request, exc)
+        retry = {"Retry-After": str(math.ceil(exc.retry_after))} if exc.retry_after else {}
+        return ctx.error_json(request, exc, **retry)
     return JSONResponse(
         {"case_id": case.case_id, "case_token": case.case_token, "entry_count": case.entry_count}
     )
@@ -56,6 +55,7 @@ async def status(request: Request) -> Response:
     case_id, token = str(form.get("case_id", "")), str(form.get("case_token", ""))
     try:
         ctx.check_public_token(request, str(form.get("csrf", "")))
+        _take_case_read(ctx, request)
         case = await run_in_threadpool(ctx.backend.case_status, case_id, token)
     except PageError as exc:
         return ctx.render(request, "status.html", {"error": exc, "case_id": case_id}, exc.status)
@@ -68,10 +68,19 @@ async def withdraw(request: Request) -> Response:
     case_id, token = str(form.get("case_id", "")), str(form.get("case_token", ""))
     try:
         ctx.check_public_token(request, str(form.get("csrf", "")))
+        _take_case_read(ctx, request)
         count = await run_in_threadpool(ctx.backend.withdraw_case, case_id, token)
     except PageError as exc:
         return ctx.render(request, "status.html", {"error": exc, "case_id": case_id}, exc.status)
     return ctx.render(request, "withdrawn.html", {"case_id": case_id, "count": count})
+
+
+def _take_case_read(ctx: WebContext, request: Request) -> None:
+    """Each look-up costs the service a store read and an audit row (case.read): a
+    visitor may make --web-case-reads-per-visitor-hour of them."""
+    wait = ctx.case_reads.take(request)
+    if wait:
+        raise busy("err.case_reads_busy", wait)
 
 
 ROUTES = [

@@ -24,6 +24,12 @@ CASES_OPENED_SINCE = (
     "SELECT COUNT(*) AS opened, MIN(created_at) AS oldest FROM cases"
     " WHERE submitted_by = ? AND created_at >= ?"
 )
+# The hourly hash quota's count, run on SubmitCase when --max-hashes-per-hour is set;
+# cases_by_submitter and entries_by_case serve it.
+HASHES_SUBMITTED_SINCE = (
+    "SELECT COUNT(*) AS hashes FROM entries WHERE case_id IN"
+    " (SELECT case_id FROM cases WHERE submitted_by = ? AND created_at >= ?)"
+)
 
 
 class SQLCaseStore(CaseStore):
@@ -65,6 +71,11 @@ class SQLCaseStore(CaseStore):
         with self._db.read() as tx:
             row = tx.aggregate(CASES_OPENED_SINCE, (submitted_by, since))
         return int(row["opened"]), row["oldest"]
+
+    def _hashes_submitted_since(self, submitted_by: str, since: float) -> int:
+        with self._db.read() as tx:
+            row = tx.aggregate(HASHES_SUBMITTED_SINCE, (submitted_by, since))
+        return int(row["hashes"])
 
     def _case_status(self, case_id: str) -> CaseStatus:
         with self._db.read() as tx:

@@ -11,7 +11,10 @@ from service.store.records import ApiKeyRecord
 from service.store.sql.audit import insert_audit
 from service.store.sql.database import Database, Tx
 
-_COLUMNS = "key_id, name, role, secret_hash, created_at, revoked_at, tenant, rotated_at"
+_COLUMNS = (
+    "key_id, name, role, secret_hash, created_at, revoked_at, tenant, rotated_at,"
+    " cases_per_hour, hashes_per_hour"
+)
 
 
 class SQLKeyStore(KeyStore):
@@ -21,8 +24,8 @@ class SQLKeyStore(KeyStore):
         try:
             with self._db.change() as tx:
                 tx.execute(
-                    "INSERT INTO api_keys (key_id, name, role, secret_hash, created_at, tenant)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO api_keys (key_id, name, role, secret_hash, created_at, tenant,"
+                    " cases_per_hour, hashes_per_hour) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         record.key_id,
                         record.name,
@@ -30,6 +33,8 @@ class SQLKeyStore(KeyStore):
                         record.secret_hash,
                         record.created_at,
                         record.tenant,
+                        record.cases_per_hour,
+                        record.hashes_per_hour,
                     ),
                 )
                 insert_audit(tx, audit)
@@ -90,4 +95,6 @@ def _api_key(row: dict[str, Any]) -> ApiKeyRecord:
         revoked_at=row["revoked_at"],
         tenant=row["tenant"],
         rotated_at=row["rotated_at"],
+        cases_per_hour=row["cases_per_hour"],
+        hashes_per_hour=row["hashes_per_hour"],
     )
