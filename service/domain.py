@@ -111,6 +111,11 @@ class Match:
     query_value: bytes  # the upload's hash that matched (kept for hit de-duplication)
     part: MatchPart = MatchPart.WHOLE  # which part of the upload that hash stands for
     region: str = ""  # where in the upload that part is (Query.region)
+    # A vetted entry matched farther than its threshold less the distance at which a
+    # moderator confirmed it: a BLOCK here might not be within the threshold of anything
+    # a moderator saw (one hash placed between a benign and an abusive picture), so it
+    # asks for REVIEW instead (service/policy.py).
+    beyond_vetting: bool = False
 
 
 class EntryRow(NamedTuple):
@@ -121,6 +126,9 @@ class EntryRow(NamedTuple):
     algorithm: SignalType
     value: bytes
     state: EntryState
+    # For a vetted entry: the smallest distance of the confirmations that vetted it
+    # (0 when unknown: imported as vetted); see Match.beyond_vetting.
+    vet_distance: int = 0
 
 
 DEFAULT_TENANT = "default"  # the tenant of keys made before tenants existed

@@ -33,6 +33,8 @@ class Matcher:
         self.thresholds = thresholds
         self._indexes = {signal: new_index(signal) for signal in signals}
         self._states: dict[int, EntryState] = {}
+        # vetted entries' vet_distance when not 0 (EntryRow.vet_distance)
+        self._vet_distance: dict[int, int] = {}
         self._lock = threading.Lock()
 
     def index_stats(self) -> dict[str, dict[str, int]]:
@@ -52,6 +54,7 @@ class Matcher:
         with self._lock:
             for e in live:
                 self._states[e.entry_id] = e.state
+                self._keep_vet_distance(e)
             for signal, index in self._indexes.items():
                 rows = [e for e in live if e.algorithm is signal]
                 if not rows:
@@ -70,6 +73,7 @@ class Matcher:
                 self._indexes[signal].remove(np.array(ids, dtype=np.int64))
                 for entry_id in ids:
                     self._states.pop(entry_id, None)
+                    self._vet_distance.pop(entry_id, None)
 
     def apply(self, rows: Sequence[EntryRow]) -> None:
         """Bring entries to the state the store holds for them: add new live ones,
@@ -84,7 +88,34 @@ class Matcher:
         with self._lock:
             for e in known:
                 self._states[e.entry_id] = e.state
+                self._keep_vet_distance(e)
         self.add(new)
+
+    def _keep_vet_distance(self, entry: EntryRow) -> None:
+        if entry.state is EntryState.VETTED and entry.vet_distance:
+            self._vet_distance[entry.entry_id] = entry.vet_distance
+        else:
+            self._vet_distance.pop(entry.entry_id, None)
+
+    def set_vet_distances(self, distances: dict[int, int]) -> None:
+        """The store's vet distances (Store.vet_distances), after a bulk load."""
+        with self._lock:
+            self._vet_distance.update(distances)
+
+    def vet(self, distances: dict[int, int]) -> None:
+        """Entries a confirmation just vetted, or whose confirmation came closer: vetted,
+        with the distance a moderator vouched for (kept when already smaller)."""
+        with self._lock:
+            for entry_id, distance in distances.items():
+                if entry_id not in self._states:
+                    continue
+                if self._states[entry_id] is EntryState.VETTED:
+                    distance = min(distance, self._vet_distance.get(entry_id, 0))
+                self._states[entry_id] = EntryState.VETTED
+                if distance:
+                    self._vet_distance[entry_id] = distance
+                else:
+                    self._vet_distance.pop(entry_id, None)
 
     def load_arrays(
         self, signal: SignalType, ids: np.ndarray, values: np.ndarray, vetted: np.ndarray
@@ -97,6 +128,9 @@ class Matcher:
                 zip(ids.tolist(), [states[v] for v in vetted.astype(bool).tolist()], strict=True)
             )
             self._indexes[signal].add(np.ascontiguousarray(ids), np.asarray(values))
+
+    def is_vetted(self, entry_id: int) -> bool:
+        return self._states.get(entry_id) is EntryState.VETTED
 
     def set_state(self, entry_ids: Iterable[int], state: EntryState) -> None:
         with self._lock:
@@ -138,4 +172,7 @@ class Matcher:
         if state is not None:  # removed between the index scan and now
             part = query.part if isinstance(query, Query) else MatchPart.WHOLE
             region = query.region if isinstance(query, Query) else ""
-            found.append(Match(entry_id, signal, dist, state, query.value, part, region))
+            beyond = state is EntryState.VETTED and dist + self._vet_distance.get(
+                entry_id, 0
+            ) > self.thresholds.radius(signal)
+            found.append(Match(entry_id, signal, dist, state, query.value, part, region, beyond))

@@ -56,18 +56,21 @@ def _rank(match: Match) -> tuple[bool, int]:
 
 
 def blocks(match: Match) -> bool:
-    """A vetted entry matched by a whole part of the upload, on a type that may block."""
+    """A vetted entry matched by a whole part of the upload, on a type that may block,
+    within the distance its confirmation vouches for (Match.beyond_vetting)."""
     return (
         match.entry_state is EntryState.VETTED
         and not match.part.partial
         and match.algorithm.can_block
+        and not match.beyond_vetting
     )
 
 
 def asks_review(match: Match, disputed: Collection[int] = ()) -> bool:
     """A pending entry nobody disputed, or a vetted one that may not block: matched only
     by a part of the upload (a moderator must look, since a benign picture can share a
-    strip), or on a hash type whose matches may only ask for review."""
+    strip), beyond what its confirmation vouches for, or on a hash type whose matches may
+    only ask for review."""
     if match.entry_state is EntryState.VETTED:
         return not blocks(match)
     return match.entry_state is EntryState.PENDING and match.entry_id not in disputed

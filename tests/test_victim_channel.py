@@ -12,9 +12,11 @@ itself, and other copies of it, were then BLOCKed at every other platform.
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +25,7 @@ from hashguard.v1 import hashguard_pb2 as pb
 from PIL import Image
 
 from service.media.crops import STRIP, Window, window_hashes
+from service.media.hashes import hash_image_bytes
 from tests.postgres import fresh_schema
 from tests.support import ServerProcess, Stubs, WebTier, bearer, encode, run_cli
 
@@ -216,3 +219,102 @@ def test_the_console_shows_each_part_and_vets_a_strip_only_when_ticked(stack: St
     ).hits[:1]
     assert hit.hit_id == flagged.hit_id and not hit.matches[0].agreed
     assert stack.check("op-b", photo, "rocket-elsewhere").decision == pb.DECISION_REVIEW
+
+
+def with_inset(photo: Image.Image, fraction: float = 0.45) -> Image.Image:
+    """The photo with another picture pasted into its corner (the abusive part)."""
+    copy = photo.copy()
+    inset = Image.fromarray(skimage.data.astronaut()).convert("RGB")
+    inset = inset.resize((int(photo.width * fraction), int(photo.height * fraction)))
+    copy.paste(inset, (photo.width - inset.width - 10, photo.height - inset.height - 10))
+    return copy
+
+
+def between(a: bytes, b: bytes) -> bytes:
+    """A PDQ value half way from `a` to `b`: half of the bits where they differ flipped."""
+    x, y = int.from_bytes(a, "big"), int.from_bytes(b, "big")
+    differ = [bit for bit in range(256) if (x ^ y) >> bit & 1]
+    for bit in differ[: len(differ) // 2]:
+        x ^= 1 << bit
+    return x.to_bytes(32, "big")
+
+
+def test_one_hash_between_a_benign_and_an_abusive_picture_cannot_block_the_benign_one(
+    stack: Stack,
+) -> None:
+    """Through the public victim page: one PDQ placed half way between a benign photo B
+    and B with an abusive inset I. A moderator rightly confirms I; B, whose distance to
+    the entry is within the threshold but farther than the threshold less I's, must not
+    be BLOCKed, here or by a replica started afterwards; a real victim's confirmed
+    re-upload still blocks its other copies."""
+    benign = Image.fromarray(skimage.data.camera()).convert("RGB")
+    abusive = with_inset(benign)
+    jpeg = {"B": encode(benign, "JPEG", quality=90), "I": encode(abusive, "JPEG", quality=90)}
+    pdq = {name: hash_image_bytes(data).pdq.value for name, data in jpeg.items()}
+    apart = bin(int.from_bytes(pdq["B"], "big") ^ int.from_bytes(pdq["I"], "big")).count("1")
+    assert 38 < apart <= 76  # B is not a near copy of I; one hash can sit within 38 of both
+    planted = between(pdq["B"], pdq["I"])
+
+    web = WebTier(
+        stack.server.target, env={"HASHGUARD_WEB_SUBMITTER_KEY": stack.keys["sub"]}
+    ).start()
+    try:
+        attacker = web.browser()
+        csrf = attacker.csrf("/")
+        body = {"hashes": [{"algorithm": "pdq", "hex": planted.hex(), "quality": 100}]}
+        status, reply, _ = attacker.request(
+            "/api/cases",
+            body=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "X-CSRF-Token": csrf},
+        )
+        assert status == 200, reply
+    finally:
+        web.stop()
+
+    def check(operator: str, data: bytes) -> pb.CheckUploadResponse:
+        return stack.stubs.match.CheckUpload(
+            pb.CheckUploadRequest(image=data, content_ref="inset"),
+            metadata=stack.md(operator),
+            timeout=60,
+        )
+
+    flagged = check("op-a", jpeg["I"])
+    assert flagged.decision == pb.DECISION_REVIEW
+    (match,) = [m for m in flagged.matches if m.algorithm == pb.HASH_ALGORITHM_PDQ]
+    assert match.part == pb.MATCH_PART_WHOLE and match.distance <= 38
+    resolved = stack.resolve("mod-a", flagged.hit_id, vet_partial=False)
+    assert list(resolved.vetted_entry_ids) == [match.entry_id]
+
+    for operator in ("op-b", "op-c"):
+        answer = check(operator, jpeg["B"])
+        assert answer.decision == pb.DECISION_REVIEW, answer
+        (seen,) = [m for m in answer.matches if m.entry_id == match.entry_id]
+        assert seen.entry_state == pb.ENTRY_STATE_VETTED and seen.distance <= 38
+    # A replica started now loads the list, and what each vetted entry vouches for,
+    # from the store.
+    replica = ServerProcess(Path(stack.data_args[1]), extra_args=stack.data_args[2:]).start()
+    try:
+        with replica.channel() as channel:
+            answer = Stubs(channel).match.CheckUpload(
+                pb.CheckUploadRequest(image=jpeg["B"], content_ref="inset"),
+                metadata=stack.md("op-c"),
+                timeout=60,
+            )
+        assert answer.decision == pb.DECISION_REVIEW, answer
+    finally:
+        assert replica.stop() == 0, replica.log()
+
+    # A victim's own photo, confirmed as a close re-upload, blocks its other copies.
+    photo = Image.fromarray(skimage.data.astronaut()).convert("RGB")
+    own = hash_image_bytes(encode(photo, "PNG")).pdq
+    stack.stubs.submission.SubmitCase(
+        pb.SubmitCaseRequest(
+            hashes=[pb.Hash(algorithm=pb.HASH_ALGORITHM_PDQ, value=own.value, quality=own.quality)]
+        ),
+        metadata=stack.md("sub"),
+    )
+    reupload = check("op-a", encode(photo, "JPEG", quality=85))
+    assert reupload.decision == pb.DECISION_REVIEW
+    stack.resolve("mod-a", reupload.hit_id, vet_partial=False)
+    copy = check("op-b", encode(photo.resize((400, 400)), "JPEG", quality=60))
+    assert copy.decision == pb.DECISION_BLOCK, copy

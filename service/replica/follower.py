@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from service.domain import EntryRow, EntryState
+from service.domain import EntryRow
 from service.matcher import Matcher
 from service.store import EntryLog
 
@@ -85,9 +85,11 @@ class Follower:
         with self._lock:
             self.matcher.apply(rows)
 
-    def vet_local(self, entry_ids: Sequence[int]) -> None:
+    def vet_local(self, distances: dict[int, int]) -> None:
+        """Entries this replica's resolution just vetted (or whose vet distance shrank),
+        with the distance each confirmation vouched for."""
         with self._lock:
-            self.matcher.set_state(entry_ids, EntryState.VETTED)
+            self.matcher.vet(distances)
 
     # -- the background loop --------------------------------------------------------------
 

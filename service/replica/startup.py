@@ -22,10 +22,13 @@ def load_matcher(store: EntryLog, matcher: Matcher, snapshots: Path | None) -> t
         if snapshot is not None:
             for algorithm, arrays in snapshot.arrays.items():
                 matcher.load_arrays(algorithm, arrays.ids, arrays.values, arrays.vetted)
+            # read after the snapshot's seq: current, and the catch-up applies the rest
+            matcher.set_vet_distances(store.vet_distances())
             return snapshot.seq, "snapshot"
     # `head` was read before the entries: anything committed while they are read has a
     # later seq, and the catch-up applies it (again, harmlessly, if already loaded).
     # One bulk add per algorithm, as from a snapshot: cheaper for an index than many.
     for algorithm, arrays in read_live_entries(store).items():
         matcher.load_arrays(algorithm, arrays.ids, arrays.values, arrays.vetted)
+    matcher.set_vet_distances(store.vet_distances())
     return head, "store"

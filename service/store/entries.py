@@ -61,6 +61,12 @@ class EntryLog(ABC):
         return self._changed_entries(after, upto, batch_size)
 
     @final
+    def vet_distances(self) -> dict[int, int]:
+        """The vetted entries whose vet_distance is not 0, with it (few: those vetted by
+        confirmations), for a replica's list at start."""
+        return self._vet_distances()
+
+    @final
     def withdrawn_since(self, after: int) -> bool:
         """Whether a case was withdrawn after change `after` (snapshots then rewrite)."""
         return self._withdrawn_since(after)
@@ -95,3 +101,6 @@ class EntryLog(ABC):
 
     @abstractmethod
     def _withdrawn_since(self, after: int) -> bool: ...
+
+    @abstractmethod
+    def _vet_distances(self) -> dict[int, int]: ...

@@ -79,7 +79,13 @@ class Review:
             why = f"tenant {found.tenant}'s hit" if found is not None else "no such hit"
             store.append_audit(AuditEvent.by(principal, "hit.resolve.denied", target, now, why))
             raise
-        self.runtime.follower.vet_local(vetted)
+        # This hit's distance for what it vetted (the store keeps the smallest of every
+        # confirmation; the follower brings that here within a moment).
+        agreed = {m.entry_id: m.distance for m in hit.matches if m.agreed}
+        matcher = self.runtime.matcher
+        self.runtime.follower.vet_local(
+            {i: d for i, d in agreed.items() if i in vetted or matcher.is_vetted(i)}
+        )
         return hit, vetted
 
 

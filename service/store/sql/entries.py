@@ -66,13 +66,21 @@ class SQLEntryLog(EntryLog):
             )
         return bool(row["withdrawn"])
 
+    def _vet_distances(self) -> dict[int, int]:
+        with self._db.read() as tx:
+            found = tx.rows(
+                "SELECT entry_id, vet_distance FROM entries"
+                " WHERE state = 'vetted' AND vet_distance > 0"
+            )
+        return {int(r["entry_id"]): int(r["vet_distance"]) for r in found}
+
     def _changed_entries(self, after: int, upto: int, batch_size: int) -> Iterator[list[EntryRow]]:
         last_seq, last_id = after, PAST_EVERY_ID  # nothing of change `after` itself
         while True:
             with self._db.read() as tx:
                 batch, last = rows.entries(
                     tx.execute(
-                        f"SELECT {rows.ENTRY_COLUMNS}, changed_seq FROM entries"
+                        f"SELECT {rows.ENTRY_COLUMNS}, changed_seq, vet_distance FROM entries"
                         " WHERE (changed_seq, entry_id) > (?, ?) AND changed_seq <= ?"
                         " ORDER BY changed_seq, entry_id LIMIT ?",
                         (last_seq, last_id, upto, batch_size),

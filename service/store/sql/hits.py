@@ -139,12 +139,17 @@ class SQLHitStore(HitStore):
             if confirmed:
                 _agree(tx, hit_id, rules.vet_partial)
                 vetted = _entries_vetted(tx, hit_id, rules)
-                if vetted:
-                    seq = tx.record_change("vetted", len(vetted), now)
-                    tx.execute(
-                        "UPDATE entries SET state = ?, vetted_at = ?, changed_seq = ?"
-                        f" WHERE entry_id IN ({_marks(vetted)})",
-                        (EntryState.VETTED.value, now, seq, *vetted),
+                distances = _vet_distances(tx, hit_id, vetted)
+                if distances:
+                    seq = tx.record_change("vetted", len(distances), now)
+                    tx.many(
+                        "UPDATE entries SET state = ?, vetted_at = ?, changed_seq = ?,"
+                        " vet_distance = ? WHERE entry_id = ?",
+                        [(EntryState.VETTED.value, now, seq, distances[i], i) for i in vetted],
+                    )
+                    tx.many(
+                        "UPDATE entries SET changed_seq = ?, vet_distance = ? WHERE entry_id = ?",
+                        [(seq, d, i) for i, d in distances.items() if i not in vetted],
                     )
                 audit_outcome(tx, audit, "entries.vetted", vetted)
             else:
@@ -237,6 +242,32 @@ def _entries_vetted(tx: Tx, hit_id: str, rules: ReviewRules) -> list[int]:
         ),
     )
     return [int(r["entry_id"]) for r in found]
+
+
+def _vet_distances(tx: Tx, hit_id: str, vetted: Sequence[int]) -> dict[int, int]:
+    """The new vet_distance of the entries this confirmation agreed to: for those it vets,
+    the smallest distance of every agreed confirmation on them; for those already vetted,
+    the same when it is smaller than their current one (a closer confirmation widens
+    what the entry blocks)."""
+    found = tx.rows(
+        "SELECT e.entry_id AS entry_id, e.state AS state, e.vet_distance AS current,"
+        " (SELECT MIN(m.distance) FROM hit_matches m JOIN hits h ON h.hit_id = m.hit_id"
+        "  WHERE m.entry_id = e.entry_id AND m.agreed = 1 AND h.state = 'confirmed')"
+        "  AS closest"
+        " FROM entries e WHERE e.entry_id IN"
+        " (SELECT entry_id FROM hit_matches WHERE hit_id = ? AND agreed = 1)",
+        (hit_id,),
+    )
+    distances: dict[int, int] = {}
+    for r in found:
+        entry_id, closest = int(r["entry_id"]), r["closest"]
+        if entry_id in vetted:
+            distances[entry_id] = int(closest or 0)
+        elif (
+            r["state"] == EntryState.VETTED.value and closest is not None and closest < r["current"]
+        ):
+            distances[entry_id] = int(closest)
+    return distances
 
 
 def _entries_rejected(tx: Tx, hit_id: str, tenants: int) -> list[int]:

@@ -37,7 +37,15 @@ def entries(cursor: Any) -> tuple[list[EntryRow], dict[str, Any] | None]:
     columns = names(cursor)
     at = {name: i for i, name in enumerate(columns)}
     i, a, v, s = at["entry_id"], at["algorithm"], at["value"], at["state"]
+    d = at.get("vet_distance")  # selected by the change log's reads
     decoded = [
-        EntryRow(int(r[i]), ALGORITHMS[r[a]], bytes(r[v] or b""), ENTRY_STATES[r[s]]) for r in found
+        EntryRow(
+            int(r[i]),
+            ALGORITHMS[r[a]],
+            bytes(r[v] or b""),
+            ENTRY_STATES[r[s]],
+            0 if d is None else int(r[d]),
+        )
+        for r in found
     ]
     return decoded, dict(zip(columns, found[-1], strict=True))
