@@ -22,7 +22,7 @@ from service import metrics
 from service.access.limits import Limits
 from service.access.principals import Authenticator
 from service.config import Settings, parse_rate_limits
-from service.domain import HitState
+from service.domain import HitState, Role
 from service.matcher import Matcher
 from service.policy import Thresholds
 from service.replica.follower import Follower
@@ -72,6 +72,25 @@ class Runtime:
             )
         )
         self.pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="grpc")
+        self._warn_single_tenant_vetting()
+
+    def _warn_single_tenant_vetting(self) -> None:
+        """--vet-tenants 1 lets one platform's moderators vet for every platform: fine
+        for one platform, worth a word when moderator keys of several tenants exist."""
+        if self.settings.vet_tenants != 1:
+            return
+        tenants = {
+            k.tenant
+            for k in self.store.list_api_keys()
+            if k.role is Role.MODERATOR and k.revoked_at is None
+        }
+        if len(tenants) > 1:
+            log.warning(
+                "moderator keys of %d tenants exist and --vet-tenants is 1: one tenant's "
+                "confirmation makes an entry block for all; consider --vet-tenants 2 "
+                "(docs/SECURITY.md, Hardening decisions)",
+                len(tenants),
+            )
 
     async def blocking(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `function` in the pool, off the event loop: store I/O, image decodes."""

@@ -222,7 +222,8 @@ def test_grafana_is_provisioned_with_the_dashboard_and_its_datasource() -> None:
     provisioning = mounted["/etc/grafana/provisioning"]
     (datasource,) = one(provisioning / "datasources" / "prometheus.yml")["datasources"]
     assert datasource["url"] == "http://prometheus:9090"
-    assert "9090:9090" in compose()["services"]["prometheus"]["ports"]
+    assert "127.0.0.1:9090:9090" in compose()["services"]["prometheus"]["ports"]
+    assert compose()["services"]["grafana"]["ports"] == ["127.0.0.1:3000:3000"]
     (provider,) = one(provisioning / "dashboards" / "hashguard.yml")["providers"]
     assert mounted[provider["options"]["path"]] == DEPLOY / "grafana" / "dashboards"
     panels = dashboard()["panels"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -61,8 +62,18 @@ class BodyLimit:
 
 
 class SecurityHeaders(BaseHTTPMiddleware):
+    """Headers on every answer (and HSTS when the pages are served over HTTPS); a POST
+    from another site's page, by its Origin header, is refused before its form is read
+    (defence in depth: forms also carry CSRF tokens and cookies are SameSite=Strict)."""
+
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
+        if request.method == "POST" and not same_origin(request):
+            words = i18n.translate(i18n.language(request), "err.other_site")
+            response: Response = PlainTextResponse(words, 403)
+        else:
+            response = await call_next(request)
+        if request.app.state.web.settings.web_cookie_secure:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
         response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["X-Content-Type-Options"] = "nosniff"
@@ -71,6 +82,20 @@ class SecurityHeaders(BaseHTTPMiddleware):
             # Pages can show a case's secret code or a moderator's queue: never cache them.
             response.headers["Cache-Control"] = "no-store"
         return response
+
+
+def same_origin(request: Request) -> bool:
+    """True unless the request's Origin names another site (or is `null`, as from a
+    sandboxed frame). The site is the Host the browser sent, or the first
+    X-Forwarded-Host a proxy that rewrites Host sets."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True  # not a browser that sends Origin: the CSRF token still decides
+    hosts = {request.headers.get("host", "")}
+    forwarded = request.headers.get("x-forwarded-host")
+    if forwarded:
+        hosts.add(forwarded.split(",")[0].strip())
+    return origin != "null" and urlsplit(origin).netloc in hosts - {""}
 
 
 async def healthz(_request: Request) -> Response:

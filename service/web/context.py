@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ class WebContext:
     def create(cls, settings: WebSettings, backend: Backend) -> WebContext:
         templates = Jinja2Templates(directory=str(TEMPLATES))
         templates.env.globals["content_link"] = _content_link(settings.web_content_url)
+        templates.env.filters["visible"] = visible
         header = settings.web_client_ip_header
         visitors = VisitorLimit(settings.web_cases_per_visitor_hour, header)
         case_reads = VisitorLimit(settings.web_case_reads_per_visitor_hour, header)
@@ -159,3 +161,15 @@ def _content_link(template: str) -> Any:
         return template.replace("{ref}", quote(ref, safe="")) if template and ref else None
 
     return link
+
+
+# Characters that change how text around them is shown without being seen themselves:
+# bidirectional embeddings, overrides and isolates, zero-width characters, the BOM.
+_INVISIBLE = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def visible(text: object) -> str:
+    """`text` with each invisible format character shown as <U+XXXX>, so an operator's
+    content reference (or name, or a note) cannot pass for something else in the
+    console ("gpj.exe" reversed into "exe.jpg") or reorder the text around it."""
+    return _INVISIBLE.sub(lambda m: f"<U+{ord(m.group()):04X}>", str(text))
