@@ -75,7 +75,7 @@ _PREBUILT = 4096  # distinct hash checks per client process, sent round-robin
 
 # A benchmark measures the server, not its per-key limits: its one operator and one
 # submitter key would otherwise hit them (--serve-args can set them back).
-_UNLIMITED = ("--rate-limits", "", "--max-cases-per-hour", "0")
+_UNLIMITED = ("--rate-limits", "", "--max-cases-per-hour", "0", "--max-hashes-per-hour", "0")
 
 
 def listed_hashes(entries: int, seed: int) -> np.ndarray:

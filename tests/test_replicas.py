@@ -46,7 +46,14 @@ class Cluster:
                 # Submits as fast as it can: per-key limits (tests/test_limits.py) are off.
                 extra_args=[
                     *("--store", url, "--pool-size", "4", "--follow-interval", "5"),
-                    *("--rate-limits", "", "--max-cases-per-hour", "0"),
+                    *(
+                        "--rate-limits",
+                        "",
+                        "--max-cases-per-hour",
+                        "0",
+                        "--max-hashes-per-hour",
+                        "0",
+                    ),
                 ],
             )
             for name in "abc"

@@ -85,17 +85,18 @@ class SecurityHeaders(BaseHTTPMiddleware):
 
 
 def same_origin(request: Request) -> bool:
-    """True unless the request's Origin names another site (or is `null`, as from a
-    sandboxed frame). The site is the Host the browser sent, or the first
-    X-Forwarded-Host a proxy that rewrites Host sets."""
+    """True unless the request's Origin names another site. The site is the Host the
+    browser sent, or the first X-Forwarded-Host a proxy that rewrites Host sets. No
+    Origin, or `null` (what browsers send for a form under this site's no-referrer
+    policy, and from sandboxed frames), leaves the decision to the CSRF token."""
     origin = request.headers.get("origin")
-    if origin is None:
-        return True  # not a browser that sends Origin: the CSRF token still decides
+    if origin is None or origin == "null":
+        return True
     hosts = {request.headers.get("host", "")}
     forwarded = request.headers.get("x-forwarded-host")
     if forwarded:
         hosts.add(forwarded.split(",")[0].strip())
-    return origin != "null" and urlsplit(origin).netloc in hosts - {""}
+    return urlsplit(origin).netloc in hosts - {""}
 
 
 async def healthz(_request: Request) -> Response:
