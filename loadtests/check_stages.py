@@ -42,7 +42,8 @@ from loadtests.transforms import encode
 from service.config import Settings
 from service.index import HammingIndex
 from service.media.crops import DEFAULT_WINDOWS, Candidates, candidate_queries
-from service.media.decode import decode_image, decoded_pixels
+from service.media.decode import DEFAULT_DRAFT_SIDE, decode_image
+from service.media.decode_cost import decode_cost
 from service.media.hashes import phash_bytes
 
 SIZES = {"1080p": (1920, 1080), "12 MP": (4000, 3000)}
@@ -95,7 +96,7 @@ class Lists:
 
 
 def _decode(data: bytes, max_pixels: int) -> Image.Image:
-    decoded_pixels(data, max_pixels)
+    decode_cost(data, max_pixels, DEFAULT_DRAFT_SIDE)  # the header read the server does
     return decode_image(data, max_pixels)
 
 

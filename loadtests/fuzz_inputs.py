@@ -10,6 +10,11 @@ tokens past 2^63, huge and negative numbers...: `field_probes`), and --inputs ra
 status codes and the slowest answer; then the server's RSS before and after and its
 peak, whether it is still serving, and whether anything already stored changed.
 
+With --memory-limit-mib the server runs under that address-space limit (RLIMIT_AS, set
+with prlimit once it serves) and, with --concurrent-bombs N, first gets N copies of every
+memory bomb (hostile_inputs.memory_bombs at --bomb-side, and the 8000² progressive JPEGs)
+all at once; the table then shows the peak RSS against the limit.
+
 A probe passes when it ends in an expected status (never UNKNOWN, INTERNAL,
 UNAVAILABLE or DEADLINE_EXCEEDED) within --deadline seconds. Exit 1 if any failed.
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import resource
 import subprocess
 import sys
 import tempfile
@@ -28,6 +34,7 @@ import threading
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,8 +50,11 @@ from loadtests.hostile_inputs import (
     ROLE_OF,
     SUBMIT,
     Probe,
+    check,
     field_probes,
     fixed_image_probes,
+    memory_bombs,
+    progressive_jpeg_bombs,
     random_probes,
     request_probes,
 )
@@ -77,6 +87,7 @@ class FuzzReport:
     serving_after: bool
     store_unchanged: bool
     unexpected: list[str]
+    memory_limit_mib: int = 0
 
     @property
     def inputs(self) -> int:
@@ -243,16 +254,21 @@ def run(
     serve_args: list[str] | None = None,
     store_url: str = "sqlite",
     families_run: tuple[str, ...] = FAMILIES,
+    memory_limit_mib: int = 0,
+    concurrent_bombs: int = 0,
 ) -> FuzzReport:
     with tempfile.TemporaryDirectory(prefix="hashguard-fuzz-") as tmp:
         fuzzer = Fuzzer(Path(tmp), deadline, serve_args or [], store_url)
         try:
+            if memory_limit_mib:
+                limit = memory_limit_mib * 2**20
+                resource.prlimit(fuzzer.server.server_pid, resource.RLIMIT_AS, (limit, limit))
             seeded = fuzzer.seed()
             case_ids = seeded.case_ids
             before = stored_state(fuzzer.data_dir, case_ids, store_url)
             rss_before, _ = memory_mib(fuzzer.server.server_pid)
             families: dict[str, Family] = defaultdict(Family)
-            unexpected = []
+            unexpected: list[str] = []
             chosen: dict[str, Callable[[], Iterable[Probe]]] = {
                 "fixed": lambda: fixed_image_probes(bomb_side),
                 "requests": request_probes,
@@ -262,14 +278,19 @@ def run(
                 ),
             }
             probes: Iterator[Probe] = itertools.chain(*(chosen[f]() for f in families_run))
+            if concurrent_bombs:
+                bombs = {**memory_bombs(bomb_side), **progressive_jpeg_bombs(8000)}
+                at_once = [
+                    check(data, f"memory bomb: {name}")
+                    for name, data in bombs.items()
+                    for _ in range(concurrent_bombs)
+                ]
+                with ThreadPoolExecutor(len(at_once)) as senders:
+                    answered = list(senders.map(fuzzer.send, at_once))
+                for probe, (code, seconds) in zip(at_once, answered, strict=True):
+                    _count(families, unexpected, probe, code, seconds)
             for probe in probes:
-                code, seconds = fuzzer.send(probe)
-                family = families[probe.family]
-                family.inputs += 1
-                family.codes[code.name] += 1
-                family.max_seconds = max(family.max_seconds, seconds)
-                if code not in EXPECTED:
-                    unexpected.append(f"{probe.family} {probe.method}: {code.name}")
+                _count(families, unexpected, probe, *fuzzer.send(probe))
             rss_after, rss_peak = memory_mib(fuzzer.server.server_pid)
             serving = fuzzer.serving()
             after = stored_state(fuzzer.data_dir, case_ids, store_url)
@@ -279,8 +300,30 @@ def run(
         finally:
             fuzzer.close()
     return FuzzReport(
-        dict(families), rss_before, rss_after, rss_peak, serving, unchanged, unexpected
+        dict(families),
+        rss_before,
+        rss_after,
+        rss_peak,
+        serving,
+        unchanged,
+        unexpected,
+        memory_limit_mib,
     )
+
+
+def _count(
+    families: dict[str, Family],
+    unexpected: list[str],
+    probe: Probe,
+    code: grpc.StatusCode,
+    seconds: float,
+) -> None:
+    family = families[probe.family]
+    family.inputs += 1
+    family.codes[code.name] += 1
+    family.max_seconds = max(family.max_seconds, seconds)
+    if code not in EXPECTED:
+        unexpected.append(f"{probe.family} {probe.method}: {code.name}")
 
 
 def table(report: FuzzReport) -> str:
@@ -294,7 +337,9 @@ def table(report: FuzzReport) -> str:
     lines.append(
         f"\n{report.inputs} inputs; unexpected statuses: {len(report.unexpected)}; "
         f"server RSS {report.rss_before_mib:.0f} MiB before, {report.rss_after_mib:.0f} MiB "
-        f"after, peak {report.rss_peak_mib:.0f} MiB; still serving: {report.serving_after}; "
+        f"after, peak {report.rss_peak_mib:.0f} MiB"
+        + (f" (limit {report.memory_limit_mib} MiB)" if report.memory_limit_mib else "")
+        + f"; still serving: {report.serving_after}; "
         f"stored data unchanged: {report.store_unchanged}"
     )
     lines += [f"  unexpected: {line}" for line in report.unexpected[:20]]
@@ -314,6 +359,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--families", default=",".join(FAMILIES), help=f"which probes, of {','.join(FAMILIES)}"
     )
+    parser.add_argument(
+        "--memory-limit-mib", type=int, default=0, help="the server's address-space limit"
+    )
+    parser.add_argument(
+        "--concurrent-bombs", type=int, default=0, help="copies of each memory bomb sent at once"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     report = run(
@@ -324,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
         args.serve_args.split(),
         args.store,
         tuple(args.families.split(",")),
+        args.memory_limit_mib,
+        args.concurrent_bombs,
     )
     print(table(report))
     print(f"took {time.perf_counter() - started:.0f} s")

@@ -181,6 +181,74 @@ def fixed_image_probes(bomb_side: int) -> list[Probe]:
     ]
 
 
+def _smooth(side: int, mode: str = "RGB") -> Image.Image:
+    """A side x side gradient: compresses to little in every format, costs a lot decoded."""
+    grey = Image.linear_gradient("L").resize((side, side), Image.Resampling.NEAREST)
+    if mode == "L":
+        return grey
+    turned = [grey.transpose(t) for t in (Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180)]
+    rgb = Image.merge("RGB", [grey, *turned])
+    return rgb if mode == "RGB" else rgb.convert(mode)
+
+
+def bmp_rle8(side: int) -> bytes:
+    """An 8-bit BMP compressed with RLE8 (Pillow cannot write one): runs of 255 pixels."""
+    runs, left = b"", side
+    while left:
+        runs += bytes([min(255, left), 7])
+        left -= min(255, left)
+    pixels = (runs + b"\x00\x00") * side + b"\x00\x01"
+    palette = b"".join(bytes([i, i, i, 0]) for i in range(256))
+    offset = 14 + 40 + len(palette)
+    info = struct.pack("<IiiHHIIiiII", 40, side, side, 1, 8, 1, len(pixels), 2835, 2835, 256, 0)
+    head = b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset)
+    return head + info + palette + pixels
+
+
+def progressive_jpeg_bombs(side: int) -> dict[str, bytes]:
+    """The two JPEGs that cost the most for their size: about 6 and 8 bytes per pixel of
+    coefficients whatever the draft scale (8000 x 8000: 1 MB files, 370 and 490 MB)."""
+    rgb = _smooth(side)
+    return {
+        f"JPEG progressive 4:4:4 {side}²": encode(
+            rgb, "JPEG", quality=30, progressive=True, subsampling=0
+        ),
+        f"JPEG progressive CMYK {side}²": encode(
+            rgb.convert("CMYK"), "JPEG", quality=30, progressive=True
+        ),
+    }
+
+
+def memory_bombs(side: int) -> dict[str, bytes]:
+    """Small files that cost the most memory to decode, one per way a decoder allocates:
+    progressive JPEGs (the whole image's coefficients, whatever the draft scale), CMYK,
+    16-bit, palette and 1-bit PNGs, GIF, WebP (libwebp's canvases), TIFF (strip buffers,
+    float and 16-bit samples), BMP (RLE decoded in Python); each side x side pixels."""
+    rgb, grey = _smooth(side), _smooth(side, "L")
+    cmyk = rgb.convert("CMYK")
+    return {
+        "JPEG progressive 4:4:4": encode(rgb, "JPEG", quality=30, progressive=True, subsampling=0),
+        "JPEG progressive CMYK": encode(cmyk, "JPEG", quality=30, progressive=True),
+        "JPEG progressive grey": encode(grey, "JPEG", quality=30, progressive=True),
+        "JPEG CMYK": encode(cmyk, "JPEG", quality=30),
+        "PNG RGB": encode(rgb, "PNG", compress_level=1),
+        "PNG RGBA": encode(rgb.convert("RGBA"), "PNG", compress_level=1),
+        "PNG grey+alpha": encode(grey.convert("LA"), "PNG", compress_level=1),
+        "PNG 16-bit grey": encode(grey.convert("I;16"), "PNG", compress_level=1),
+        "PNG palette": encode(grey.convert("P"), "PNG", compress_level=1),
+        "PNG 1-bit": encode(grey.convert("1", dither=Image.Dither.NONE), "PNG"),
+        "GIF": encode(grey.convert("P"), "GIF"),
+        "WebP lossless": encode(rgb, "WEBP", lossless=True, method=0, quality=0),
+        "WebP lossy": encode(grey, "WEBP", quality=10, method=0),
+        "WebP alpha": encode(rgb.convert("RGBA"), "WEBP", lossless=True, method=0, quality=0),
+        "TIFF RGB": encode(rgb, "TIFF", compression="tiff_adobe_deflate"),
+        "TIFF CMYK": encode(cmyk, "TIFF", compression="tiff_adobe_deflate"),
+        "TIFF float": encode(grey.convert("F"), "TIFF", compression="tiff_adobe_deflate"),
+        "TIFF 16-bit": encode(grey.convert("I;16"), "TIFF", compression="tiff_adobe_deflate"),
+        "BMP RLE8": bmp_rle8(side),
+    }
+
+
 # --- requests ----------------------------------------------------------------------------
 
 

@@ -20,6 +20,18 @@ class Rate:
     burst: float
 
 
+def parse_peer_rate(text: str) -> Rate:
+    """`5:50` -> Rate(5, 50); `0` or `0:0` means no limit."""
+    per_second, _, burst = text.partition(":")
+    try:
+        rate = Rate(float(per_second), float(burst or 0))
+    except ValueError:
+        raise ValueError(f"auth_failures_per_peer {text!r} is not PER_SECOND:BURST") from None
+    if rate.per_second < 0 or (rate.per_second > 0 and rate.burst < 1):
+        raise ValueError(f"auth_failures_per_peer {text!r}: rate must be >= 0 and burst >= 1")
+    return rate
+
+
 def parse_rate_limits(text: str) -> dict[Role, Rate]:
     """`operator=500:1000,submitter=2:20` -> {Role.OPERATOR: Rate(500, 1000), ...}.
     Roles left out are not limited."""
@@ -81,6 +93,7 @@ class Settings:
     event_loop: str = "uvloop"
     grace_seconds: float = 10.0
     key_cache_seconds: float = 1.0
+    auth_failures_per_peer: str = "5:50"
     malloc_arena_max: int = 2
     malloc_trim_interval: float = 30.0
     tls_cert: str = ""
@@ -91,7 +104,7 @@ class Settings:
     max_hashes_per_hour: int = 50_000
     max_stream_items: int = 1_000_000
     max_batch_items: int = 256
-    decode_budget_pixels: int = 128_000_000
+    decode_budget_mib: int = 2048
     vet_tenants: int = 1
     dispute_tenants: int = 2
     vet_partial_tenants: int = 2
@@ -135,7 +148,7 @@ class Settings:
             (self.max_hashes_per_hour >= 0, "max_hashes_per_hour must not be negative"),
             (self.max_stream_items >= 1, "max_stream_items must be positive"),
             (self.max_batch_items >= 1, "max_batch_items must be positive"),
-            (self.decode_budget_pixels >= 0, "decode_budget_pixels must not be negative"),
+            (self.decode_budget_mib >= 0, "decode_budget_mib must not be negative"),
             (self.vet_tenants >= 1, "vet_tenants must be at least 1"),
             (self.dispute_tenants >= 1, "dispute_tenants must be at least 1"),
             (self.vet_partial_tenants >= 1, "vet_partial_tenants must be at least 1"),
@@ -143,6 +156,7 @@ class Settings:
         problems = [message for ok, message in checks if not ok]
         try:
             parse_rate_limits(self.rate_limits)
+            parse_peer_rate(self.auth_failures_per_peer)
         except ValueError as exc:
             problems.append(str(exc))
         if problems:
@@ -177,6 +191,9 @@ _HELP = {
     "event_loop": "uvloop (libuv) or asyncio (the standard library's, also used where "
     "uvloop is not installed); docs/BENCHMARKS.md compares them",
     "grace_seconds": "on SIGTERM, how long in-flight calls may finish",
+    "auth_failures_per_peer": "failed authentications one peer address may make, "
+    "`PER_SECOND:BURST`; beyond, its calls with keys the cache cannot answer are refused "
+    "(RESOURCE_EXHAUSTED) without a store read (0: no limit)",
     "key_cache_seconds": "how long an API key read from the store is trusted before it is read "
     "again; a revoked or rotated key stops working within this (0: read on every call)",
     "malloc_arena_max": "glibc malloc arenas (0: glibc's default, 8 per core); fewer keep "
@@ -194,8 +211,8 @@ _HELP = {
     "max_stream_items": "most uploads one CheckUploads stream may carry; then open a new one",
     "max_batch_items": "most uploads one CheckUploadBatch call may carry (a larger batch is "
     "refused whole, INVALID_ARGUMENT)",
-    "decode_budget_pixels": "most pixels all images being decoded at once may hold (about "
-    "30 bytes of memory each; 0: no budget)",
+    "decode_budget_mib": "most memory, in MiB, all images being decoded and hashed at once "
+    "may hold, each reserving what its decoders will allocate (0: no budget)",
     "vet_tenants": "distinct tenants whose moderators must confirm an entry before it blocks",
     "dispute_tenants": "distinct tenants rejecting an entry's hits that make it disputed",
     "vet_partial_tenants": "distinct tenants whose moderators must confirm an entry when "

@@ -29,6 +29,10 @@ RATE_LIMITED = Counter(
     "calls refused by a rate limit, quota or size cap, by the key's role and the limit",
     ["role", "limit"],
 )
+KEY_READS = Counter(
+    "hashguard_key_reads_total",
+    "API key records read from the store (key cache misses; known-absent ids are not read)",
+)
 REFUSED_SUBMISSIONS = Counter(
     "hashguard_refused_submissions_total",
     "cases refused because a hash was degenerate or repeated, by reason",

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from service import metrics
+from service.access.failures import PeerFailures
 from service.access.limits import Limits
 from service.access.principals import Authenticator
-from service.config import Settings, parse_rate_limits
+from service.config import Settings, parse_peer_rate, parse_rate_limits
 from service.domain import HitState, Role
 from service.matcher import Matcher
 from service.policy import Thresholds
@@ -54,10 +55,11 @@ class Runtime:
             self.snapshots = SnapshotWriter(store, snapshots, settings.snapshot_interval, on_disk)
         self.follower.catch_up()
         self.keys = Authenticator(store, settings.key_cache_seconds)
+        self.peer_failures = PeerFailures(parse_peer_rate(settings.auth_failures_per_peer))
         self.limits = Limits(
             parse_rate_limits(settings.rate_limits),
             settings.max_stream_items,
-            settings.decode_budget_pixels,
+            settings.decode_budget_mib * 2**20,
         )
         self._pending_hits = 0.0
         self.metrics = metrics.ReplicaCollector(

@@ -6,6 +6,7 @@ import http.cookiejar
 import io
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -65,6 +66,8 @@ class ServerProcess:
 
     data_dir: Path
     extra_args: Sequence[str] = ()
+    # RLIMIT_AS in bytes for the server (0: none): allocations beyond it fail there.
+    address_space_limit: int = 0
     process: subprocess.Popen | None = None
     port: int = 0
     metrics_port: int = 0
@@ -90,6 +93,7 @@ class ServerProcess:
             stdin=subprocess.DEVNULL,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            preexec_fn=self._limit_address_space if self.address_space_limit else None,
         )
         deadline = time.monotonic() + timeout
         assert self.process.stdout is not None
@@ -103,6 +107,20 @@ class ServerProcess:
                 self.port, self.metrics_port = int(found.group(2)), int(found.group(3))
                 return self
         raise AssertionError("server did not start in time:\n" + "".join(self.output))
+
+    def _limit_address_space(self) -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (self.address_space_limit,) * 2)
+
+    def memory(self) -> dict[str, int]:
+        """The server's VmSize, VmHWM (peak RSS) and VmRSS from /proc, in bytes."""
+        assert self.process is not None
+        found = {}
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                name, _, value = line.partition(":")
+                if name in ("VmSize", "VmHWM", "VmRSS", "VmPeak"):
+                    found[name] = int(value.split()[0]) * 1024
+        return found
 
     @property
     def target(self) -> str:

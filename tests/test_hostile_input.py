@@ -23,7 +23,8 @@ from service.access.limits import Limits
 from service.api.convert import hashes_from_pb
 from service.domain import Principal, Role
 from service.errors import InvalidInput, LimitExceeded, QuotaExceeded
-from service.media.decode import decoded_pixels
+from service.media.decode import DEFAULT_DRAFT_SIDE
+from service.media.decode_cost import HASH_BYTES_PER_PIXEL, decode_cost
 from service.media.hashes import hash_image_bytes
 from tests.postgres import fresh_schema
 from tests.support import ServerProcess, Stubs, WebTier, add_key, bearer
@@ -41,12 +42,12 @@ SMALL_CAP = 250_000  # pixels: keeps every decode in these tests small
 def hashes_or_refuses(data: bytes) -> None:
     """The property: hashes come out, or InvalidInput says why; nothing else escapes."""
     try:
-        pixels = decoded_pixels(data, SMALL_CAP)
+        cost = decode_cost(data, SMALL_CAP, DEFAULT_DRAFT_SIDE)
         hashed = hash_image_bytes(data, SMALL_CAP)
     except InvalidInput as exc:
         assert str(exc)
         return
-    assert 0 < pixels <= SMALL_CAP
+    assert HASH_BYTES_PER_PIXEL <= cost <= SMALL_CAP * 64
     assert len(hashed.pdq.value) == 32 and len(hashed.pdq_dihedral) == 8
 
 
@@ -78,15 +79,15 @@ def test_declared_size_is_refused_before_decoding(width: int, height: int) -> No
     data = png_header_only(width, height)
     if width * height > SMALL_CAP:
         with pytest.raises(InvalidInput, match=r"limit|decompression bomb"):
-            decoded_pixels(data, SMALL_CAP)
+            decode_cost(data, SMALL_CAP, DEFAULT_DRAFT_SIDE)
     hashes_or_refuses(data)
 
 
 def test_bomb_over_the_cap_is_a_limit_with_its_name() -> None:
     with pytest.raises(LimitExceeded) as refused:
-        decoded_pixels(png_bomb(600, 600), SMALL_CAP)
+        decode_cost(png_bomb(600, 600), SMALL_CAP, DEFAULT_DRAFT_SIDE)
     assert refused.value.limit == "image_pixels"
-    assert decoded_pixels(png_bomb(500, 500), SMALL_CAP) == 250_000
+    assert decode_cost(png_bomb(500, 500), SMALL_CAP, DEFAULT_DRAFT_SIDE) >= 250_000 * 30
 
 
 @PROPERTY
@@ -111,7 +112,7 @@ def test_hash_messages_convert_or_are_refused(hashes: list[pb.Hash]) -> None:
 
 
 def test_decode_budget_makes_large_decodes_wait_their_turn() -> None:
-    limits = Limits({}, max_stream_items=1, decode_budget_pixels=100, decode_wait=0.2)
+    limits = Limits({}, max_stream_items=1, decode_budget_bytes=100, decode_wait=0.2)
     forum = Principal("forum", Role.OPERATOR)
     entered, release, order = threading.Event(), threading.Event(), []
 

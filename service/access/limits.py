@@ -5,9 +5,10 @@ upload, a CheckUploadBatch one per upload, all at once or none); the bucket refi
 the role's rate up to its burst. An empty bucket answers QuotaExceeded
 (RESOURCE_EXHAUSTED) saying when the tokens will be back. Buckets live in
 this process: N replicas behind a load balancer admit up to N times the rate per key.
-Decoding is limited too: hashing an image costs about 30 bytes of memory per decoded
-pixel, so images being decoded at once may hold at most a budget of pixels between them;
-a call that cannot get its share within DECODE_WAIT_SECONDS is refused with a retry hint.
+Decoding is limited too: images being decoded at once may hold at most a budget of bytes
+between them, each reserving what its decoders will really allocate (read from its header
+by service.media.decode_cost); a call that cannot get its share within
+DECODE_WAIT_SECONDS is refused with a retry hint.
 Every refusal by a limit, here or elsewhere, is counted by `refused`.
 """
 
@@ -41,13 +42,21 @@ class TokenBucket:
         self._stamp = now
 
     def take(self, now: float, count: int = 1) -> float:
-        elapsed = max(0.0, now - self._stamp)
-        self._tokens = min(self._rate.burst, self._tokens + elapsed * self._rate.per_second)
-        self._stamp = now
+        self._refill(now)
         if self._tokens >= count:
             self._tokens -= count
             return 0.0
         return (count - self._tokens) / self._rate.per_second
+
+    def room(self, now: float) -> float:
+        """0 when a token is there (none is taken), else the seconds until one is."""
+        self._refill(now)
+        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self._rate.per_second
+
+    def _refill(self, now: float) -> None:
+        elapsed = max(0.0, now - self._stamp)
+        self._tokens = min(self._rate.burst, self._tokens + elapsed * self._rate.per_second)
+        self._stamp = now
 
 
 class Limits:
@@ -58,7 +67,7 @@ class Limits:
         self,
         rates: dict[Role, Rate],
         max_stream_items: int,
-        decode_budget_pixels: int = 0,
+        decode_budget_bytes: int = 0,
         decode_wait: float = DECODE_WAIT_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -67,8 +76,8 @@ class Limits:
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
-        self._decode_budget = decode_budget_pixels
-        self._decode_free = decode_budget_pixels
+        self._decode_budget = decode_budget_bytes
+        self._decode_free = decode_budget_bytes
         self._decode_done = threading.Condition()
         self._decode_wait = decode_wait
 
@@ -120,12 +129,12 @@ class Limits:
             )
 
     @contextmanager
-    def decoding(self, principal: Principal, pixels: int) -> Iterator[None]:
-        """Hold `pixels` of the decode budget (at most all of it) while the block runs."""
+    def decoding(self, principal: Principal, cost: int) -> Iterator[None]:
+        """Hold `cost` bytes of the decode budget (at most all of it) while the block runs."""
         if self._decode_budget <= 0:
             yield
             return
-        share = min(pixels, self._decode_budget)
+        share = min(cost, self._decode_budget)
         with self._decode_done:
             if not self._decode_done.wait_for(
                 lambda: self._decode_free >= share, timeout=self._decode_wait
@@ -134,8 +143,8 @@ class Limits:
                     principal,
                     QuotaExceeded(
                         "decode_budget",
-                        f"the server is busy decoding other large images ({pixels:,} pixels "
-                        "asked for); retry in 1 s",
+                        "the server is busy decoding other large images (this one needs "
+                        f"{cost / 2**20:,.0f} MiB to decode); retry in 1 s",
                         retry_after=1.0,
                     ),
                 )

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import time
 
+from service import metrics
 from service.access.auth import same_secret, split_api_key
+from service.access.failures import AbsentKeys
 from service.domain import Principal
 from service.errors import Unauthenticated, Unavailable
 from service.store import ApiKeyRecord, KeyStore
@@ -20,6 +22,8 @@ class Authenticator:
         self.key_cache_seconds = key_cache_seconds
         # key id -> (record, time.monotonic() when read)
         self._known_keys: dict[str, tuple[ApiKeyRecord, float]] = {}
+        # Key ids the store said do not exist: refused without asking it again.
+        self.absent_keys = AbsentKeys()
         self._store_down_until = 0.0
 
     def authenticate(self, api_key: str | None) -> Principal:
@@ -43,8 +47,11 @@ class Authenticator:
         within that many seconds; a rotated key's new secret works at once."""
         if not api_key:
             raise Unauthenticated("missing API key: send metadata 'authorization: Bearer <key>'")
-        cached = self._known_keys.get(split_api_key(api_key))
+        key_id = split_api_key(api_key)
+        cached = self._known_keys.get(key_id)
         if cached is None:
+            if key_id in self.absent_keys:  # the store said so lately: no need to ask
+                raise Unauthenticated("unknown or revoked API key")
             return None
         record, read_at = cached
         now = time.monotonic()
@@ -89,6 +96,7 @@ class Authenticator:
         if known is not None and time.monotonic() < self._store_down_until:
             return known[0]
         try:
+            metrics.KEY_READS.inc()
             record = self.store.get_api_key(key_id)
         except Unavailable:
             self._store_down_until = time.monotonic() + _STORE_RETRY_SECONDS
@@ -97,6 +105,8 @@ class Authenticator:
             return known[0]
         if record is not None:
             self._known_keys[key_id] = (record, time.monotonic())
+            self.absent_keys.discard(key_id)
         else:
             self._known_keys.pop(key_id, None)
+            self.absent_keys.add(key_id)
         return record

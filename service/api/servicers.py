@@ -63,13 +63,19 @@ class _Servicer:
         """The principal behind the call's key: from the key cache on the loop, else
         read from the store in the pool, once for all the calls waiting on that key.
         A cached key past half its cache time is reread in the background, so under
-        steady load no call waits for a key read (docs/BENCHMARKS.md, issue 19)."""
-        token = bearer_token(context)
-        keys = self.runtime.keys
-        principal = keys.cached_principal(token)
-        assert token is not None  # cached_principal refused a missing one
-        if principal is None:
-            return await asyncio.shield(self._read_key(token))
+        steady load no call waits for a key read (docs/BENCHMARKS.md, issue 19). Failed
+        authentications count against the peer's address (service.access.failures)."""
+        keys, peer = self.runtime.keys, context.peer()
+        try:
+            token = bearer_token(context)
+            principal = keys.cached_principal(token)
+            assert token is not None  # cached_principal refused a missing one
+            if principal is None:
+                self.runtime.peer_failures.require_room(peer)
+                return await asyncio.shield(self._read_key(token))
+        except Unauthenticated:
+            self.runtime.peer_failures.failed(peer)  # refused outright past the budget
+            raise
         if keys.key_refresh_due(token) and token not in self._key_reads:
             self._read_key(token)
         return principal

@@ -35,6 +35,8 @@ REDUCED_PIXELS = 4_000_000
 # Only formats uploads really use (JPEG covers MPO). Pillow could open more (EPS would
 # run Ghostscript), and every extra decoder is attack surface for bytes from strangers.
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+# Modes Image.reduce works on; others are converted to RGB(A) first.
+REDUCIBLE_MODES = ("L", "LA", "I", "F", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr")
 
 
 def decode_image(
@@ -51,8 +53,8 @@ def decode_image(
     its PDQ differs from ours by 100-256 bits; for RGB and grey files, its reference
     vectors included, the two are equal (docs/QUALITY.md, "As displayed").
     """
-    with _decoding():
-        image = _open(data, max_pixels, draft_side)
+    with decoding():
+        image = open_header(data, max_pixels, draft_side)
         image.load()
         if draft_side > 0:
             image = _reduced(image)
@@ -61,18 +63,7 @@ def decode_image(
     return rgb
 
 
-def decoded_pixels(
-    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft_side: int = DEFAULT_DRAFT_SIDE
-) -> int:
-    """How many pixels decoding `data` will materialise, read from the header alone
-    (after JPEG draft scaling): what a caller reserves before decoding, since hashing
-    costs about 30 bytes of memory per pixel (docs/SECURITY.md)."""
-    with _decoding():
-        width, height = _open(data, max_pixels, draft_side).size
-    return width * height
-
-
-def _open(data: bytes, max_pixels: int, draft_side: int) -> Image.Image:
+def open_header(data: bytes, max_pixels: int, draft_side: int) -> Image.Image:
     """Read the header, refuse what is too large, choose the JPEG draft scale."""
     image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
     width, height = image.size
@@ -95,13 +86,13 @@ def _reduced(image: Image.Image) -> Image.Image:
     if width * height <= LARGE_IMAGE_PIXELS:
         return image
     factor = math.ceil(math.sqrt(width * height / REDUCED_PIXELS))
-    if image.mode not in ("L", "LA", "I", "F", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr"):
+    if image.mode not in REDUCIBLE_MODES:
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     return image.reduce(factor)
 
 
 @contextmanager
-def _decoding() -> Iterator[None]:
+def decoding() -> Iterator[None]:
     """Turn every way Pillow's decoders fail on bytes from strangers into InvalidInput."""
     try:
         with warnings.catch_warnings():

@@ -11,7 +11,8 @@ from service import metrics
 from service.config import Settings
 from service.domain import HashValue, MatchPart, Principal, Query
 from service.errors import InvalidInput, LimitExceeded
-from service.media.decode import decode_image, decoded_pixels
+from service.media.decode import DEFAULT_DRAFT_SIDE, decode_image
+from service.media.decode_cost import decode_cost
 from service.runtime import Runtime
 from service.signals.base import CheckOptions, HashOptions
 from service.signals.photo import Photo
@@ -35,8 +36,8 @@ def image_queries(
     shown = HashOptions(settings.pdq_min_quality, windows=False)
     options = _check_options(settings)
     try:
-        pixels = decoded_pixels(image, settings.max_image_pixels)
-        with limits.decoding(principal, pixels):
+        cost = decode_cost(image, settings.max_image_pixels, DEFAULT_DRAFT_SIDE)
+        with limits.decoding(principal, cost):
             photo = Photo(decode_image(image, settings.max_image_pixels), image)
             # Each type's hashes (shown to the operator) and lookups; a type whose
             # hash is below its quality floor is not looked up.
@@ -45,6 +46,7 @@ def image_queries(
             queries = [
                 q for s in SIGNALS if s not in unusable for q in s.photo_queries(photo, options)
             ]
+            del photo  # its pixels go before the budget is handed back
     except LimitExceeded as exc:
         raise limits.refused(principal, exc) from None
     return _with_derived(settings, queries), computed
