@@ -18,6 +18,8 @@ from hashguard.v1 import hashguard_pb2 as pb
 
 from tests.support import ServerProcess, Stubs, add_key, bearer
 
+pytestmark = pytest.mark.slow  # starts real servers
+
 CHECK = pb.CheckUploadRequest(
     hashes=[pb.Hash(algorithm=pb.HASH_ALGORITHM_MD5, value=bytes(16))], content_ref="probe"
 )

@@ -199,6 +199,7 @@ def test_fuzz_harness_short_run() -> None:
     assert codes <= {c.name for c in EXPECTED}
 
 
+@pytest.mark.slow  # a real server per store, every field of every request
 @pytest.mark.parametrize("store", ["sqlite", "postgresql"])
 def test_every_field_of_every_request_gets_a_precise_status(store: str) -> None:
     """Each string and number field of every RPC set to hostile values (NUL bytes, page
@@ -226,6 +227,7 @@ def test_every_field_of_every_request_gets_a_precise_status(store: str) -> None:
     assert report.families["field ListHits.page_token"].codes["INVALID_ARGUMENT"] >= 9
 
 
+@pytest.mark.slow  # a real server and web tier, every field of every form
 def test_every_web_form_answers_without_a_server_error(tmp_path: Path) -> None:
     """Every field of every form and of the victim page's JSON, hostile, through a real
     `hashguard web` in front of a real server: a page that says what was wrong (4xx) or a

@@ -28,6 +28,8 @@ from service.media.decode import DEFAULT_DRAFT_SIDE, DEFAULT_MAX_PIXELS
 from service.media.decode_cost import decode_cost
 from tests.support import ServerProcess, Stubs, add_key, bearer, encode
 
+pytestmark = pytest.mark.slow  # starts real servers
+
 MIB = 2**20
 SIDE = 3000  # 9 M pixels: the same allocations as 8000, a seventh of the time
 BUDGET_MIB = 768

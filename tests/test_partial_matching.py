@@ -23,6 +23,8 @@ from service.media.panels import MAX_PANELS, panel_boxes
 from service.media.regions import describe
 from tests.support import ServerProcess, Stubs, add_key, bearer, encode, run_cli
 
+pytestmark = pytest.mark.slow  # starts real servers
+
 PHOTO = Image.fromarray(skimage.data.chelsea()).convert("RGB")
 OTHERS = [
     Image.fromarray(f()).convert("RGB")

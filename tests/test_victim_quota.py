@@ -19,6 +19,8 @@ from hashguard.v1 import hashguard_pb2 as pb
 from service.web.visitors import network_of
 from tests.support import Browser, ServerProcess, Stubs, WebTier, bearer, run_cli
 
+pytestmark = pytest.mark.slow  # starts real servers
+
 
 @dataclass
 class Stack:

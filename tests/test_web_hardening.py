@@ -17,6 +17,8 @@ from hashguard.v1 import hashguard_pb2 as pb
 
 from tests.support import ServerProcess, Stubs, WebTier, bearer, run_cli
 
+pytestmark = pytest.mark.slow  # starts real servers
+
 KEYS = {
     "sub": ("submitter", "ngo"),
     "op-a": ("operator", "forum-a"),
