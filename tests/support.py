@@ -54,9 +54,12 @@ def trailers(error: grpc.RpcError) -> dict[str, str]:
     return {str(key): str(value) for key, value in metadata or ()}
 
 
-def add_key(data_dir: Path, role: str, name: str) -> str:
-    """`hashguard keys add` prints the key alone on the last line of stdout."""
-    out = run_cli("keys", "add", "--data-dir", str(data_dir), "--role", role, "--name", name)
+def add_key(data_dir: Path, role: str, name: str, *options: str) -> str:
+    """`hashguard keys add` (with `options` such as `--tenant T`) prints the key alone on
+    the last line of stdout."""
+    out = run_cli(
+        "keys", "add", "--data-dir", str(data_dir), "--role", role, "--name", name, *options
+    )
     return out.stdout.strip().splitlines()[-1]
 
 

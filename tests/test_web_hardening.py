@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 from hashguard.v1 import hashguard_pb2 as pb
 
-from tests.support import ServerProcess, Stubs, WebTier, bearer, run_cli
+from tests.support import ServerProcess, Stubs, WebTier, add_key, bearer
 
 pytestmark = pytest.mark.slow  # starts real servers
 
@@ -37,21 +37,9 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data = tmp_path_factory.mktemp("hardening")
-    keys = {}
-    for name, (role, tenant) in KEYS.items():
-        out = run_cli(
-            "keys",
-            "add",
-            "--data-dir",
-            str(data),
-            "--role",
-            role,
-            "--tenant",
-            tenant,
-            "--name",
-            name,
-        )
-        keys[name] = out.stdout.strip().splitlines()[-1]
+    keys = {
+        name: add_key(data, role, name, "--tenant", tenant) for name, (role, tenant) in KEYS.items()
+    }
     server = ServerProcess(data).start()
     web = WebTier(server.target, env={"HASHGUARD_WEB_SUBMITTER_KEY": keys["sub"]}).start()
     try:
