@@ -274,6 +274,10 @@ def test_the_victims_flow_works_by_keyboard_alone(
     words = i18n.CATALOGUE[lang]
     context = browser.new_context(viewport=DESKTOP, locale=LOCALE[lang])
     page = context.new_page()
+    # Playwright turns file-chooser interception on without waiting for the browser; a
+    # listener from the start has it on long before the key press (under load the
+    # press could win the race and the chooser never be reported).
+    page.on("filechooser", lambda _chooser: None)
     page.goto(stack.url + "/")
 
     def tab_to(selector: str, most: int = 15) -> None:
