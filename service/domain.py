@@ -76,6 +76,10 @@ class MatchPart(enum.StrEnum):
     STRIP = "strip"  # the top or bottom strip of the upload (where captions sit)
     ROTATED = "rotated"  # the upload turned back by a small angle read from its corners
     PANEL = "panel"  # one rectangle inside the upload: a collage tile, a screenshot's photo
+    # A run of seconds of an uploaded video matched a run of a listed one (a clip, part of
+    # a compilation), not the video as a whole: a benign video can share a few seconds
+    # with a listed one (a compilation that also holds other material, a shared scene).
+    SEGMENT = "segment"
 
     @property
     def partial(self) -> bool:
@@ -85,7 +89,18 @@ class MatchPart(enum.StrEnum):
         return self in _PARTIAL_PARTS
 
 
-_PARTIAL_PARTS = frozenset({MatchPart.STRIP, MatchPart.ROTATED, MatchPart.PANEL})
+_PARTIAL_PARTS = frozenset({MatchPart.STRIP, MatchPart.ROTATED, MatchPart.PANEL, MatchPart.SEGMENT})
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Which seconds of a video matched: of the upload and of the listed video, so a
+    moderator can look at that part."""
+
+    upload_start: float
+    upload_end: float
+    listed_start: float
+    listed_end: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +131,7 @@ class Match:
     # a moderator saw (one hash placed between a benign and an abusive picture), so it
     # asks for REVIEW instead (service/policy.py).
     beyond_vetting: bool = False
+    span: Span | None = None  # for a video: which seconds matched
 
 
 class EntryRow(NamedTuple):
@@ -173,6 +189,7 @@ class HitMatch:
     # parts always; partial ones only when the moderator chose to vet them too).
     agreed: bool = False
     region: str = ""  # where in the upload the part that matched is (Query.region)
+    span: Span | None = None  # for a video: which seconds matched (Match.span)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,8 @@
 """Hash-list files in the plain formats Meta's HMA and ThreatExchange tools exchange.
 
-Plain text: one `<type> <hex>` per line (`pdq 3f0a...`), trailing fields skipped: what
+Plain text: one `<type> <hex>` per line (`pdq 3f0a...`; a vpdq value is
+python-threatexchange's JSON list, `vpdq ["<hex>,<quality>,<seconds>", ...]`), trailing
+fields skipped: what
 python-threatexchange's `threatexchange dataset -P` prints (`<type> <signal> '<collab>'
 <metadata>`, or `<type> <signal>` with `-S`), and what its `local_file` collaborations
 read. With `-s TYPE` it leaves the type out (`<signal> '<collab>' <metadata>`): such a
@@ -67,16 +69,18 @@ class _Reader:
             text = line.strip()
             if not text or text.startswith("#"):
                 continue
-            parts = text.split(maxsplit=2)
+            parts = text.split(maxsplit=1)
             first = parts[0]
             if self.registry.knows(first):
-                if len(parts) < 2:
+                value = self._value_text(number, self.registry.parse_name(first), parts[1:])
+                if not value:
                     raise InvalidInput(f"line {number}: expected '<type> <hex>', got {text[:80]!r}")
-                yield self._parse(number, first, parts[1])
+                yield self._parse(number, first, value)
             elif self.registry.is_threatexchange_other(first):
                 self.skipped[first.lower()] += 1
             elif default_type is not None:  # `dataset -P -s TYPE`: the hash first
-                yield self._parse(number, default_type.name, first)
+                value = self._value_text(number, default_type, [text])
+                yield self._parse(number, default_type.name, value)
             elif _is_hex(first):
                 raise InvalidInput(
                     f"line {number}: expected '<type> <hex>', got {text[:80]!r}; a list of one "
@@ -104,6 +108,15 @@ class _Reader:
                 self.skipped[row[type_col].strip().lower()] += 1
                 continue
             yield self._parse(number, row[type_col], row[hash_col])
+
+    @staticmethod
+    def _value_text(number: int, signal: SignalType, rest: list[str]) -> str:
+        """The value's text at the start of `rest` (a type says where its text ends:
+        python-threatexchange writes a vpdq value as JSON with blanks in it)."""
+        try:
+            return signal.take_text(rest[0])[0] if rest else ""
+        except InvalidInput as exc:
+            raise InvalidInput(f"line {number}: {exc}") from None
 
     def _parse(self, number: int, type_text: str, hex_text: str) -> HashValue:
         try:

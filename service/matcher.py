@@ -3,35 +3,55 @@
 Turns a set of upload hashes into matches. Knows nothing about the store or grpc: it is
 loaded at start (from the store or an index snapshot) and kept in step with the store's
 change log by service.replica.follower, through `apply`, which is idempotent. Every
-hash type is handled alike: its index kind (Hamming or exact) and radius come from the
-type and the thresholds.
+hash type is handled alike: its index kind (Hamming, exact, or a video list whose
+frames sit in a Hamming index) and radius come from the type and the thresholds.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from service.domain import EntryRow, EntryState, HashValue, Match, MatchPart, Query
+from service.domain import EntryRow, EntryState, HashValue, Match, MatchPart, Query, Span
 from service.index import ExactIndex, HammingIndex
 from service.policy import Thresholds
 from service.signals.base import IndexKind, SignalType
 from service.signals.registry import SIGNALS
+from service.signals.vpdq_frames import unpack, unpack_query
+from service.video_list import VideoList
+from service.video_match import VideoMatch, VideoRule
+
+Index = HammingIndex | ExactIndex | VideoList
 
 
-def new_index(signal: SignalType) -> HammingIndex | ExactIndex:
+def new_index(signal: SignalType, video_rule: VideoRule | None = None) -> Index:
     """The index kind the type asks for, sized for its values."""
     if signal.index_kind is IndexKind.HAMMING:
         return HammingIndex(signal.size * 8)
+    if signal.index_kind is IndexKind.VIDEO:
+        return VideoList(video_rule)
     return ExactIndex(signal.size)
 
 
 class Matcher:
-    def __init__(self, thresholds: Thresholds, signals: Sequence[SignalType] = SIGNALS) -> None:
+    def __init__(
+        self,
+        thresholds: Thresholds,
+        signals: Sequence[SignalType] = SIGNALS,
+        video_rule: VideoRule | None = None,
+    ) -> None:
         self.thresholds = thresholds
-        self._indexes = {signal: new_index(signal) for signal in signals}
+        rule = video_rule or VideoRule()
+        self._indexes: dict[SignalType, Index] = {
+            # a video type's frame distance is its threshold (--<type>-threshold if any)
+            signal: new_index(
+                signal, dataclasses.replace(rule, frame_distance=thresholds.radius(signal))
+            )
+            for signal in signals
+        }
         self._states: dict[int, EntryState] = {}
         # vetted entries' vet_distance when not 0 (EntryRow.vet_distance)
         self._vet_distance: dict[int, int] = {}
@@ -42,7 +62,7 @@ class Matcher:
         return {
             signal.name: index.stats()
             for signal, index in self._indexes.items()
-            if signal.index_kind is IndexKind.HAMMING
+            if not isinstance(index, ExactIndex)
         }
 
     def size(self, signal: SignalType) -> int:
@@ -58,6 +78,10 @@ class Matcher:
             for signal, index in self._indexes.items():
                 rows = [e for e in live if e.algorithm is signal]
                 if not rows:
+                    continue
+                if isinstance(index, VideoList):
+                    for e in rows:
+                        index.add(e.entry_id, unpack(e.value))
                     continue
                 ids = np.fromiter((e.entry_id for e in rows), dtype=np.int64, count=len(rows))
                 values = np.frombuffer(b"".join(e.value for e in rows), dtype=np.uint8)
@@ -118,16 +142,32 @@ class Matcher:
                     self._vet_distance.pop(entry_id, None)
 
     def load_arrays(
-        self, signal: SignalType, ids: np.ndarray, values: np.ndarray, vetted: np.ndarray
+        self,
+        signal: SignalType,
+        ids: np.ndarray,
+        values: np.ndarray,
+        vetted: np.ndarray,
+        offsets: np.ndarray | None = None,
     ) -> None:
         """Bulk-load one type's entries (an index snapshot): one index call.
-        `values` is (n, size) uint8, `vetted` a boolean per entry."""
+        `values` is (n, size) uint8, `vetted` a boolean per entry; for a variable-length
+        type `values` is every value end to end and entry i is values[offsets[i]:
+        offsets[i + 1]]."""
         states = (EntryState.PENDING, EntryState.VETTED)
         with self._lock:
             self._states.update(
                 zip(ids.tolist(), [states[v] for v in vetted.astype(bool).tolist()], strict=True)
             )
-            self._indexes[signal].add(np.ascontiguousarray(ids), np.asarray(values))
+            index = self._indexes[signal]
+            if isinstance(index, VideoList):
+                if offsets is None:
+                    raise ValueError(f"{signal.name} values need their offsets")
+                flat = np.asarray(values)
+                bounds = offsets.tolist()
+                for n, entry_id in enumerate(ids.tolist()):
+                    index.add(entry_id, unpack(flat[bounds[n] : bounds[n + 1]].tobytes()))
+                return
+            index.add(np.ascontiguousarray(ids), np.asarray(values))
 
     def is_vetted(self, entry_id: int) -> bool:
         return self._states.get(entry_id) is EntryState.VETTED
@@ -152,6 +192,11 @@ class Matcher:
             owners = [(n, q) for n, qs in enumerate(uploads) for q in qs if q.algorithm is signal]
             if not owners or len(index) == 0:
                 continue
+            if isinstance(index, VideoList):
+                for n, q in owners:
+                    for video in index.search(unpack_query(q.value)):
+                        self._append_video(found[n], signal, video, q)
+                continue
             packed = np.frombuffer(b"".join(q.value for _, q in owners), dtype=np.uint8)
             packed = packed.reshape(len(owners), -1)
             radius = self.thresholds.radius(signal)
@@ -175,4 +220,17 @@ class Matcher:
             beyond = state is EntryState.VETTED and dist + self._vet_distance.get(
                 entry_id, 0
             ) > self.thresholds.radius(signal)
-            found.append(Match(entry_id, signal, dist, state, query.value, part, region, beyond))
+            key = signal.query_key(query.value)
+            found.append(Match(entry_id, signal, dist, state, key, part, region, beyond))
+
+    def _append_video(
+        self, found: list[Match], signal: SignalType, video: VideoMatch, query: HashValue | Query
+    ) -> None:
+        """A listed video the upload matched: as a whole (both sides mostly matched), or
+        a segment of it (a clip, part of a compilation: a partial part), with its span."""
+        before = len(found)
+        self._append(found, video.entry_id, signal, video.distance, query)
+        if len(found) > before:
+            part = MatchPart.WHOLE if video.rule == "whole" else MatchPart.SEGMENT
+            span = Span(*video.upload_seconds, *video.listed_seconds)
+            found[-1] = dataclasses.replace(found[-1], part=part, span=span)

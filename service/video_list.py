@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from service.index.hamming import HammingIndex
-from service.media.video_hashes import FrameHash, QueryFrames
+from service.signals.vpdq_frames import FrameHash, QueryFrames
 from service.video_match import FramePair, ListedVideo, VideoMatch, VideoRule, match_videos
 
 # Frames per video at most 2**20 (12 days at one a second; vPDQ values hold at most a day).
@@ -42,6 +42,10 @@ class VideoList:
     def frame_count(self) -> int:
         return len(self._frames)
 
+    def stats(self) -> dict[str, int]:
+        """The frame index's counters (HammingIndex.stats), for the metrics."""
+        return self._frames.stats()
+
     def add(self, entry_id: int, frames: Sequence[FrameHash]) -> None:
         """List a video (again: adding a listed entry changes nothing)."""
         with self._lock:
@@ -61,7 +65,7 @@ class VideoList:
     def remove(self, entry_ids: Iterable[int]) -> int:
         """Stop matching these videos; returns how many were listed."""
         with self._lock:
-            gone = [e for e in entry_ids if e in self._videos]
+            gone = [int(e) for e in entry_ids if int(e) in self._videos]
             if not gone:
                 return 0
             ids = np.concatenate(

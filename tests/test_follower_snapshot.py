@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ from service.signals.md5 import MD5
 from service.signals.pdq import PDQ
 from service.signals.phash import PHASH
 from service.signals.registry import SIGNALS
+from service.signals.vpdq import VPDQ
+from service.signals.vpdq_frames import FrameHash, pack
 from service.store.sqlite import SQLiteStore
 from service.usecases.cases import Cases
 from service.usecases.check import Checks
@@ -232,4 +235,53 @@ def test_a_withdrawal_rewrites_the_snapshot_before_the_interval(tmp_path: Path) 
     assert writer.write_if_due()  # a withdrawal does not
     values = {v for rows in _snapshot_contents(directory).values() for _, v, _ in rows}
     assert pdq(4000) not in values and pdq(3) in values
+    store.close()
+
+
+def video(seed: int, seconds: int = 8) -> bytes:
+    """A vpdq value: `seconds` random frames of good quality, one a second."""
+    rng = np.random.default_rng(seed)
+    return pack(
+        [
+            FrameHash(rng.integers(0, 256, 32, np.uint8).tobytes(), 90, float(n))
+            for n in range(seconds)
+        ]
+    )
+
+
+def _video_matches(runtime: Runtime, value: bytes) -> list[tuple[int, EntryState]]:
+    result = Checks(runtime).check_upload(OPERATOR, None, [HashValue(VPDQ, value)], "")
+    return [(m.entry_id, m.entry_state) for m in result.matches]
+
+
+def test_a_snapshot_carries_variable_length_values(tmp_path: Path) -> None:
+    """Videos (vpdq values of different lengths) go through a snapshot, a merged
+    snapshot (a video withdrawn, another listed since) and a start from it, matching as
+    a full load does; a snapshot whose offsets do not fit the values is refused."""
+    store = _store_with_list(tmp_path)
+    store.import_entries([HashValue(VPDQ, video(i, 3 + i)) for i in range(20)], False, 3.0)
+    settings = Settings(data_dir=str(tmp_path))
+    directory = snapshot_dir(tmp_path)
+    assert write_snapshot(store, directory).entries == 270
+    cases = Cases(Runtime(store, settings))
+    gone = cases.submit_case(SUBMITTER, [HashValue(VPDQ, video(100))])
+    cases.withdraw_case(gone.case_id, gone.case_token)
+    cases.submit_case(SUBMITTER, [HashValue(VPDQ, video(101, 30))])
+    merged = write_snapshot(store, directory)  # the merge path: old arrays minus changes
+    assert merged.arrays[VPDQ].offsets is not None and len(merged.arrays[VPDQ].ids) == 21
+
+    full = Runtime(store, settings)
+    fast = Runtime(store, settings, directory)
+    assert (full.loaded_from, fast.loaded_from) == ("store", "snapshot")
+    assert fast.matcher.size(VPDQ) == full.matcher.size(VPDQ) == 21
+    for value in (video(0, 3), video(19, 22), video(100), video(101, 30), video(500)):
+        assert _video_matches(fast, value) == _video_matches(full, value)
+    assert _video_matches(fast, video(101, 30)) and not _video_matches(fast, video(100))
+
+    pointer = json.loads((directory / POINTER).read_text())
+    offsets = directory / pointer["folder"] / "vpdq.offsets.npy"
+    np.save(offsets, np.load(offsets)[::-1].copy())
+    pointer["files"]["vpdq.offsets.npy"]["crc32"] = zlib.crc32(np.load(offsets).tobytes())
+    (directory / POINTER).write_text(json.dumps(pointer))
+    assert Runtime(store, settings, directory).loaded_from == "store"
     store.close()

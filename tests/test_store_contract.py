@@ -23,11 +23,14 @@ from service.domain import (
     Match,
     MatchPart,
     Role,
+    Span,
     Verdict,
 )
 from service.errors import Conflict, InvalidInput, NotFound
 from service.signals.md5 import MD5 as MD5_TYPE
 from service.signals.pdq import PDQ as PDQ_TYPE
+from service.signals.vpdq import VPDQ
+from service.signals.vpdq_frames import FrameHash, pack
 from service.store import ApiKeyRecord, AuditQuery, ReviewRules, Store
 from service.store.migrations import load_migrations
 from service.store.postgresql import PostgresStore
@@ -383,3 +386,35 @@ def test_arguments_are_checked_once_for_every_backend(store: Store) -> None:
         with pytest.raises(InvalidInput):
             call()
     assert store.count_entries() == {} and store.change_head(0).seq == 0
+
+
+def video(seconds: int, seed: int) -> HashValue:
+    """A vpdq value of `seconds` frames: past what a B-tree entry may hold from 74 on."""
+    frames = [
+        FrameHash(bytes((seed * 31 + n * 7 + i) % 256 for i in range(32)), 90, float(n))
+        for n in range(seconds)
+    ]
+    return HashValue(VPDQ, pack(frames))
+
+
+def test_variable_length_values_and_video_spans(store: Store) -> None:
+    """A vpdq value of an hour (133 KB) is stored, imported (idempotently: PostgreSQL
+    keeps imported values unique by their SHA-256) and read back whole; a hit keeps the
+    seconds each video match spans, and photos' matches keep none."""
+    long, short = video(3600, 1), video(5, 2)
+    assert len(long.value) == 3600 * 37
+    ids = store.create_case("c", b"t" * 32, "sub", [long, short, PDQ], 1.0)
+    assert store.import_entries([video(3600, 3), short], vetted=False, now=2.0).added == 2
+    again = store.import_entries([video(3600, 3), short], vetted=True, now=3.0)
+    assert (again.added, again.vetted, again.unchanged) == (0, 2, 0)
+    rows = {r.entry_id: r for b in store.iter_entries([EntryState.PENDING]) for r in b}
+    assert rows[ids[0]].value == long.value and rows[ids[1]].value == short.value
+    span = Span(12.25, 17.5, 30.0, 35.0)
+    segment = Match(ids[0], VPDQ, 9, EntryState.PENDING, b"k" * 32, MatchPart.SEGMENT, span=span)
+    store.create_hit("h", "op", "ref", [segment, match(ids[2])], 4.0)
+    hit = store.get_hit("h")
+    assert hit is not None
+    assert {m.entry_id: (m.part, m.span) for m in hit.matches} == {
+        ids[0]: (MatchPart.SEGMENT, span),
+        ids[2]: (MatchPart.WHOLE, None),
+    }

@@ -3,7 +3,7 @@
 temporary folder and only its built-in sample collaboration or local files (no network).
 
 Its `dataset -P` export of the sample data (pdq, video_md5, video_sha256 and text and
-URL types) imports whole; its one-type shape (`-P -s pdq`) imports with `--type`; what
+URL types) imports whole, its video types as ours; its one-type shape (`-P -s pdq`) imports with `--type`; what
 `hashguard export --format threatexchange` writes, its `local_file` collaboration reads
 in full, and a plain export says how many lines it would drop.
 """
@@ -78,12 +78,11 @@ def test_a_full_dataset_export_imports_whole(sample_state: Path, tmp_path: Path)
     assert "(raw_text 3, trend_query 1, url 1, url_md5 1)" in result.stdout
 
     ours = exported(data)
-    by_type = {
-        name: sum(line.startswith(f"{name} ") for line in ours) for name in ("pdq", "md5", "sha256")
-    }
-    assert by_type == {"pdq": 16, "md5": 2, "sha256": 2}  # video_* are the file's digests
+    names = ("pdq", "video-md5", "video-sha256")
+    by_type = {name: sum(line.startswith(f"{name} ") for line in ours) for name in names}
+    assert by_type == {"pdq": 16, "video-md5": 2, "video-sha256": 2}
     theirs = {tuple(line.split()[:2]) for line in lines if line.split()[0] in SAMPLE}
-    renamed = {"video_md5": "md5", "video_sha256": "sha256", "pdq": "pdq"}
+    renamed = {"video_md5": "video-md5", "video_sha256": "video-sha256", "pdq": "pdq"}
     assert {(renamed[t], h) for t, h in theirs} == {tuple(line.split()) for line in ours}
 
 

@@ -20,6 +20,7 @@ from service.domain import (
     HitState,
     Match,
     MatchPart,
+    Span,
     Verdict,
 )
 from service.errors import HashGuardError, InvalidInput
@@ -64,6 +65,7 @@ PART_TO_PB = {
     MatchPart.STRIP: pb.MATCH_PART_STRIP,
     MatchPart.ROTATED: pb.MATCH_PART_ROTATED,
     MatchPart.PANEL: pb.MATCH_PART_PANEL,
+    MatchPart.SEGMENT: pb.MATCH_PART_SEGMENT,
 }
 VERDICT_FROM_PB = {pb.VERDICT_CONFIRMED: Verdict.CONFIRMED, pb.VERDICT_REJECTED: Verdict.REJECTED}
 
@@ -139,6 +141,18 @@ def match_to_pb(match: Match | HitMatch) -> pb.Match:
         partial=match.part.partial,
         agreed=isinstance(match, HitMatch) and match.agreed,
         region=match.region,
+        span=span_to_pb(match.span),
+    )
+
+
+def span_to_pb(span: Span | None) -> pb.VideoSpan | None:
+    if span is None:
+        return None
+    return pb.VideoSpan(
+        upload_start_seconds=span.upload_start,
+        upload_end_seconds=span.upload_end,
+        listed_start_seconds=span.listed_start,
+        listed_end_seconds=span.listed_end,
     )
 
 

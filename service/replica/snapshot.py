@@ -4,7 +4,9 @@ from the store.
 
 Layout, in `<data dir>/snapshot/`: one folder per snapshot holding, per hash type,
 `<type>.ids.npy` (int64), `<type>.values.npy` (uint8, one row per hash) and
-`<type>.vetted.npy` (bool), plus `current.json` naming the folder, the store it
+`<type>.vetted.npy` (bool); for a variable-length type (vpdq) the values are end to
+end in one row and `<type>.offsets.npy` (int64, one more than the entries) says where
+each starts; plus `current.json` naming the folder, the store it
 came from, the change seq it covers and a CRC-32 of every array. `current.json` is
 replaced atomically (temporary file, fsync, rename) only after its folder is complete,
 so a crash leaves the previous snapshot in place. A snapshot that does not check out
@@ -43,8 +45,48 @@ POINTER = "current.json"
 @dataclass(frozen=True, slots=True)
 class AlgorithmArrays:
     ids: np.ndarray  # int64, (n,)
-    values: np.ndarray  # uint8, (n, algorithm.size)
+    values: np.ndarray  # uint8, (n, algorithm.size); variable-length: (total bytes,)
     vetted: np.ndarray  # bool, (n,)
+    # variable-length types only: int64, (n + 1,); entry i is values[offsets[i]:offsets[i+1]]
+    offsets: np.ndarray | None = None
+
+    def parts(self) -> dict[str, np.ndarray]:
+        """The arrays written to files, by part name."""
+        found = {"ids": self.ids, "values": self.values, "vetted": self.vetted}
+        if self.offsets is not None:
+            found["offsets"] = self.offsets
+        return found
+
+    def select(self, keep: np.ndarray) -> AlgorithmArrays:
+        """The entries where `keep` (a boolean per entry) is true."""
+        if self.offsets is None:
+            return AlgorithmArrays(self.ids[keep], self.values[keep], self.vetted[keep])
+        starts, ends = self.offsets[:-1][keep], self.offsets[1:][keep]
+        pieces = [self.values[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+        return AlgorithmArrays(
+            self.ids[keep],
+            np.concatenate(pieces) if pieces else np.empty(0, np.uint8),
+            self.vetted[keep],
+            np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64),
+        )
+
+
+def concatenate(parts: Sequence[AlgorithmArrays]) -> AlgorithmArrays:
+    """One type's arrays end to end (offsets shifted for variable-length values)."""
+    offsets = None
+    if parts[0].offsets is not None:
+        shifted, base = [np.zeros(1, np.int64)], 0
+        for p in parts:
+            assert p.offsets is not None
+            shifted.append(p.offsets[1:] + base)
+            base += int(p.offsets[-1])
+        offsets = np.concatenate(shifted).astype(np.int64)
+    return AlgorithmArrays(
+        np.concatenate([p.ids for p in parts]),
+        np.concatenate([p.values for p in parts]),
+        np.concatenate([p.vetted for p in parts]),
+        offsets,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +127,8 @@ def write_snapshot(store: EntryLog, directory: Path) -> Snapshot:
     building.mkdir()
     files: dict[str, dict[str, Any]] = {}
     for algorithm, parts in arrays.items():
-        for part in ("ids", "values", "vetted"):
-            array = np.ascontiguousarray(getattr(parts, part))
+        for part, array in parts.parts().items():
+            array = np.ascontiguousarray(array)
             filename = f"{algorithm.name}.{part}.npy"
             with open(building / filename, "wb") as handle:
                 np.save(handle, array, allow_pickle=False)
@@ -141,16 +183,11 @@ def _merge_changes(
             touched = np.fromiter(
                 (r.entry_id for r in changed if r.algorithm is algorithm), dtype=np.int64
             )
-            keep = ~np.isin(old.ids, touched)
-            parts.append(AlgorithmArrays(old.ids[keep], old.values[keep], old.vetted[keep]))
+            parts.append(old.select(~np.isin(old.ids, touched)))
         if algorithm in fresh:
             parts.append(fresh[algorithm])
         if parts:
-            merged[algorithm] = AlgorithmArrays(
-                np.concatenate([p.ids for p in parts]),
-                np.concatenate([p.values for p in parts]),
-                np.concatenate([p.vetted for p in parts]),
-            )
+            merged[algorithm] = concatenate(parts)
     return merged
 
 
@@ -166,18 +203,15 @@ def _to_arrays(batches: Iterable[Sequence[EntryRow]]) -> dict[SignalType, Algori
             vetted = np.fromiter(
                 (e.state is EntryState.VETTED for e in rows), dtype=np.bool_, count=len(rows)
             )
-            chunks[algorithm].append(
-                AlgorithmArrays(ids, values.reshape(len(rows), algorithm.size), vetted)
-            )
-    return {
-        algorithm: AlgorithmArrays(
-            np.concatenate([c.ids for c in parts]),
-            np.concatenate([c.values for c in parts]),
-            np.concatenate([c.vetted for c in parts]),
-        )
-        for algorithm, parts in chunks.items()
-        if parts
-    }
+            if algorithm.variable_length:
+                lengths = np.fromiter((len(e.value) for e in rows), np.int64, count=len(rows))
+                offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+                chunks[algorithm].append(AlgorithmArrays(ids, values, vetted, offsets))
+            else:
+                chunks[algorithm].append(
+                    AlgorithmArrays(ids, values.reshape(len(rows), algorithm.size), vetted)
+                )
+    return {algorithm: concatenate(parts) for algorithm, parts in chunks.items() if parts}
 
 
 def _crc32(array: np.ndarray) -> int:
@@ -232,7 +266,8 @@ def _read_checked(directory: Path, store_id: str, head_seq: int) -> Snapshot:
     for name in pointer["algorithms"]:
         algorithm = REGISTRY.by_name[name]
         parts = {}
-        for part in ("ids", "values", "vetted"):
+        names = ("ids", "values", "vetted", "offsets")
+        for part in names if algorithm.variable_length else names[:3]:
             filename = f"{algorithm.name}.{part}.npy"
             expected = pointer["files"][filename]
             array = np.load(folder / filename, mmap_mode="r", allow_pickle=False)
@@ -242,16 +277,33 @@ def _read_checked(directory: Path, store_id: str, head_seq: int) -> Snapshot:
                 raise SnapshotRejected(f"{filename} is corrupt (checksum mismatch)")
             parts[part] = array
         ids, values, vetted = parts["ids"], parts["values"], parts["vetted"]
+        offsets = parts.get("offsets")
         if not (
             ids.dtype == np.int64
             and values.dtype == np.uint8
             and vetted.dtype == np.bool_
-            and values.shape == (len(ids), algorithm.size)
             and len(vetted) == len(ids)
+            and _values_fit(algorithm, ids, values, offsets)
         ):
             raise SnapshotRejected(f"the {algorithm.name} arrays do not fit together")
-        arrays[algorithm] = AlgorithmArrays(ids, values, vetted)
+        arrays[algorithm] = AlgorithmArrays(ids, values, vetted, offsets)
     return Snapshot(seq, arrays)
+
+
+def _values_fit(
+    algorithm: SignalType, ids: np.ndarray, values: np.ndarray, offsets: np.ndarray | None
+) -> bool:
+    if offsets is None:
+        return bool(values.shape == (len(ids), algorithm.size))
+    steps = np.diff(offsets)
+    return bool(
+        offsets.dtype == np.int64
+        and offsets.shape == (len(ids) + 1,)
+        and values.ndim == 1
+        and (len(offsets) == 0 or (offsets[0] == 0 and offsets[-1] == len(values)))
+        and np.all(steps > 0)
+        and np.all(steps % algorithm.size == 0)
+    )
 
 
 # -- the background writer ----------------------------------------------------------------

@@ -21,7 +21,9 @@ def load_matcher(store: EntryLog, matcher: Matcher, snapshots: Path | None) -> t
         snapshot = read_snapshot(snapshots, store.store_id(), head)
         if snapshot is not None:
             for algorithm, arrays in snapshot.arrays.items():
-                matcher.load_arrays(algorithm, arrays.ids, arrays.values, arrays.vetted)
+                matcher.load_arrays(
+                    algorithm, arrays.ids, arrays.values, arrays.vetted, arrays.offsets
+                )
             # read after the snapshot's seq: current, and the catch-up applies the rest
             matcher.set_vet_distances(store.vet_distances())
             return snapshot.seq, "snapshot"
@@ -29,6 +31,6 @@ def load_matcher(store: EntryLog, matcher: Matcher, snapshots: Path | None) -> t
     # later seq, and the catch-up applies it (again, harmlessly, if already loaded).
     # One bulk add per algorithm, as from a snapshot: cheaper for an index than many.
     for algorithm, arrays in read_live_entries(store).items():
-        matcher.load_arrays(algorithm, arrays.ids, arrays.values, arrays.vetted)
+        matcher.load_arrays(algorithm, arrays.ids, arrays.values, arrays.vetted, arrays.offsets)
     matcher.set_vet_distances(store.vet_distances())
     return head, "store"

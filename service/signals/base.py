@@ -10,6 +10,7 @@ store (docs/ARCHITECTURE.md, "Hash types").
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,9 @@ class IndexKind(enum.StrEnum):
 
     EXACT = "exact"  # equal values only (cryptographic digests): ExactIndex
     HAMMING = "hamming"  # within a Hamming radius (perceptual hashes): HammingIndex
+    # a video: its frames' PDQ in one Hamming index, matched by service/video_match.py's
+    # rule (service/video_list.py: VideoList)
+    VIDEO = "video"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +70,11 @@ class SignalType:
     name: str
     proto_name: str
     label: str  # how messages name it ("PDQ")
-    size: int  # bytes of a canonical value
+    size: int  # bytes of a canonical value; of one record for a variable-length type
+    # A value is one or more `size`-byte records (a video's frames), up to `max_records`;
+    # the store, snapshots, list files and the matcher carry any such length.
+    variable_length: bool = False
+    max_records: int = 1
     index_kind: IndexKind
     default_threshold: int = 0  # largest Hamming distance that matches (0 for EXACT)
     threshold_setting: str | None = None  # the Settings field overriding it, if any
@@ -84,6 +92,14 @@ class SignalType:
 
     def validate(self, value: bytes) -> bytes:
         """Refuse values of the wrong length, with a message that says what was expected."""
+        if self.variable_length:
+            records, rest = divmod(len(value), self.size)
+            if rest or not 1 <= records <= self.max_records:
+                raise InvalidInput(
+                    f"{self.name} value must be 1 to {self.max_records:,} records of "
+                    f"{self.size} bytes, got {len(value):,} bytes"
+                )
+            return bytes(value)
         if len(value) != self.size:
             raise InvalidInput(
                 f"{self.name} hash must be {self.size} bytes "
@@ -103,8 +119,22 @@ class SignalType:
         """The canonical text form: lower-case hex."""
         return value.hex()
 
+    def take_text(self, text: str) -> tuple[str, str]:
+        """(the value's text, what follows) at the start of `text`: a list-file line
+        after its type. A hex value is one word; a type whose text form holds blanks
+        (python-threatexchange's vpdq JSON) says where it ends."""
+        parts = text.split(maxsplit=1)
+        return (parts[0], parts[1] if len(parts) > 1 else "") if parts else ("", "")
+
+    def query_key(self, value: bytes) -> bytes:
+        """What a hit keeps of the upload's query that matched, to know the same upload
+        again (Match.query_value): the value itself, or for a variable-length one (a
+        video's frames, up to megabytes) its SHA-256, so the store's indexes stay small."""
+        return hashlib.sha256(value).digest() if self.variable_length else value
+
     def distance(self, a: bytes, b: bytes) -> int:
-        """Bits that differ. An EXACT type's threshold is 0, so it matches equal values."""
+        """Bits that differ (EXACT and HAMMING types). An EXACT type's threshold is 0,
+        so it matches equal values."""
         return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()
 
     def degenerate(self, h: HashValue, min_quality: int) -> tuple[str, str] | None:

@@ -1,8 +1,7 @@
-"""MD5 of a file's bytes: matches byte-identical copies only (what StopNCII lists).
+"""MD5 of a photo file's bytes: matches byte-identical copies only (what StopNCII lists).
 
-python-threatexchange names the MD5 of a file `video_md5` (and older tools
-`photo_md5`); until HashGuard has video types, `video_md5` lines import as this type,
-since the digest of the file's bytes is the same function whatever the file holds.
+Older python-threatexchange tools name it `photo_md5`; its `video_md5` is a video's
+(service/signals/video_md5.py).
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ class Md5Signal(SignalType):
     size = 16
     index_kind = IndexKind.EXACT
     aliases = ("photo_md5", "md5_hash")
-    threatexchange_fallbacks = ("video_md5",)
 
     def photo_hashes(self, photo: Photo, options: HashOptions) -> list[HashValue]:
         return [photo.hashes.md5]

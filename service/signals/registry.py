@@ -16,15 +16,26 @@ from service.signals.pdq import PDQ
 from service.signals.pdq_window import PDQ_WINDOW
 from service.signals.phash import PHASH
 from service.signals.sha256 import SHA256
+from service.signals.video_md5 import VIDEO_MD5
+from service.signals.video_sha256 import VIDEO_SHA256
+from service.signals.vpdq import VPDQ
 
-SIGNALS: tuple[SignalType, ...] = (PDQ, PHASH, SHA256, MD5, PDQ_WINDOW)
+SIGNALS: tuple[SignalType, ...] = (
+    PDQ,
+    PHASH,
+    SHA256,
+    MD5,
+    PDQ_WINDOW,
+    VIDEO_MD5,
+    VIDEO_SHA256,
+    VPDQ,
+)
 
-# Names python-threatexchange gives types HashGuard does not match (text, URLs, video
-# hashes other than digests, ...). A list import skips their lines and says how many;
-# a name no one knows is still an error. A registered type claiming one of these names
-# (a future vpdq plug-in) takes it over.
+# Names python-threatexchange gives types HashGuard does not match (text, URLs, ...).
+# A list import skips their lines and says how many; a name no one knows is still an
+# error. A registered type claiming one of these names takes it over.
 THREATEXCHANGE_OTHERS = frozenset(
-    {"url", "url_md5", "raw_text", "trend_query", "text_tlsh", "pdq_ocr", "vpdq"}
+    {"url", "url_md5", "raw_text", "trend_query", "text_tlsh", "pdq_ocr"}
 )
 UNSPECIFIED = "HASH_ALGORITHM_UNSPECIFIED"
 

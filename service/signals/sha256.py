@@ -1,8 +1,6 @@
-"""SHA-256 of a file's bytes: matches byte-identical copies only.
+"""SHA-256 of a photo file's bytes: matches byte-identical copies only.
 
-python-threatexchange names the SHA-256 of a file `video_sha256` (its only SHA-256
-type); until HashGuard has video types, such lines import as this type, since the
-digest of the file's bytes is the same function whatever the file holds.
+python-threatexchange's `video_sha256` is a video's (service/signals/video_sha256.py).
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ class Sha256Signal(SignalType):
     size = 32
     index_kind = IndexKind.EXACT
     aliases = ("sha-256", "sha256_hash")
-    threatexchange_fallbacks = ("video_sha256",)
 
     def photo_hashes(self, photo: Photo, options: HashOptions) -> list[HashValue]:
         return [photo.hashes.sha256]

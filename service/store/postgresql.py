@@ -179,7 +179,7 @@ class PostgresStore(SQLStore):
                     " SELECT DISTINCT algorithm, value, %(state)s::text, %(now)s::float8,"
                     "  %(vetted_at)s::float8,"
                     "  %(added_seq)s::bigint FROM import_stage"
-                    f" ON CONFLICT (algorithm, value) WHERE case_id IS NULL {on_conflict}"
+                    f" ON CONFLICT (algorithm, sha256(value)) WHERE case_id IS NULL {on_conflict}"
                     " RETURNING changed_seq)"
                     " SELECT COUNT(*) FILTER (WHERE changed_seq = %(added_seq)s) AS added,"
                     "  COUNT(*) FILTER (WHERE changed_seq = %(vetted_seq)s) AS vetted"

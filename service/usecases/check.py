@@ -17,8 +17,10 @@ from service.domain import Decision, HashValue, Match, Principal, Query, Role
 from service.errors import HashGuardError, InvalidInput, LimitExceeded, QuotaExceeded, Unavailable
 from service.policy import best_per_entry, decide
 from service.runtime import Runtime
+from service.signals.base import IndexKind
+from service.signals.vpdq_frames import QueryFrames
 from service.usecases.guards import text
-from service.usecases.queries import image_queries, supplied_queries
+from service.usecases.queries import image_queries, supplied_queries, video_queries
 from service.usecases.recording import decide_and_record
 
 MAX_CONTENT_REF = 1024
@@ -77,7 +79,7 @@ class Checks:
         if upload.invalid is not None:
             raise upload.invalid
         image, hashes, ref = upload.image, upload.hashes, upload.content_ref
-        if image:
+        if image or _searches_videos(hashes):
             matched = await self.runtime.blocking(self.match_upload, principal, image, hashes, ref)
         else:
             matched = self.match_upload(principal, image, hashes, ref)
@@ -129,8 +131,15 @@ class Checks:
         images are decoded in the pool; every REVIEW is recorded in one pool trip."""
         self.admit_batch(principal, len(uploads))
         matched: dict[int, MatchedUpload | InvalidInput] = {}  # by position in the batch
-        by_hashes = [n for n, u in enumerate(uploads) if not u.image and u.invalid is None]
-        images = [n for n, u in enumerate(uploads) if u.image and u.invalid is None]
+        # Images, and hashes that search listed videos (thousands of frame queries), in
+        # the pool; other hashes on the loop.
+        in_pool = [
+            n
+            for n, u in enumerate(uploads)
+            if u.invalid is None and (u.image or _searches_videos(u.hashes))
+        ]
+        by_hashes = [n for n, u in enumerate(uploads) if u.invalid is None and n not in in_pool]
+        images = in_pool
         for n, upload in enumerate(uploads):
             if upload.invalid is not None:
                 matched[n] = upload.invalid
@@ -149,6 +158,45 @@ class Checks:
             recorded = self._record_all(to_record)
         done = iter(recorded)
         return [item if isinstance(item, InvalidInput) else next(done) for item in in_order]
+
+    async def check_video(
+        self,
+        principal: Principal,
+        md5: bytes,
+        sha256: bytes,
+        frames: QueryFrames,
+        content_ref: str,
+    ) -> CheckResult:
+        """A video the caller decoded and hashed (service.media.video_hashes:
+        file_digests and check_queries), after its role and rate-limit checks, which
+        come before decoding (`admit_video`): matched and, on REVIEW, recorded in the
+        pool."""
+        matched = await self.runtime.blocking(
+            self.match_video, principal, md5, sha256, frames, content_ref
+        )
+        if matched.needs_store:
+            return await self.runtime.blocking(self.record_check, matched)
+        return self.record_check(matched)
+
+    def admit_video(self, principal: Principal) -> None:
+        """A video check's role and rate-limit token, taken before its bytes are read."""
+        require_role(principal, Role.OPERATOR)
+        self.runtime.limits.charge(principal)
+
+    def match_video(
+        self,
+        principal: Principal,
+        md5: bytes,
+        sha256: bytes,
+        frames: QueryFrames,
+        content_ref: str,
+    ) -> MatchedUpload:
+        """The store-free half of a video check (blocking: thousands of frame queries):
+        the file's exact digests and its frames, searched like any hashes."""
+        text("content_ref", content_ref, MAX_CONTENT_REF)
+        queries, computed = video_queries(md5, sha256, frames)
+        matches = best_per_entry(self.runtime.matcher.match(queries))
+        return MatchedUpload(principal, content_ref, matches, computed, [], decide(matches))
 
     # -- the halves (blocking where they touch an image or the store) -----------------------
 
@@ -265,6 +313,10 @@ class Checks:
             except Unavailable as exc:
                 recorded.append(exc)
         return recorded
+
+
+def _searches_videos(hashes: Sequence[HashValue]) -> bool:
+    return any(h.algorithm.index_kind is IndexKind.VIDEO for h in hashes)
 
 
 def _check_shape(image: bytes | None, hashes: Sequence[HashValue], content_ref: str) -> None:

@@ -17,6 +17,10 @@ from service.runtime import Runtime
 from service.signals.base import CheckOptions, HashOptions
 from service.signals.photo import Photo
 from service.signals.registry import SIGNALS
+from service.signals.video_md5 import VIDEO_MD5
+from service.signals.video_sha256 import VIDEO_SHA256
+from service.signals.vpdq import VPDQ
+from service.signals.vpdq_frames import QueryFrames, pack_query
 
 MAX_HASHES_PER_CHECK = 64
 
@@ -50,6 +54,19 @@ def image_queries(
     except LimitExceeded as exc:
         raise limits.refused(principal, exc) from None
     return _with_derived(settings, queries), computed
+
+
+def video_queries(
+    md5: bytes, sha256: bytes, frames: QueryFrames
+) -> tuple[list[Query], list[HashValue]]:
+    """(the queries, the hashes shown to the operator) of a video the caller hashed: its
+    file's digests (exact copies) and its sampled frames with their variants (vPDQ)."""
+    computed = [HashValue(VIDEO_MD5, VIDEO_MD5.validate(md5)),
+                HashValue(VIDEO_SHA256, VIDEO_SHA256.validate(sha256))]  # fmt: skip
+    queries = [Query(h.algorithm, h.value, MatchPart.WHOLE) for h in computed]
+    if len(frames.queries):
+        queries.append(Query(VPDQ, pack_query(frames), MatchPart.WHOLE))
+    return queries, computed
 
 
 def supplied_queries(

@@ -15,6 +15,7 @@ from service.domain import (
     HitMatch,
     HitState,
     MatchPart,
+    Span,
     Verdict,
 )
 from service.errors import Conflict, NotFound
@@ -71,7 +72,8 @@ class SQLHitStore(HitStore):
             insert_audit(tx, audit)
             tx.many(
                 "INSERT INTO hit_matches (hit_id, entry_id, algorithm, query_value, distance,"
-                " part, region) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " part, region, upload_start, upload_end, listed_start, listed_end)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         hit.hit_id,
@@ -81,6 +83,7 @@ class SQLHitStore(HitStore):
                         m.distance,
                         m.part.value,
                         m.region,
+                        *_span_columns(m.span),
                     )
                     for m in hit.matches
                 ],
@@ -305,6 +308,19 @@ def _dispute(tx: Tx, hit_id: str, tenants: int, now: float) -> list[int]:
     return disputed
 
 
+def _span_columns(span: Span | None) -> tuple[float | None, ...]:
+    if span is None:
+        return (None, None, None, None)
+    return (span.upload_start, span.upload_end, span.listed_start, span.listed_end)
+
+
+def _span(row: dict[str, Any]) -> Span | None:
+    columns = ("upload_start", "upload_end", "listed_start", "listed_end")
+    if row["upload_start"] is None:
+        return None
+    return Span(*(float(row[c]) for c in columns))
+
+
 def _hit(tx: Tx, hit_id: str) -> Hit | None:
     row = tx.row(f"SELECT {_COLUMNS} FROM hits WHERE hit_id = ?", (hit_id,))
     return None if row is None else _with_matches(tx, [row])[0]
@@ -319,7 +335,8 @@ def _with_matches(tx: Tx, hit_rows: Sequence[dict[str, Any]]) -> list[Hit]:
     for m in tx.rows(
         "SELECT m.hit_id AS hit_id, m.entry_id AS entry_id, m.algorithm AS algorithm,"
         " m.distance AS distance, e.state AS entry_state, m.part AS part, m.agreed AS agreed,"
-        " m.region AS region"
+        " m.region AS region, m.upload_start AS upload_start, m.upload_end AS upload_end,"
+        " m.listed_start AS listed_start, m.listed_end AS listed_end"
         " FROM hit_matches m JOIN entries e USING (entry_id)"
         f" WHERE m.hit_id IN ({_marks(hit_ids)})"
         " ORDER BY m.distance, m.entry_id",
@@ -334,6 +351,7 @@ def _with_matches(tx: Tx, hit_rows: Sequence[dict[str, Any]]) -> list[Hit]:
                 MatchPart(m["part"]),
                 bool(m["agreed"]),
                 str(m["region"] or ""),
+                _span(m),
             )
         )
     return [

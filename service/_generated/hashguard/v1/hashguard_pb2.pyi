@@ -18,6 +18,9 @@ class HashAlgorithm(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     HASH_ALGORITHM_SHA256: _ClassVar[HashAlgorithm]
     HASH_ALGORITHM_MD5: _ClassVar[HashAlgorithm]
     HASH_ALGORITHM_PDQ_WINDOW: _ClassVar[HashAlgorithm]
+    HASH_ALGORITHM_VIDEO_MD5: _ClassVar[HashAlgorithm]
+    HASH_ALGORITHM_VIDEO_SHA256: _ClassVar[HashAlgorithm]
+    HASH_ALGORITHM_VPDQ: _ClassVar[HashAlgorithm]
 
 class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -42,6 +45,7 @@ class MatchPart(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MATCH_PART_STRIP: _ClassVar[MatchPart]
     MATCH_PART_ROTATED: _ClassVar[MatchPart]
     MATCH_PART_PANEL: _ClassVar[MatchPart]
+    MATCH_PART_SEGMENT: _ClassVar[MatchPart]
 
 class CaseState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -68,6 +72,9 @@ HASH_ALGORITHM_PHASH: HashAlgorithm
 HASH_ALGORITHM_SHA256: HashAlgorithm
 HASH_ALGORITHM_MD5: HashAlgorithm
 HASH_ALGORITHM_PDQ_WINDOW: HashAlgorithm
+HASH_ALGORITHM_VIDEO_MD5: HashAlgorithm
+HASH_ALGORITHM_VIDEO_SHA256: HashAlgorithm
+HASH_ALGORITHM_VPDQ: HashAlgorithm
 DECISION_UNSPECIFIED: Decision
 DECISION_ALLOW: Decision
 DECISION_REVIEW: Decision
@@ -83,6 +90,7 @@ MATCH_PART_INNER: MatchPart
 MATCH_PART_STRIP: MatchPart
 MATCH_PART_ROTATED: MatchPart
 MATCH_PART_PANEL: MatchPart
+MATCH_PART_SEGMENT: MatchPart
 CASE_STATE_UNSPECIFIED: CaseState
 CASE_STATE_ACTIVE: CaseState
 CASE_STATE_WITHDRAWN: CaseState
@@ -105,8 +113,20 @@ class Hash(_message.Message):
     quality: int
     def __init__(self, algorithm: _Optional[_Union[HashAlgorithm, str]] = ..., value: _Optional[bytes] = ..., quality: _Optional[int] = ...) -> None: ...
 
+class VideoSpan(_message.Message):
+    __slots__ = ("upload_start_seconds", "upload_end_seconds", "listed_start_seconds", "listed_end_seconds")
+    UPLOAD_START_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_END_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LISTED_START_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LISTED_END_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    upload_start_seconds: float
+    upload_end_seconds: float
+    listed_start_seconds: float
+    listed_end_seconds: float
+    def __init__(self, upload_start_seconds: _Optional[float] = ..., upload_end_seconds: _Optional[float] = ..., listed_start_seconds: _Optional[float] = ..., listed_end_seconds: _Optional[float] = ...) -> None: ...
+
 class Match(_message.Message):
-    __slots__ = ("entry_id", "algorithm", "distance", "entry_state", "part", "partial", "agreed", "region")
+    __slots__ = ("entry_id", "algorithm", "distance", "entry_state", "part", "partial", "agreed", "region", "span")
     ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
     ALGORITHM_FIELD_NUMBER: _ClassVar[int]
     DISTANCE_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +135,7 @@ class Match(_message.Message):
     PARTIAL_FIELD_NUMBER: _ClassVar[int]
     AGREED_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
+    SPAN_FIELD_NUMBER: _ClassVar[int]
     entry_id: int
     algorithm: HashAlgorithm
     distance: int
@@ -123,7 +144,8 @@ class Match(_message.Message):
     partial: bool
     agreed: bool
     region: str
-    def __init__(self, entry_id: _Optional[int] = ..., algorithm: _Optional[_Union[HashAlgorithm, str]] = ..., distance: _Optional[int] = ..., entry_state: _Optional[_Union[EntryState, str]] = ..., part: _Optional[_Union[MatchPart, str]] = ..., partial: _Optional[bool] = ..., agreed: _Optional[bool] = ..., region: _Optional[str] = ...) -> None: ...
+    span: VideoSpan
+    def __init__(self, entry_id: _Optional[int] = ..., algorithm: _Optional[_Union[HashAlgorithm, str]] = ..., distance: _Optional[int] = ..., entry_state: _Optional[_Union[EntryState, str]] = ..., part: _Optional[_Union[MatchPart, str]] = ..., partial: _Optional[bool] = ..., agreed: _Optional[bool] = ..., region: _Optional[str] = ..., span: _Optional[_Union[VideoSpan, _Mapping]] = ...) -> None: ...
 
 class ItemError(_message.Message):
     __slots__ = ("code", "message")
