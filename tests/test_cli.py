@@ -63,7 +63,7 @@ def test_hash_submit_check_review_withdraw(tmp_path: Path) -> None:
         check=False,
     )
     assert hashed.returncode == 1 and "skipped" in hashed.stderr and "notes.txt" in hashed.stderr
-    assert "hashed 2 of 3 photos (1 skipped, named above)" in hashed.stderr
+    assert "hashed 2 of 3 files (1 skipped, named above)" in hashed.stderr
     assert "exit status 1: not every file was hashed" in hashed.stderr
     # tqdm's bar never shares a line with a message (tqdm.write prints above it).
     assert all(

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import av
+import av.error
 from tqdm import tqdm
 
 from service import submission_file
@@ -19,14 +23,17 @@ from service.domain import HashValue
 from service.errors import HashGuardError, InvalidInput
 from service.media.crops import DEFAULT_WINDOWS
 from service.media.decode import decode_image
+from service.media.sniff import is_video_file
+from service.media.video import SampledFrame, VideoLimits, sample_frames
+from service.media.video_hashes import file_digests, hash_frames, pack
 from service.signals.base import HashOptions
 from service.signals.photo import Photo
-from service.signals.registry import SIGNALS
+from service.signals.registry import SIGNALS, parse_name
 from service.submission_checks import degenerate
 
 
 def add_hash(commands: Any) -> None:
-    hash_ = commands.add_parser("hash", help="hash photos on this machine (no network)")
+    hash_ = commands.add_parser("hash", help="hash photos and videos on this machine (no network)")
     hash_.add_argument("files", nargs="+", metavar="FILE")
     hash_.add_argument("--out", help="write the submission file here (default: stdout)")
     hash_.add_argument(
@@ -34,6 +41,11 @@ def add_hash(commands: Any) -> None:
         action="store_true",
         help="leave out the sub-window hashes that let cropped copies match "
         f"(about {len(DEFAULT_WINDOWS)} more PDQ hashes per photo)",
+    )
+    hash_.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bars (they are off anyway when stderr is not a terminal)",
     )
     hash_.set_defaults(handler=cmd_hash)
 
@@ -92,13 +104,64 @@ def _listable(name: str, hashes: list[HashValue]) -> list[HashValue]:
     return kept
 
 
+def video_file_hashes(path: str, limits: VideoLimits, bars: bool) -> list[HashValue]:
+    """A video's vPDQ (one frame a second), then MD5 and SHA-256 of its bytes, within the
+    service's limits. The bar counts seconds of video; it stops where the video does."""
+    data = Path(path).read_bytes()
+    with tqdm(
+        total=_seconds(path, limits),
+        desc=Path(path).name[-30:],
+        unit=" s",
+        file=sys.stderr,
+        disable=not bars,
+        leave=False,
+        position=1,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} s of video",
+    ) as bar:
+
+        def counted(samples: Iterator[SampledFrame]) -> Iterator[SampledFrame]:
+            for sample in samples:
+                bar.update(1)
+                yield sample
+
+        frames = hash_frames(counted(sample_frames(data, limits)))
+    md5, sha256 = file_digests(data)
+    return [
+        HashValue(parse_name("vpdq"), pack(frames)),
+        HashValue(parse_name("video-sha256"), sha256),
+        HashValue(parse_name("video-md5"), md5),
+    ]
+
+
+def _seconds(path: str, limits: VideoLimits) -> int | None:
+    """The seconds the container declares, for the bar's length (None when it says none
+    or cannot be read: sample_frames then says why)."""
+    try:
+        with av.open(path, options={"max_pixels": str(limits.max_frame_pixels)}) as container:
+            if container.duration is None:
+                return None
+            return max(1, math.ceil(container.duration / av.time_base / limits.every_seconds))
+    except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _file_hashes(name: str, args: argparse.Namespace, bars: bool) -> list[HashValue]:
+    """A photo's hashes, or a video's (sniffed from its first bytes, not its name)."""
+    if is_video_file(name):
+        return video_file_hashes(name, VideoLimits(), bars=bars)
+    return _photo_hashes(name, windows=not args.no_windows)
+
+
 def cmd_hash(args: argparse.Namespace) -> int:
-    """Hash photos locally. Nothing here opens a network connection. Messages go above
-    the progress bar (tqdm.write), never through it."""
+    """Hash photos and videos locally. Nothing here opens a network connection. Messages
+    go above the progress bars (tqdm.write), never through them."""
+    bars = not args.quiet and sys.stderr.isatty()
     images, skipped = [], 0
-    for name in tqdm(args.files, unit=" photos", file=sys.stderr, disable=len(args.files) < 2):
+    for name in tqdm(
+        args.files, unit=" files", file=sys.stderr, disable=not bars or len(args.files) < 2
+    ):
         try:
-            hashes = _listable(name, _photo_hashes(name, windows=not args.no_windows))
+            hashes = _listable(name, _file_hashes(name, args, bars))
         except (HashGuardError, OSError) as exc:
             skipped += 1
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
@@ -110,7 +173,7 @@ def cmd_hash(args: argparse.Namespace) -> int:
             continue
         images.append(submission_file.image_entry(Path(name).name, hashes))
     if not images:
-        print("error: no photo could be hashed", file=sys.stderr)
+        print("error: no photo or video could be hashed", file=sys.stderr)
         return 1
     text = submission_file.dump(images)
     done = _photos(len(images))
@@ -133,7 +196,7 @@ def cmd_hash(args: argparse.Namespace) -> int:
 
 
 def _photos(count: int) -> str:
-    return f"{count} photo{'' if count == 1 else 's'}"
+    return f"{count} file{'' if count == 1 else 's'}"
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

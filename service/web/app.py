@@ -26,9 +26,11 @@ from service.web.context import WebContext
 STATIC = Path(__file__).resolve().parent / "static"
 
 # Everything from this origin only: no CDNs, no third-party fonts or trackers, no inline
-# scripts, no framing. Photos are decoded in the page's memory, never shown or fetched.
+# scripts, no framing. Photos are decoded in the page's memory, never shown or fetched;
+# videos are played from blob: URLs of the chosen file (media-src), which stay in the page.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "media-src blob:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
     "object-src 'none'"
 )

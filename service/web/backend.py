@@ -26,13 +26,17 @@ from service.signals.pdq_window import PDQ_WINDOW
 from service.signals.phash import PHASH
 from service.signals.registry import REGISTRY
 from service.signals.sha256 import SHA256
+from service.signals.video_md5 import VIDEO_MD5
+from service.signals.video_sha256 import VIDEO_SHA256
+from service.signals.vpdq import VPDQ
 from service.web.i18n import translate
 
-# The hashes the victim page computes, the same set as `hashguard hash`: PDQ (with
-# quality), its sub-windows, pHash, and SHA-256 and MD5 of the file's bytes.
+# The hashes the victim page computes, the same set as `hashguard hash`: for a photo PDQ
+# (with quality), its sub-windows, pHash, and SHA-256 and MD5 of the file's bytes; for a
+# video its vPDQ (hex of the frame records), and SHA-256 and MD5 of the file's bytes.
 BROWSER_ALGORITHMS: dict[SignalType, pb.HashAlgorithm] = {
     s: cast(pb.HashAlgorithm, pb.HashAlgorithm.Value(s.proto_name))
-    for s in (PDQ, PDQ_WINDOW, PHASH, SHA256, MD5)
+    for s in (PDQ, PDQ_WINDOW, PHASH, SHA256, MD5, VPDQ, VIDEO_SHA256, VIDEO_MD5)
 }
 # ListHits pages while counting; past this many hits a count is shown as "N+".
 COUNT_LIMIT = 5000
@@ -275,7 +279,8 @@ class Backend:
 
 def parse_browser_hashes(items: object, most: int) -> list[tuple[SignalType, bytes, int]]:
     """The JSON the victim page sends: [{"algorithm", "hex", "quality"}], the algorithm
-    one of BROWSER_ALGORITHMS by its name (pdq, pdq-window, phash, sha256, md5)."""
+    one of BROWSER_ALGORITHMS by its name (pdq, pdq-window, phash, sha256, md5, vpdq,
+    video-sha256, video-md5)."""
     if not isinstance(items, list) or not items:
         raise PageError("err.no_hashes")
     if len(items) > most:

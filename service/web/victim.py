@@ -12,15 +12,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from service.media.video import VideoLimits
 from service.web.backend import PageError, busy, parse_browser_hashes
 from service.web.context import WebContext, web_context
 
 MOST_HASHES = 1000  # the service's default --max-hashes-per-case
 
 
+# The page fingerprints videos within the service's own limits (service/media/video.py).
+VIDEO_LIMITS = VideoLimits()
+
+
 async def submit_page(request: Request) -> Response:
     ctx = web_context(request)
-    return ctx.render(request, "submit.html", {"open": ctx.backend.accepts_submissions})
+    return ctx.render(
+        request, "submit.html", {"open": ctx.backend.accepts_submissions, "video": VIDEO_LIMITS}
+    )
 
 
 async def submit_hashes(request: Request) -> Response:

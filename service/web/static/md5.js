@@ -10,19 +10,25 @@
   var SINES = new Int32Array(64);
   for (var i = 0; i < 64; i++) SINES[i] = Math.floor(Math.abs(Math.sin(i + 1)) * 4294967296) | 0;
 
-  /* MD5 of a Uint8Array (or ArrayBuffer): 32 hex digits. */
+  /* MD5 of a Uint8Array (or ArrayBuffer): 32 hex digits. The whole blocks are read
+     where they are and only the last ones are copied to be padded, so a video of
+     hundreds of megabytes is not held twice. */
   function md5(input) {
     var bytes = input instanceof Uint8Array ? input : new Uint8Array(input);
     var length = bytes.length;
-    var padded = new Uint8Array((((length + 8) >> 6) + 1) * 64);
-    padded.set(bytes);
-    padded[length] = 0x80;
-    var view = new DataView(padded.buffer);
-    view.setUint32(padded.length - 8, (length * 8) >>> 0, true);
-    view.setUint32(padded.length - 4, Math.floor(length / 536870912), true);
+    var whole = length - (length % 64);
+    var tail = new Uint8Array((((length - whole + 8) >> 6) + 1) * 64);
+    tail.set(bytes.subarray(whole));
+    tail[length - whole] = 0x80;
+    var tailView = new DataView(tail.buffer);
+    tailView.setUint32(tail.length - 8, (length * 8) >>> 0, true);
+    tailView.setUint32(tail.length - 4, Math.floor(length / 536870912), true);
+    var bodyView = new DataView(bytes.buffer, bytes.byteOffset, whole);
     var a0 = 0x67452301, b0 = 0xefcdab89 | 0, c0 = 0x98badcfe | 0, d0 = 0x10325476;
     var words = new Int32Array(16);
-    for (var offset = 0; offset < padded.length; offset += 64) {
+    for (var block = 0; block < (whole + tail.length) / 64; block++) {
+      var view = block * 64 < whole ? bodyView : tailView;
+      var offset = block * 64 < whole ? block * 64 : block * 64 - whole;
       for (var w = 0; w < 16; w++) words[w] = view.getInt32(offset + w * 4, true);
       var a = a0, b = b0, c = c0, d = d0;
       for (var step = 0; step < 64; step++) {

@@ -1,8 +1,9 @@
 /*
- * The victim page: hash the chosen photos here (the same set as `hashguard hash`: PDQ
- * with quality, pdq-window, pHash, SHA-256 and MD5), then send only those codes to
- * /api/cases. The photo is read into memory and
- * decoded by the browser; no byte of it is ever put in a request.
+ * The victim page: hash the chosen photos and videos here (the same set as `hashguard
+ * hash`: for a photo PDQ with quality, pdq-window, pHash, SHA-256 and MD5; for a video
+ * vPDQ, SHA-256 and MD5, static/video.js), then send only those codes to /api/cases.
+ * Files are read into memory and decoded by the browser; no byte of them is ever put
+ * in a request.
  */
 (function () {
   "use strict";
@@ -15,6 +16,17 @@
   var sendError = document.getElementById("send-error");
   var fingerprints = [];
   var t = window.HashGuardMessages.t;
+  var Video = window.HashGuardVideo;
+
+  /* The service's video limits (service/media/video.py VideoLimits), from the form. */
+  function limits() {
+    return {
+      maxBytes: Number(form.dataset.videoMaxBytes),
+      maxSeconds: Number(form.dataset.videoMaxSeconds),
+      maxPixels: Number(form.dataset.videoMaxPixels),
+      everySeconds: Number(form.dataset.videoEverySeconds),
+    };
+  }
 
   /* Decode like the service does: upright (EXIF orientation), colours as stored. */
   async function pixelsOf(file) {
@@ -59,30 +71,73 @@
     send.disabled = true;
     var files = Array.prototype.slice.call(input.files);
     for (var i = 0; i < files.length; i++) {
-      var label = t("photo_label", { n: i + 1, total: files.length });
-      var item = line(t("working", { label: label }));
-      item.setAttribute("aria-busy", "true");
-      await paint();
-      try {
-        var result = await fingerprint(files[i]);
-        fingerprints = fingerprints.concat(result.hashes);
-        item.textContent = t("ready", { label: label });
-        if (result.leftOut.length) {
-          // Codes that would match unrelated pictures are left out, as `hashguard hash` does.
-          item.textContent += " " + t("flat");
-          item.className = "note";
-        } else {
-          item.className = "ok";
-        }
-        if (!result.hashes.length) throw new Error("nothing to send");
-      } catch (err) {
-        item.textContent = t("unreadable", { label: label });
-        item.className = "bad";
-      }
-      item.removeAttribute("aria-busy");
+      var kind = await Video.kindOf(files[i]).catch(function () { return "photo"; });
+      if (kind === "photo") await addPhoto(files[i], i, files.length);
+      else await addVideo(files[i], kind, i, files.length);
     }
     send.disabled = fingerprints.length === 0;
   });
+
+  async function addPhoto(file, i, total) {
+    var label = t("photo_label", { n: i + 1, total: total });
+    var item = line(t("working", { label: label }));
+    item.setAttribute("aria-busy", "true");
+    await paint();
+    try {
+      var result = await fingerprint(file);
+      fingerprints = fingerprints.concat(result.hashes);
+      item.textContent = t("ready", { label: label });
+      if (result.leftOut.length) {
+        // Codes that would match unrelated pictures are left out, as `hashguard hash` does.
+        item.textContent += " " + t("flat");
+        item.className = "note";
+      } else {
+        item.className = "ok";
+      }
+      if (!result.hashes.length) throw new Error("nothing to send");
+    } catch (err) {
+      item.textContent = t("unreadable", { label: label });
+      item.className = "bad";
+    }
+    item.removeAttribute("aria-busy");
+  }
+
+  /* A video: one picture a second, with a progress bar; refusals say which limit. */
+  async function addVideo(file, kind, i, total) {
+    var label = t("video_label", { n: i + 1, total: total });
+    var item = line("");
+    var text = document.createElement("span");
+    text.textContent = t("video_working", { label: label });
+    var bar = document.createElement("progress");
+    bar.max = 1;
+    bar.value = 0;
+    bar.setAttribute("aria-label", label);
+    item.appendChild(text);
+    item.appendChild(bar);
+    item.setAttribute("aria-busy", "true");
+    await paint();
+    try {
+      var result = await Video.videoFingerprints(file, kind, limits(), async function (done, all) {
+        bar.max = all;
+        bar.value = done;
+        bar.setAttribute("aria-valuetext", t("video_seconds", { done: done, total: all }));
+        if (done % 5 === 0) await paint();
+      });
+      fingerprints = fingerprints.concat(result.hashes);
+      item.textContent = t("ready", { label: label });
+      if (result.leftOut.length) {
+        item.textContent += " " + t("video_flat");
+        item.className = "note";
+      } else {
+        item.className = "ok";
+      }
+    } catch (err) {
+      var code = err instanceof Video.VideoError ? err.code : "video_unreadable";
+      item.textContent = t(code, Object.assign({ label: label }, err.params || {}));
+      item.className = "bad";
+    }
+    item.removeAttribute("aria-busy");
+  }
 
   form.addEventListener("submit", async function (event) {
     event.preventDefault();
