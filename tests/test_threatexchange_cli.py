@@ -3,9 +3,10 @@
 temporary folder and only its built-in sample collaboration or local files (no network).
 
 Its `dataset -P` export of the sample data (pdq, video_md5, video_sha256 and text and
-URL types) imports whole, its video types as ours; its one-type shape (`-P -s pdq`) imports with `--type`; what
-`hashguard export --format threatexchange` writes, its `local_file` collaboration reads
-in full, and a plain export says how many lines it would drop.
+URL types) imports whole, its video types as ours; its one-type shape (`-P -s pdq`)
+imports with `--type`; what `hashguard export --format threatexchange` writes, its
+`local_file` collaboration reads in full, and a plain export says how many lines it
+would drop.
 """
 
 from __future__ import annotations
