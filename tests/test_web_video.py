@@ -217,3 +217,42 @@ def test_a_video_hashed_in_the_page_flags_a_reencoded_copy(
                 timeout=60,
             )
         assert answer.decision == expected, answer
+
+
+def test_a_video_by_keyboard_alone_with_its_progress_bar_in_french(
+    stack: Stack, browser: Any, tmp_path: Path
+) -> None:
+    clip = make_clip(tmp_path / "clip.webm", "vp9", 25.0, seconds=3.0)
+    page = browser.new_context(viewport=DESKTOP, locale="fr-FR").new_page()
+    page.on("filechooser", lambda _chooser: None)  # interception on before the key press
+    page.goto(stack.url + "/")
+    # What the progress bar showed while the video was hashed.
+    page.evaluate(
+        """() => { window.seenBars = [];
+             new MutationObserver(() => document.querySelectorAll('#progress progress')
+               .forEach(b => window.seenBars.push([b.getAttribute('aria-label'), b.value, b.max,
+                                                   b.getAttribute('aria-valuetext')])))
+             .observe(document.getElementById('progress'),
+                      {subtree: true, childList: true, attributes: true}); }"""
+    )
+
+    def tab_to(selector: str, most: int = 15) -> None:
+        for _ in range(most):
+            page.keyboard.press("Tab")
+            if page.evaluate("s => document.activeElement.matches(s)", selector):
+                return
+        raise AssertionError(f"Tab never reached {selector}")
+
+    tab_to("#photos")
+    with page.expect_file_chooser() as choosing:
+        page.keyboard.press("Space")
+    choosing.value.set_files(str(clip))
+    page.wait_for_selector("#progress li.ok", timeout=120_000)
+    assert page.inner_text("#progress li") == "Vidéo 1 sur 1 : empreintes prêtes."
+    bars = page.evaluate("window.seenBars")
+    assert bars and all(label == "Vidéo 1 sur 1" for label, *_ in bars)
+    assert ["Vidéo 1 sur 1", 6, 6, "6 secondes sur 6"] in bars
+    tab_to("#send")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#result:not([hidden])")
+    assert page.evaluate("document.activeElement.id") == "result"
