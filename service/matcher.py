@@ -52,7 +52,11 @@ class Matcher:
             )
             for signal in signals
         }
-        self._states: dict[int, EntryState] = {}
+        # entry id -> whether it is vetted (absent: not live). Plain ints and bools keep
+        # the dict untracked by the garbage collector: a dict holding enum members is
+        # tracked, and every full collection then walked all its entries (about 0.2 s at
+        # 1 M, a pause for every call in flight; docs/BENCHMARKS.md, issue 19).
+        self._vetted: dict[int, bool] = {}
         # vetted entries' vet_distance when not 0 (EntryRow.vet_distance)
         self._vet_distance: dict[int, int] = {}
         self._lock = threading.Lock()
@@ -73,7 +77,7 @@ class Matcher:
         live = [e for e in entries if e.state is not EntryState.WITHDRAWN]
         with self._lock:
             for e in live:
-                self._states[e.entry_id] = e.state
+                self._vetted[e.entry_id] = e.state is EntryState.VETTED
                 self._keep_vet_distance(e)
             for signal, index in self._indexes.items():
                 rows = [e for e in live if e.algorithm is signal]
@@ -96,7 +100,7 @@ class Matcher:
             for signal, ids in by_signal.items():
                 self._indexes[signal].remove(np.array(ids, dtype=np.int64))
                 for entry_id in ids:
-                    self._states.pop(entry_id, None)
+                    self._vetted.pop(entry_id, None)
                     self._vet_distance.pop(entry_id, None)
 
     def apply(self, rows: Sequence[EntryRow]) -> None:
@@ -106,12 +110,12 @@ class Matcher:
         and again when its change-log follower reaches them."""
         withdrawn = [e for e in rows if e.state is EntryState.WITHDRAWN]
         live = [e for e in rows if e.state is not EntryState.WITHDRAWN]
-        known = [e for e in live if e.entry_id in self._states]
-        new = [e for e in live if e.entry_id not in self._states]
-        self.remove([e for e in withdrawn if e.entry_id in self._states])
+        known = [e for e in live if e.entry_id in self._vetted]
+        new = [e for e in live if e.entry_id not in self._vetted]
+        self.remove([e for e in withdrawn if e.entry_id in self._vetted])
         with self._lock:
             for e in known:
-                self._states[e.entry_id] = e.state
+                self._vetted[e.entry_id] = e.state is EntryState.VETTED
                 self._keep_vet_distance(e)
         self.add(new)
 
@@ -131,11 +135,11 @@ class Matcher:
         with the distance a moderator vouched for (kept when already smaller)."""
         with self._lock:
             for entry_id, distance in distances.items():
-                if entry_id not in self._states:
+                if entry_id not in self._vetted:
                     continue
-                if self._states[entry_id] is EntryState.VETTED:
+                if self._vetted[entry_id]:
                     distance = min(distance, self._vet_distance.get(entry_id, 0))
-                self._states[entry_id] = EntryState.VETTED
+                self._vetted[entry_id] = True
                 if distance:
                     self._vet_distance[entry_id] = distance
                 else:
@@ -153,11 +157,8 @@ class Matcher:
         `values` is (n, size) uint8, `vetted` a boolean per entry; for a variable-length
         type `values` is every value end to end and entry i is values[offsets[i]:
         offsets[i + 1]]."""
-        states = (EntryState.PENDING, EntryState.VETTED)
         with self._lock:
-            self._states.update(
-                zip(ids.tolist(), [states[v] for v in vetted.astype(bool).tolist()], strict=True)
-            )
+            self._vetted.update(zip(ids.tolist(), vetted.astype(bool).tolist(), strict=True))
             index = self._indexes[signal]
             if isinstance(index, VideoList):
                 if offsets is None:
@@ -170,13 +171,13 @@ class Matcher:
             index.add(np.ascontiguousarray(ids), np.asarray(values))
 
     def is_vetted(self, entry_id: int) -> bool:
-        return self._states.get(entry_id) is EntryState.VETTED
+        return self._vetted.get(entry_id, False)
 
     def set_state(self, entry_ids: Iterable[int], state: EntryState) -> None:
         with self._lock:
             for entry_id in entry_ids:
-                if entry_id in self._states:
-                    self._states[entry_id] = state
+                if entry_id in self._vetted:
+                    self._vetted[entry_id] = state is EntryState.VETTED
 
     def match(self, queries: Sequence[HashValue | Query]) -> list[Match]:
         """Every (entry, upload hash) pair within the type's threshold; each match
@@ -213,13 +214,13 @@ class Matcher:
         dist: int,
         query: HashValue | Query,
     ) -> None:
-        state = self._states.get(entry_id)
-        if state is not None:  # removed between the index scan and now
+        vetted = self._vetted.get(entry_id)
+        if vetted is not None:  # removed between the index scan and now
+            state = EntryState.VETTED if vetted else EntryState.PENDING
             part = query.part if isinstance(query, Query) else MatchPart.WHOLE
             region = query.region if isinstance(query, Query) else ""
-            beyond = state is EntryState.VETTED and dist + self._vet_distance.get(
-                entry_id, 0
-            ) > self.thresholds.radius(signal)
+            radius = self.thresholds.radius(signal)
+            beyond = vetted and dist + self._vet_distance.get(entry_id, 0) > radius
             key = signal.query_key(query.value)
             found.append(Match(entry_id, signal, dist, state, key, part, region, beyond))
 

@@ -285,7 +285,7 @@ class Checks:
             )
         else:
             decision, hit_id = matched.decision, ""
-        metrics.DECISIONS.labels(decision.value).inc()
+        metrics.decisions(decision.value).inc()
         return CheckResult(decision, matched.matches, matched.computed, hit_id, matched.notes)
 
     def _match_images(
