@@ -133,7 +133,10 @@ class Server:
 
     def start(self, timeout: float = 300) -> Server:
         command = [sys.executable, "-m", "service.cli", "serve", "--data-dir", str(self.data_dir)]
-        command += ["--port", "0", "--metrics-port", "0", *_UNLIMITED, *self.extra]
+        # One serving process unless --serve-args asks for more (`--processes N` comes
+        # later and wins): --server-processes starts separate servers instead.
+        command += ["--port", "0", "--metrics-port", "0", "--processes", "1", *_UNLIMITED]
+        command += self.extra
         if self.profile:
             spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
             spy_args = ["record", "--gil", "--format", "speedscope", "-o", str(self.profile)]

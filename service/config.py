@@ -87,6 +87,7 @@ class Settings:
     max_message_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 64_000_000
     max_hashes_per_case: int = 1000
+    processes: int = 0
     workers: int = 16
     max_streams: int = 256
     reuse_port: int = 0
@@ -127,6 +128,7 @@ class Settings:
             (self.max_message_bytes >= 1024, "max_message_bytes must be at least 1024"),
             (self.max_image_pixels >= 1, "max_image_pixels must be positive"),
             (self.max_hashes_per_case >= 1, "max_hashes_per_case must be positive"),
+            (0 <= self.processes <= 256, "processes must be 0..256"),
             (self.workers >= 1, "workers must be at least 1"),
             (self.max_streams >= 1, "max_streams must be at least 1"),
             (self.reuse_port in (0, 1), "reuse_port must be 0 or 1"),
@@ -185,6 +187,9 @@ _HELP = {
     "max_message_bytes": "largest request (an image) in bytes",
     "max_image_pixels": "larger images are refused as decompression bombs",
     "max_hashes_per_case": "most hashes one case may submit",
+    "processes": "serving processes sharing the gRPC port and one list in memory, each using "
+    "about one core (0: one per core this process may use, a cgroup CPU limit included; "
+    "1: one process, no supervisor)",
     "workers": "threads for image checks and store calls (hash checks run on the event loop)",
     "max_streams": "most CheckUploads streams open at once (an idle one holds memory, no thread)",
     "reuse_port": "1: several serve processes share the gRPC port (SO_REUSEPORT)",

@@ -28,7 +28,7 @@ from service.matcher import Matcher
 from service.policy import Thresholds
 from service.replica.follower import Follower
 from service.replica.snapshot import SnapshotWriter
-from service.replica.startup import load_matcher
+from service.replica.startup import LoadedList, load_matcher
 from service.signals.registry import SIGNALS
 from service.store import Store
 
@@ -38,15 +38,30 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+def load_list(store: Store, settings: Settings, snapshots: Path | None) -> LoadedList:
+    """The list as the snapshot in `snapshots` (when one checks out) or the store holds it."""
+    matcher = Matcher(Thresholds.from_settings(settings))
+    seq, source = load_matcher(store, matcher, snapshots)
+    return LoadedList(matcher, seq, source)
+
+
 class Runtime:
-    def __init__(self, store: Store, settings: Settings, snapshots: Path | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        snapshots: Path | None = None,
+        loaded: LoadedList | None = None,
+    ) -> None:
         """Load the list (from the index snapshot in `snapshots` when one checks out,
-        else from the store) and catch up with the change log. `start_background` then
-        keeps the list current in the background."""
+        else from the store), or take the one `loaded` already holds, and catch up with
+        the change log. `start_background` then keeps the list current in the background."""
         self.store = store
         self.settings = settings
-        self.matcher = Matcher(Thresholds.from_settings(settings))
-        seq, self.loaded_from = load_matcher(store, self.matcher, snapshots)
+        if loaded is None:
+            loaded = load_list(store, settings, snapshots)
+        self.matcher = loaded.matcher
+        seq, self.loaded_from = loaded.seq, loaded.source
         self._loaded_seq = seq if self.loaded_from == "snapshot" else 0
         self.follower = Follower(store, self.matcher, seq, settings.follow_interval)
         self.snapshots: SnapshotWriter | None = None

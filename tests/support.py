@@ -89,6 +89,9 @@ class ServerProcess:
                 "0",
                 "--metrics-port",
                 "0",
+                # One process, as before `--processes` (its default is one per core);
+                # tests of several pass their own, which comes later and wins.
+                *("--processes", "1"),
                 *self.extra_args,
             ],
             stdout=subprocess.PIPE,

@@ -11,6 +11,7 @@ renamed, so reflection can describe it too.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,6 +20,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool
 from grpc_health.v1 import health, health_pb2
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+PID_TRAILER = "hashguard-pid"
 REFLECTION_V1_NAME = "grpc.reflection.v1.ServerReflection"
 _V1_FILE = "grpc/reflection/v1/reflection.proto"
 
@@ -29,7 +31,14 @@ _health_messages: Any = health_pb2
 
 class HealthServicer(health.aio.HealthServicer):
     """The library's servicer plus `List`: every registered service and its status, read
-    from the same map `Check` answers from, so the two never disagree."""
+    from the same map `Check` answers from, so the two never disagree. `Check` names the
+    process that answered in its trailing metadata (`hashguard-pid`): with `serve
+    --processes N`, which of them a connection reached."""
+
+    async def Check(self, request: Any, context: Any) -> Any:
+        reply = await super().Check(request, context)
+        context.set_trailing_metadata(((PID_TRAILER, str(os.getpid())),))
+        return reply
 
     async def List(self, request: Any, context: Any) -> Any:
         statuses: dict[str, int] = vars(self)["_server_status"]

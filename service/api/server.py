@@ -10,7 +10,7 @@ import asyncio
 import gc
 import logging
 import signal
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,27 +88,44 @@ async def create_server(runtime: Runtime, settings: Settings) -> RunningServer:
     return RunningServer(server, health_servicer, port)
 
 
+def listening_line(settings: Settings, port: int, metrics_port: int, note: str = "") -> str:
+    """What tools and tests wait for on stdout (tests/support.py reads the ports)."""
+    return (
+        f"hashguard listening on {settings.host}:{port} (gRPC) and "
+        f"http://{settings.host}:{metrics_port}/metrics; data in {settings.data_path}{note}"
+    )
+
+
 def _host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
-def serve(settings: Settings, runtime: Runtime) -> int:
+# Called by a serving process of `--processes N` once it serves: (gRPC port, port of its
+# own /metrics on loopback, which the supervisor reads and sums).
+OnReady = Callable[[int, int], None]
+
+
+def serve(settings: Settings, runtime: Runtime, on_ready: OnReady | None = None) -> int:
     """Run until SIGTERM or SIGINT: then report NOT_SERVING, stop taking calls, let
-    in-flight ones finish within the grace period, close the store and return 0."""
+    in-flight ones finish within the grace period, close the store and return 0.
+    With `on_ready` (one of several processes), /metrics listens on a free loopback
+    port for the supervisor instead of on --metrics-port, and `on_ready` is told."""
+    host, port = (settings.host, settings.metrics_port) if on_ready is None else ("127.0.0.1", 0)
     try:
         metrics_server, _ = start_http_server(
-            settings.metrics_port, addr=settings.host, registry=replica_registry(runtime.metrics)
+            port, addr=host, registry=replica_registry(runtime.metrics)
         )
     except OSError as exc:
-        raise OSError(
-            f"cannot serve metrics on {settings.host}:{settings.metrics_port}: {exc.strerror}"
-        ) from None
+        raise OSError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
     try:
-        run_event_loop(_serve(settings, runtime, metrics_server.server_port), settings.event_loop)
+        run_event_loop(
+            _serve(settings, runtime, metrics_server.server_port, on_ready), settings.event_loop
+        )
     finally:
         metrics_server.shutdown()
     runtime.store.close()
-    print("hashguard stopped", flush=True)
+    if on_ready is None:
+        print("hashguard stopped", flush=True)
     return 0
 
 
@@ -128,7 +145,9 @@ def run_event_loop(main: Coroutine[Any, Any, None], kind: str) -> None:
     asyncio.run(main)
 
 
-async def _serve(settings: Settings, runtime: Runtime, metrics_port: int) -> None:
+async def _serve(
+    settings: Settings, runtime: Runtime, metrics_port: int, on_ready: OnReady | None
+) -> None:
     running = await create_server(runtime, settings)
     if settings.tls_cert:
         mutual = " with client certificates required" if settings.tls_client_ca else ""
@@ -141,15 +160,14 @@ async def _serve(settings: Settings, runtime: Runtime, metrics_port: int) -> Non
     gc.freeze()
     trimmer = Trimmer(settings.malloc_trim_interval)
     trimmer.start()
-    print(
-        f"hashguard listening on {settings.host}:{running.port} (gRPC) and "
-        f"http://{settings.host}:{metrics_port}/metrics; data in {settings.data_path}",
-        flush=True,
-    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if on_ready is not None:
+        on_ready(running.port, metrics_port)
+    else:
+        print(listening_line(settings, running.port, metrics_port), flush=True)
     await stop.wait()
     log.info("shutting down: finishing in-flight calls for up to %ss", settings.grace_seconds)
     await running.health.enter_graceful_shutdown()

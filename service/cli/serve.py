@@ -57,14 +57,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # The server's modules load only for `serve`: the other commands stay light.
     from service.allocator import cap_arenas
     from service.api.server import serve
+    from service.api.supervisor import Supervisor, usable_cores
     from service.index.hamming import default_kernel, warm_up_kernels
     from service.replica.snapshot import snapshot_dir
-    from service.runtime import Runtime
+    from service.runtime import Runtime, load_list
     from service.store import open_store
     from service.store.sqlite import DB_FILENAME
 
     settings = load_settings({s.name: getattr(args, s.name) for s in SETTINGS})
     cap_arenas(settings.malloc_arena_max)  # before any thread starts
+    processes = settings.processes or usable_cores()
     log = logging.getLogger("hashguard")
     if settings.store == "sqlite" and not (settings.data_path / DB_FILENAME).exists():
         log.warning(
@@ -79,25 +81,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     store = open_store(settings.store, settings.data_path, settings.pool_size)
     try:
-        runtime = Runtime(store, settings, snapshot_dir(settings.data_path))
+        # Loaded once, before any fork: with --processes N every process shares it.
+        loaded = load_list(store, settings, snapshot_dir(settings.data_path))
+        runtime = None
+        if processes == 1:
+            runtime = Runtime(store, settings, snapshot_dir(settings.data_path), loaded=loaded)
+        has_keys = store.count_api_keys() > 0
     except BaseException:
         store.close()
         raise
-    sizes = ", ".join(f"{s.name} {runtime.matcher.size(s)}" for s in SIGNALS)
+    sizes = ", ".join(f"{s.name} {loaded.matcher.size(s)}" for s in SIGNALS)
     log.info(
         "loaded the list in %.2fs from the %s (%s); applied changes up to %d",
         time.perf_counter() - started,
-        runtime.loaded_from,
+        loaded.source,
         sizes,
-        runtime.follower.applied_seq,
+        loaded.seq if runtime is None else runtime.follower.applied_seq,
     )
-    if store.count_api_keys() == 0:
+    if not has_keys:
         log.warning(
             "no API keys yet: every call but GetCase/WithdrawCase will be refused; create "
             "one with: hashguard keys add --data-dir %s --role operator",
             settings.data_dir,
         )
-    return serve(settings, runtime)
+    if runtime is not None:
+        return serve(settings, runtime)
+    store.close()  # each serving process opens its own connections
+    log.info("starting %d serving processes on one port", processes)
+    return Supervisor(settings, loaded, processes).run()
 
 
 def cmd_web(args: argparse.Namespace) -> int:

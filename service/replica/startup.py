@@ -4,6 +4,7 @@ from the store; either way the change log then brings it up to date."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from service.matcher import Matcher
@@ -34,3 +35,14 @@ def load_matcher(store: EntryLog, matcher: Matcher, snapshots: Path | None) -> t
         matcher.load_arrays(algorithm, arrays.ids, arrays.values, arrays.vetted, arrays.offsets)
     matcher.set_vet_distances(store.vet_distances())
     return head, "store"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedList:
+    """A filled matcher, the change seq it covers and where it came from. Loaded once by
+    `hashguard serve --processes N` before it forks, so every serving process starts
+    from the same pages in memory (shared until written: service/api/supervisor.py)."""
+
+    matcher: Matcher
+    seq: int
+    source: str  # "snapshot" or "store"
