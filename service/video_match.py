@@ -165,7 +165,7 @@ def _decide(
         by_second[second] = max(by_second.get(second, 0.0), float(weights[q]))
     upload_share = sum(by_second.values()) / max(1, query_seconds)
     listed_share = len(listed_frames) / max(1, int((video.qualities >= rule.min_quality).sum()))
-    distance = int(np.median(list(found.values())))
+    distance = _distance(found)
     if upload_share >= rule.whole_share and listed_share >= rule.whole_share:
         return VideoMatch(
             entry_id,
@@ -191,6 +191,17 @@ def _decide(
         upload_share,
         listed_share,
     )
+
+
+def _distance(found: Mapping[tuple[int, int], int]) -> int:
+    """The median, over the listed frames matched, of each one's closest upload frame:
+    how far the upload is from the listed video (what Match.distance reports and a
+    confirmation vouches for). Not over every pair: an upload frame sampled between two
+    listed seconds also lies within the threshold of its neighbours, farther off."""
+    closest: dict[int, int] = {}
+    for (_, listed_frame), distance in found.items():
+        closest[listed_frame] = min(distance, closest.get(listed_frame, distance))
+    return int(np.median(list(closest.values())))
 
 
 def _best_run(

@@ -95,11 +95,13 @@ class MatchView:
 
     entry_id: int
     algorithm: str
-    part: str  # whole, dihedral, inner, strip, rotated, panel
+    part: str  # whole, dihedral, inner, strip, rotated, panel, segment
     partial: bool
     region: str  # where in the upload that part is ("x 52-98 %, y 0-48 %"), or ""
     distance: int
     entry_state: str
+    # a video's matched seconds: (upload start, upload end, listed start, listed end)
+    span: tuple[float, float, float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,9 +354,22 @@ def _hit_view(hit: Any) -> HitView:
                 region=m.region,
                 distance=m.distance,
                 entry_state=pb.EntryState.Name(m.entry_state).removeprefix("ENTRY_STATE_").lower(),
+                span=_span(m),
             )
             for m in hit.matches
         ),
+    )
+
+
+def _span(match: pb.Match) -> tuple[float, float, float, float] | None:
+    if not match.HasField("span"):
+        return None
+    s = match.span
+    return (
+        s.upload_start_seconds,
+        s.upload_end_seconds,
+        s.listed_start_seconds,
+        s.listed_end_seconds,
     )
 
 

@@ -42,6 +42,7 @@ class WebContext:
         templates = Jinja2Templates(directory=str(TEMPLATES))
         templates.env.globals["content_link"] = _content_link(settings.web_content_url)
         templates.env.filters["visible"] = visible
+        templates.env.filters["seconds"] = i18n.seconds
         header = settings.web_client_ip_header
         visitors = VisitorLimit(settings.web_cases_per_visitor_hour, header)
         case_reads = VisitorLimit(settings.web_case_reads_per_visitor_hour, header)

@@ -83,6 +83,12 @@ def plural(lang: str, key: str, count: int, **params: Any) -> str:
     return translate(lang, f"{key}.{'one' if one else 'other'}", count=count, **params)
 
 
+def seconds(value: float, lang: str) -> str:
+    """A time in a video, in seconds to a tenth, with the language's decimal mark."""
+    text = f"{value:.1f}"
+    return text.replace(".", ",") if lang == "fr" else text
+
+
 def long_date(lang: str, when: datetime) -> str:
     """4 December 2026 / 4 décembre 2026."""
     month = translate(lang, f"month.{when.month}")
