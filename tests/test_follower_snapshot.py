@@ -155,7 +155,10 @@ def test_the_server_writes_a_snapshot_and_starts_from_it(tmp_path: Path) -> None
     assert first.stop() == 0
     assert "from the store" in first.log()
     second = ServerProcess(tmp_path).start()
-    assert "from the snapshot (pdq 200, phash 30, sha256 0, md5 20, pdq-window 0)" in second.log()
+    assert (
+        "from the snapshot (pdq 200, phash 30, sha256 0, md5 20, pdq-window 0, video-md5 0,"
+        " video-sha256 0, vpdq 0)" in second.log()
+    )
     operator = add_key(tmp_path, "operator", "op")
     run_cli("import", str(_listing(tmp_path, [pdq(300)])), "--data-dir", str(tmp_path))
     with second.channel() as channel:  # the server has applied the import
