@@ -106,6 +106,9 @@ class Settings:
     max_stream_items: int = 1_000_000
     max_batch_items: int = 256
     decode_budget_mib: int = 2048
+    max_video_bytes: int = 256 * 1024 * 1024
+    max_video_seconds: float = 1800.0
+    max_video_decode_seconds: float = 300.0
     vet_tenants: int = 1
     dispute_tenants: int = 2
     vet_partial_tenants: int = 2
@@ -151,6 +154,9 @@ class Settings:
             (self.max_stream_items >= 1, "max_stream_items must be positive"),
             (self.max_batch_items >= 1, "max_batch_items must be positive"),
             (self.decode_budget_mib >= 0, "decode_budget_mib must not be negative"),
+            (self.max_video_bytes >= 1024, "max_video_bytes must be at least 1024"),
+            (self.max_video_seconds > 0, "max_video_seconds must be positive"),
+            (self.max_video_decode_seconds > 0, "max_video_decode_seconds must be positive"),
             (self.vet_tenants >= 1, "vet_tenants must be at least 1"),
             (self.dispute_tenants >= 1, "dispute_tenants must be at least 1"),
             (self.vet_partial_tenants >= 1, "vet_partial_tenants must be at least 1"),
@@ -216,8 +222,13 @@ _HELP = {
     "max_stream_items": "most uploads one CheckUploads stream may carry; then open a new one",
     "max_batch_items": "most uploads one CheckUploadBatch call may carry (a larger batch is "
     "refused whole, INVALID_ARGUMENT)",
-    "decode_budget_mib": "most memory, in MiB, all images being decoded and hashed at once "
-    "may hold, each reserving what its decoders will allocate (0: no budget)",
+    "decode_budget_mib": "most memory, in MiB, all images and videos being decoded and hashed "
+    "at once may hold, each reserving what its decoders will allocate (0: no budget)",
+    "max_video_bytes": "largest video file in bytes (CheckVideo streams; CheckUpload's `video` "
+    "is also bounded by max_message_bytes); held in memory while it is checked, within the "
+    "decode budget",
+    "max_video_seconds": "longest video, in seconds of playing time, that is checked",
+    "max_video_decode_seconds": "most wall time one video's decoding and hashing may take",
     "vet_tenants": "distinct tenants whose moderators must confirm an entry before it blocks",
     "dispute_tenants": "distinct tenants rejecting an entry's hits that make it disputed",
     "vet_partial_tenants": "distinct tenants whose moderators must confirm an entry when "

@@ -49,6 +49,13 @@ class ResourceExhausted(HashGuardError):
     status = "RESOURCE_EXHAUSTED"
 
 
+class Cancelled(HashGuardError):
+    """The caller went away (cancelled the call or its deadline passed): the work it
+    asked for was stopped."""
+
+    status = "CANCELLED"
+
+
 class Unavailable(HashGuardError):
     """The store cannot be reached right now; the caller may retry."""
 

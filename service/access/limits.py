@@ -5,10 +5,11 @@ upload, a CheckUploadBatch one per upload, all at once or none); the bucket refi
 the role's rate up to its burst. An empty bucket answers QuotaExceeded
 (RESOURCE_EXHAUSTED) saying when the tokens will be back. Buckets live in
 this process: N replicas behind a load balancer admit up to N times the rate per key.
-Decoding is limited too: images being decoded at once may hold at most a budget of bytes
-between them, each reserving what its decoders will really allocate (read from its header
-by service.media.decode_cost); a call that cannot get its share within
-DECODE_WAIT_SECONDS is refused with a retry hint.
+Decoding is limited too: images and videos being decoded at once may hold at most a budget
+of bytes between them, each reserving what its decoders will really allocate (read from its
+header by service.media.decode_cost and video_cost; a video also the bytes of its file
+while they are held); a call that cannot get its share within DECODE_WAIT_SECONDS is
+refused with a retry hint.
 Every refusal by a limit, here or elsewhere, is counted by `refused`.
 """
 
@@ -131,29 +132,51 @@ class Limits:
     @contextmanager
     def decoding(self, principal: Principal, cost: int) -> Iterator[None]:
         """Hold `cost` bytes of the decode budget (at most all of it) while the block runs."""
-        if self._decode_budget <= 0:
+        with self.decode_share(principal) as share:
+            share.take(cost)
             yield
-            return
-        share = min(cost, self._decode_budget)
+
+    @contextmanager
+    def decode_share(self, principal: Principal, what: str = "image") -> Iterator[DecodeShare]:
+        """A share of the decode budget that grows as the call learns what it needs (a
+        video: its bytes as they arrive, then its decoder's frames), all given back
+        when the block ends."""
+        share = DecodeShare(self, principal, what)
+        try:
+            yield share
+        finally:
+            share.release()
+
+    def _take(self, share: DecodeShare, cost: int, wait: bool) -> bool:
+        """Move `cost` bytes (at most what is left of the budget for one call) from the
+        budget to `share`; waits up to the decode wait when `wait`, else answers at once."""
+        if self._decode_budget <= 0:
+            return True
+        amount = min(cost, self._decode_budget - share.held)
         with self._decode_done:
             if not self._decode_done.wait_for(
-                lambda: self._decode_free >= share, timeout=self._decode_wait
+                lambda: self._decode_free >= amount, timeout=self._decode_wait if wait else 0
             ):
+                if not wait:
+                    return False
                 raise self.refused(
-                    principal,
+                    share.principal,
                     QuotaExceeded(
                         "decode_budget",
-                        "the server is busy decoding other large images (this one needs "
-                        f"{cost / 2**20:,.0f} MiB to decode); retry in 1 s",
+                        f"the server is busy decoding other large uploads (this {share.what} "
+                        f"needs {(share.held + cost) / 2**20:,.0f} MiB); retry in 1 s",
                         retry_after=1.0,
                     ),
                 )
-            self._decode_free -= share
-        try:
-            yield
-        finally:
+            self._decode_free -= amount
+            share.held += amount
+        return True
+
+    def _give_back(self, share: DecodeShare) -> None:
+        if share.held:
             with self._decode_done:
-                self._decode_free += share
+                self._decode_free += share.held
+                share.held = 0
                 self._decode_done.notify_all()
 
     @staticmethod
@@ -162,3 +185,26 @@ class Limits:
         if isinstance(error, LimitExceeded | QuotaExceeded):
             metrics.RATE_LIMITED.labels(principal.role.value, error.limit).inc()
         return error
+
+
+class DecodeShare:
+    """Bytes of the decode budget one call holds (Limits.decode_share)."""
+
+    __slots__ = ("_limits", "held", "principal", "what")
+
+    def __init__(self, limits: Limits, principal: Principal, what: str) -> None:
+        self._limits = limits
+        self.principal = principal
+        self.what = what
+        self.held = 0
+
+    def take(self, cost: int) -> None:
+        """`cost` bytes more, waiting for them up to the decode wait (QuotaExceeded)."""
+        self._limits._take(self, cost, wait=True)
+
+    def try_take(self, cost: int) -> bool:
+        """`cost` bytes more if they are free now (never waits: safe on the event loop)."""
+        return self._limits._take(self, cost, wait=False)
+
+    def release(self) -> None:
+        self._limits._give_back(self)

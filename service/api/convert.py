@@ -27,6 +27,7 @@ from service.errors import HashGuardError, InvalidInput
 from service.signals.base import SignalType
 from service.signals.registry import REGISTRY
 from service.usecases.check import CheckResult, Upload
+from service.usecases.videos import VideoPart
 
 # Each hash type names its enum value; check_hash_types (at start-up) makes sure they
 # agree, so the maps below miss nothing once a server or the CLI is running.
@@ -168,12 +169,33 @@ def check_response_to_pb(result: CheckResult, content_ref: str) -> pb.CheckUploa
 
 
 def upload_from_pb(request: pb.CheckUploadRequest) -> Upload:
-    """An upload to check; one whose hashes cannot be read carries that error."""
+    """An upload to check; one whose hashes cannot be read carries that error, and so
+    does a video here: CheckUploads and CheckUploadBatch carry images and hashes, a
+    video goes alone in CheckUpload or CheckVideo (its memory is budgeted per call)."""
+    if request.video:
+        return Upload(None, [], request.content_ref, invalid=InvalidInput(VIDEO_ALONE))
     try:
         hashes = hashes_from_pb(request.hashes)
     except InvalidInput as exc:
         return Upload(None, [], request.content_ref, invalid=exc)
     return Upload(request.image or None, hashes, request.content_ref)
+
+
+VIDEO_ALONE = (
+    "a video goes alone: in CheckUpload's `video` (up to max_message_bytes) or streamed "
+    "through CheckVideo, not in CheckUploads or CheckUploadBatch"
+)
+
+
+def video_upload_from_pb(request: pb.CheckUploadRequest) -> tuple[bytes, str]:
+    """CheckUpload's video and content_ref; a video with an image or hashes is refused."""
+    if request.image or len(request.hashes):
+        raise InvalidInput("set exactly one of 'image', 'video' and 'hashes'")
+    return request.video, request.content_ref
+
+
+def video_part_from_pb(request: pb.CheckVideoRequest) -> VideoPart:
+    return VideoPart(request.content_ref, request.total_bytes, request.chunk)
 
 
 def item_error_to_pb(content_ref: str, error: HashGuardError) -> pb.CheckUploadResponse:

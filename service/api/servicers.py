@@ -25,6 +25,8 @@ from service.api.convert import (
     outcome_to_pb,
     timestamp,
     upload_from_pb,
+    video_part_from_pb,
+    video_upload_from_pb,
 )
 from service.domain import Principal
 from service.errors import InvalidInput, Unauthenticated
@@ -33,6 +35,7 @@ from service.usecases.cases import Cases
 from service.usecases.check import Checks, Upload
 from service.usecases.disputes import Disputes
 from service.usecases.review import Review
+from service.usecases.videos import VideoPart, Videos
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
@@ -108,13 +111,32 @@ class MatchServicer(_Servicer, pb_grpc.MatchServiceServicer):
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(runtime)
         self.checks = Checks(runtime)
+        self.videos = Videos(runtime, self.checks)
 
     async def CheckUpload(
         self, request: pb.CheckUploadRequest, context: Context
     ) -> pb.CheckUploadResponse:
         principal = await self.caller(context)
-        result = await self.checks.check(principal, upload_from_pb(request))
+        if request.video:
+            video, content_ref = video_upload_from_pb(request)
+            result = await self.videos.check_bytes(principal, video, content_ref)
+        else:
+            result = await self.checks.check(principal, upload_from_pb(request))
         return check_response_to_pb(result, request.content_ref)
+
+    async def CheckVideo(
+        self, request_iterator: AsyncIterator[pb.CheckVideoRequest], context: Context
+    ) -> pb.CheckUploadResponse:
+        principal = await self.caller(context)
+
+        async def parts() -> AsyncIterator[VideoPart]:
+            async for request in request_iterator:
+                yield video_part_from_pb(request)
+
+        content_ref, result = await self.videos.check_stream(
+            principal, parts(), gone=context.cancelled
+        )
+        return check_response_to_pb(result, content_ref)
 
     async def CheckUploads(
         self,

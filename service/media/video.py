@@ -7,6 +7,11 @@ frames at a huge rate) and the wall time. Each is refused with LimitExceeded
 (INVALID_ARGUMENT: the same request cannot pass) or InvalidInput, with a message that
 says which limit and its figure. Nothing here keeps or logs the bytes.
 
+A caller that budgets memory learns the frame size from `on_header` before any frame is
+decoded, and the decoders are then held to that size (FFmpeg's max_pixels): a stream
+that declares small frames and then sends large ones ends where they start. A caller
+whose client went away sets `cancelled`, and decoding stops at the next packet.
+
 Only the sampled frames are converted to RGB (about one in 25-30); the others are only
 decoded, which the codec must do anyway. FFmpeg comes inside PyAV's wheels.
 """
@@ -16,17 +21,20 @@ from __future__ import annotations
 import io
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import av
 import av.error
 import numpy as np
 from PIL import Image
 
-from service.errors import InvalidInput, LimitExceeded
+from service.errors import Cancelled, InvalidInput, LimitExceeded
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 # Containers a forum sees as video (FFmpeg's demuxer names). Animated GIF and WebP are
 # videos too, read by Pillow (FFmpeg's WebP decoder has no animation).
@@ -37,6 +45,18 @@ MIN_FRAME_MS = 20
 DEFAULT_FRAME_MS = 100
 # A packet shown this close before the next sampled second is decoded in full.
 SKIP_MARGIN = 0.001
+# FFmpeg checks max_pixels against the frame's width rounded up to its stride alignment
+# (up to 64 pixels), so the cap set from a header leaves that much room on each side,
+# and some decoders check buffers larger than the frame (MPEG-4 part 2 asks up to
+# 600,000 pixels for a 2000x64 frame, 54,000 for 16x16): so many pixels more again.
+ALIGN_SLACK = 64
+# Sampled frames larger than 1080p are scaled down to it before they are hashed: PDQ's
+# cost grows faster than the pixels (0.04 s of CPU for a 1080p frame, 0.6 s for 4K, and
+# a check hashes four frames a second with their variants), while what PDQ looks at is a
+# 64x64 summary; a 4K flat-colour file of a few KB a second would otherwise cost
+# seconds of CPU per second of video.
+HASHED_PIXELS = 1920 * 1080
+SLACK_PIXELS = 1024 * 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,23 +82,89 @@ class SampledFrame:
     rgb: np.ndarray
 
 
+class MemoryReader(io.RawIOBase):
+    """A read-only, seekable file over bytes already in memory (a CheckVideo stream's
+    buffer), so the decoders read them where they are: io.BytesIO would copy a
+    bytearray first, doubling what a large video holds."""
+
+    def __init__(self, data: bytes | bytearray) -> None:
+        super().__init__()
+        self._view = memoryview(data)
+        self._at = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        out = memoryview(buffer).cast("B")
+        count = max(0, min(len(out), len(self._view) - self._at))
+        out[:count] = self._view[self._at : self._at + count]
+        self._at += count
+        return count
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._at, io.SEEK_END: len(self._view)}[whence]
+        self._at = max(0, base + offset)
+        return self._at
+
+    def tell(self) -> int:
+        return self._at
+
+    def close(self) -> None:
+        self._view.release()
+        super().close()
+
+
 Source = bytes | str | Path | BinaryIO
+# Called with the frame size (width, height) the header declares (0 x 0 when it declares
+# none), before any frame is decoded; decoders are then held to held_pixels of it. It
+# may raise to stop (a budget it cannot get).
+OnHeader = Callable[[int, int], None]
 
 
-def sample_frames(source: Source, limits: VideoLimits = VideoLimits()) -> Iterator[SampledFrame]:
+def sample_frames(
+    source: Source,
+    limits: VideoLimits = VideoLimits(),
+    *,
+    on_header: OnHeader | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> Iterator[SampledFrame]:
     """Yield the first frame at or after each multiple of `limits.every_seconds`.
 
     A file cut short yields the frames before the cut; a file with no decodable frame
-    raises InvalidInput. Limits raise LimitExceeded as soon as they are passed.
+    raises InvalidInput. Limits raise LimitExceeded as soon as they are passed;
+    `cancelled()` turning true raises Cancelled.
     """
+    watch = _Watch(on_header or _ignore, cancelled or _never)
     if _is_animated_image(source):
-        yield from _sample_animation(source, limits)
+        yield from _sample_animation(source, limits, watch)
         return
     container = _open(source, limits)
     try:
-        yield from _sample(container, limits)
+        yield from _sample(container, limits, watch)
     finally:
         container.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Watch:
+    on_header: OnHeader
+    cancelled: Callable[[], bool]
+
+    def check(self) -> None:
+        if self.cancelled():
+            raise Cancelled("the video check was cancelled")
+
+
+def _ignore(width: int, height: int) -> None:
+    return None
+
+
+def _never() -> bool:
+    return False
 
 
 def is_animation(data: bytes) -> bool:
@@ -100,7 +186,7 @@ def _is_animated_image(source: Source) -> bool:
     return is_animation(head)
 
 
-def _sample_animation(source: Source, limits: VideoLimits) -> Iterator[SampledFrame]:
+def _sample_animation(source: Source, limits: VideoLimits, watch: _Watch) -> Iterator[SampledFrame]:
     """Animated GIF and WebP through Pillow, each frame shown for its own duration."""
     size = _size(source)
     if size > limits.max_bytes:
@@ -113,6 +199,7 @@ def _sample_animation(source: Source, limits: VideoLimits) -> Iterator[SampledFr
             width, height = image.size
             if width * height > limits.max_frame_pixels:
                 raise LimitExceeded("video_frame_pixels", _pixels_message(width, height, limits))
+            watch.on_header(width, height)
             count = getattr(image, "n_frames", 1)
             if count > limits.max_frames:
                 raise LimitExceeded(
@@ -121,6 +208,7 @@ def _sample_animation(source: Source, limits: VideoLimits) -> Iterator[SampledFr
             deadline = time.monotonic() + limits.max_wall_seconds
             at, next_time = 0.0, 0.0
             for index in range(count):
+                watch.check()
                 image.seek(index)
                 image.load()  # WebP sets the frame's duration when it decodes it
                 if time.monotonic() > deadline:
@@ -128,11 +216,11 @@ def _sample_animation(source: Source, limits: VideoLimits) -> Iterator[SampledFr
                 if at > limits.max_seconds:
                     raise LimitExceeded("video_seconds", _duration_message(at, limits))
                 if at + 1e-6 >= next_time:
-                    yield SampledFrame(round(at, 3), np.asarray(image.convert("RGB")))
+                    yield SampledFrame(round(at, 3), _reduced(image.convert("RGB")))
                     next_time = _next_sample(at, limits)
                 shown = image.info.get("duration") or DEFAULT_FRAME_MS
                 at += (shown if shown >= MIN_FRAME_MS else DEFAULT_FRAME_MS) / 1000
-    except (LimitExceeded, InvalidInput):
+    except (LimitExceeded, InvalidInput, Cancelled):
         raise
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise InvalidInput(f"animation could not be decoded ({_reason(exc)})") from None
@@ -190,12 +278,19 @@ def _size(source: Source) -> int:
     return end - position
 
 
-def _sample(container: av.container.InputContainer, limits: VideoLimits) -> Iterator[SampledFrame]:
+def _sample(
+    container: av.container.InputContainer, limits: VideoLimits, watch: _Watch
+) -> Iterator[SampledFrame]:
     if not container.streams.video:
         raise InvalidInput("the file has no video stream")
     stream = container.streams.video[0]
     _check_declared(stream, container, limits)
     context = stream.codec_context
+    watch.on_header(context.width, context.height)
+    # Held to the size the caller budgeted for, from the first frame decoded (the
+    # decoder opens at its first packet, with these options).
+    held = held_pixels(context.width, context.height, limits)
+    context.options = {**context.options, "max_pixels": str(held)}
     context.thread_count = max(1, limits.decoder_threads)
     time_base = float(stream.time_base) if stream.time_base else None
     deadline = time.monotonic() + limits.max_wall_seconds
@@ -211,6 +306,7 @@ def _sample(container: av.container.InputContainer, limits: VideoLimits) -> Iter
                 )
             if time.monotonic() > deadline:
                 raise LimitExceeded("video_seconds", _wall_message(limits))
+            watch.check()
             # Frames no other frame refers to (most B-frames) are left undecoded until the
             # next sampled second: about half the decoding, the same frames sampled.
             wanted_soon = (
@@ -231,7 +327,7 @@ def _sample(container: av.container.InputContainer, limits: VideoLimits) -> Iter
                 if at > limits.max_seconds:
                     raise LimitExceeded("video_seconds", _duration_message(at, limits))
                 if at + 1e-6 >= next_time:
-                    yield SampledFrame(round(at, 3), frame.to_ndarray(format="rgb24"))
+                    yield SampledFrame(round(at, 3), _rgb(frame))
                     next_time = _next_sample(at, limits)
     except av.error.FFmpegError as exc:
         if start is None:
@@ -241,6 +337,33 @@ def _sample(container: av.container.InputContainer, limits: VideoLimits) -> Iter
         raise InvalidInput("video could not be decoded (out of memory)") from None
     if start is None:
         raise InvalidInput("video has no decodable frames")
+
+
+def _rgb(frame: av.VideoFrame) -> np.ndarray:
+    """The frame as RGB; one larger than HASHED_PIXELS scaled down to it (area average)
+    in the same pass as the colour conversion."""
+    pixels = frame.width * frame.height
+    if pixels <= HASHED_PIXELS:
+        return frame.to_ndarray(format="rgb24")
+    scale = math.sqrt(HASHED_PIXELS / pixels)
+    width, height = max(2, int(frame.width * scale)), max(2, int(frame.height * scale))
+    return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="AREA")
+
+
+def _reduced(image: Image.Image) -> np.ndarray:
+    """An animation's frame as RGB, box-reduced below HASHED_PIXELS when larger."""
+    pixels = image.width * image.height
+    if pixels > HASHED_PIXELS:
+        image = image.reduce(math.ceil(math.sqrt(pixels / HASHED_PIXELS)))
+    return np.asarray(image)
+
+
+def held_pixels(width: int, height: int, limits: VideoLimits) -> int:
+    """The pixels a frame may have once the header declared `width` x `height`: room for
+    stride alignment and decoders' larger buffers, or the limit when none is declared."""
+    if width > 0 and height > 0:
+        return (width + ALIGN_SLACK) * (height + ALIGN_SLACK) + SLACK_PIXELS
+    return limits.max_frame_pixels
 
 
 def _check_declared(

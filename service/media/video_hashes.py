@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +18,7 @@ import pdqhash
 
 from service.errors import InvalidInput
 from service.media.borders import content_box, has_bars
-from service.media.video import SampledFrame, Source, VideoLimits, sample_frames
+from service.media.video import OnHeader, SampledFrame, Source, VideoLimits, sample_frames
 from service.signals.vpdq_frames import (  # the value's format; re-exported for callers
     MAX_FRAMES,
     PDQ_BYTES,
@@ -82,11 +82,17 @@ def hash_frames(samples: Iterable[SampledFrame]) -> list[FrameHash]:
     return out
 
 
-def check_queries(source: Source, limits: VideoLimits) -> QueryFrames:
-    """An uploaded video's queries: sampled at QUERY_EVERY_SECONDS, within `limits`."""
-    return query_frames(
-        sample_frames(source, dataclasses.replace(limits, every_seconds=QUERY_EVERY_SECONDS))
-    )
+def check_queries(
+    source: Source,
+    limits: VideoLimits,
+    *,
+    on_header: OnHeader | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> QueryFrames:
+    """An uploaded video's queries: sampled at QUERY_EVERY_SECONDS, within `limits`
+    (`on_header` and `cancelled` as for sample_frames)."""
+    limits = dataclasses.replace(limits, every_seconds=QUERY_EVERY_SECONDS)
+    return query_frames(sample_frames(source, limits, on_header=on_header, cancelled=cancelled))
 
 
 def query_frames(samples: Iterable[SampledFrame]) -> QueryFrames:

@@ -156,14 +156,26 @@ class ItemError(_message.Message):
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class CheckUploadRequest(_message.Message):
-    __slots__ = ("image", "hashes", "content_ref")
+    __slots__ = ("image", "hashes", "content_ref", "video")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     HASHES_FIELD_NUMBER: _ClassVar[int]
     CONTENT_REF_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
     image: bytes
     hashes: _containers.RepeatedCompositeFieldContainer[Hash]
     content_ref: str
-    def __init__(self, image: _Optional[bytes] = ..., hashes: _Optional[_Iterable[_Union[Hash, _Mapping]]] = ..., content_ref: _Optional[str] = ...) -> None: ...
+    video: bytes
+    def __init__(self, image: _Optional[bytes] = ..., hashes: _Optional[_Iterable[_Union[Hash, _Mapping]]] = ..., content_ref: _Optional[str] = ..., video: _Optional[bytes] = ...) -> None: ...
+
+class CheckVideoRequest(_message.Message):
+    __slots__ = ("content_ref", "total_bytes", "chunk")
+    CONTENT_REF_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    content_ref: str
+    total_bytes: int
+    chunk: bytes
+    def __init__(self, content_ref: _Optional[str] = ..., total_bytes: _Optional[int] = ..., chunk: _Optional[bytes] = ...) -> None: ...
 
 class CheckUploadResponse(_message.Message):
     __slots__ = ("decision", "matches", "computed_hashes", "hit_id", "content_ref", "notes", "error")

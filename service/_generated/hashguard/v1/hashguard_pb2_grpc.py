@@ -27,7 +27,9 @@ if _version_not_supported:
 
 class MatchServiceStub:
     """Which call to use:
-    CheckUpload      one upload as it arrives (lowest latency for a single item).
+    CheckUpload      one upload as it arrives (lowest latency for a single item); a video
+    in `video` when it fits in one message.
+    CheckVideo       one video file too large for one message, in chunks.
     CheckUploadBatch uploads already queued (moderation queues, backfills of existing
     media): the cheapest per upload, since the per-call gRPC cost is
     paid once per batch; the answer comes when the whole batch is done.
@@ -56,11 +58,18 @@ class MatchServiceStub:
                 request_serializer=hashguard_dot_v1_dot_hashguard__pb2.CheckUploadBatchRequest.SerializeToString,
                 response_deserializer=hashguard_dot_v1_dot_hashguard__pb2.CheckUploadBatchResponse.FromString,
                 _registered_method=True)
+        self.CheckVideo = channel.stream_unary(
+                '/hashguard.v1.MatchService/CheckVideo',
+                request_serializer=hashguard_dot_v1_dot_hashguard__pb2.CheckVideoRequest.SerializeToString,
+                response_deserializer=hashguard_dot_v1_dot_hashguard__pb2.CheckUploadResponse.FromString,
+                _registered_method=True)
 
 
 class MatchServiceServicer:
     """Which call to use:
-    CheckUpload      one upload as it arrives (lowest latency for a single item).
+    CheckUpload      one upload as it arrives (lowest latency for a single item); a video
+    in `video` when it fits in one message.
+    CheckVideo       one video file too large for one message, in chunks.
     CheckUploadBatch uploads already queued (moderation queues, backfills of existing
     media): the cheapest per upload, since the per-call gRPC cost is
     paid once per batch; the answer comes when the whole batch is done.
@@ -100,6 +109,18 @@ class MatchServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckVideo(self, request_iterator, context):
+        """One video too large for one message, streamed in chunks; one answer when the stream
+        ends, as CheckUpload's for a video. A file over the server's max_video_bytes
+        (default 256 MiB) is refused with RESOURCE_EXHAUSTED as soon as it is known to be
+        (from total_bytes, else at the chunk that passes it), so nothing past the limit is
+        buffered; so is a stream that stalls (no chunk for 30 s). The bytes are held in
+        memory only, for the call, never stored or logged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MatchServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -118,6 +139,11 @@ def add_MatchServiceServicer_to_server(servicer, server):
                     request_deserializer=hashguard_dot_v1_dot_hashguard__pb2.CheckUploadBatchRequest.FromString,
                     response_serializer=hashguard_dot_v1_dot_hashguard__pb2.CheckUploadBatchResponse.SerializeToString,
             ),
+            'CheckVideo': grpc.stream_unary_rpc_method_handler(
+                    servicer.CheckVideo,
+                    request_deserializer=hashguard_dot_v1_dot_hashguard__pb2.CheckVideoRequest.FromString,
+                    response_serializer=hashguard_dot_v1_dot_hashguard__pb2.CheckUploadResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'hashguard.v1.MatchService', rpc_method_handlers)
@@ -128,7 +154,9 @@ def add_MatchServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class MatchService:
     """Which call to use:
-    CheckUpload      one upload as it arrives (lowest latency for a single item).
+    CheckUpload      one upload as it arrives (lowest latency for a single item); a video
+    in `video` when it fits in one message.
+    CheckVideo       one video file too large for one message, in chunks.
     CheckUploadBatch uploads already queued (moderation queues, backfills of existing
     media): the cheapest per upload, since the per-call gRPC cost is
     paid once per batch; the answer comes when the whole batch is done.
@@ -207,6 +235,33 @@ class MatchService:
             '/hashguard.v1.MatchService/CheckUploadBatch',
             hashguard_dot_v1_dot_hashguard__pb2.CheckUploadBatchRequest.SerializeToString,
             hashguard_dot_v1_dot_hashguard__pb2.CheckUploadBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckVideo(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/hashguard.v1.MatchService/CheckVideo',
+            hashguard_dot_v1_dot_hashguard__pb2.CheckVideoRequest.SerializeToString,
+            hashguard_dot_v1_dot_hashguard__pb2.CheckUploadResponse.FromString,
             options,
             channel_credentials,
             insecure,
