@@ -8,8 +8,8 @@ patched afterwards), small enough to build in a test:
   with 16 reference frames and B-pyramids, the deepest buffer the standard allows);
 - frames larger than the header says (MJPEG in AVI whose header declares 64x64 and
   whose frames are 8000x8000), and a header declaring a size past every limit;
-- long and endless streams: a two-hour MP4 (its duration is in the header) and the same
-  as MPEG-TS (no duration anywhere: found by decoding);
+- long and endless streams: a two-hour MP4 (its duration is in the header) and a long
+  MPEG-TS (no duration anywhere: found by decoding);
 - zero frames, not a video at all, a cut file, an odd codec (FFV1) and an odd container
   (FLV).
 """
@@ -116,10 +116,10 @@ def huge_declared() -> bytes:
     return _patch_avi_header(_patch_sof(_mjpeg_avi(64, 64, 20), 30000, 30000), 30000, 30000)
 
 
-def two_hours(container_format: str = "mp4") -> bytes:
-    """64x64 at one frame a second for two hours (7200 frames, a few hundred KB)."""
+def long_video(seconds: int = 7200, container_format: str = "mp4") -> bytes:
+    """64x64 at one frame a second (two hours: 160 KB as MP4, 5 MB as MPEG-TS)."""
     return _encode(
-        _textured(64, 64, 2 * 3600),
+        _flat(64, 64, seconds),
         1,
         "libx264",
         container_format,

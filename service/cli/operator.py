@@ -21,7 +21,8 @@ _CHECK_BATCH_BYTES = 8 * 1024 * 1024
 def add_check(commands: Any) -> None:
     check = commands.add_parser(
         "check",
-        help="check images against the list (several files go in CheckUploadBatch calls)",
+        help="check images and videos against the list (several images go in "
+        "CheckUploadBatch calls; each video alone, streamed when large)",
     )
     check.add_argument("file", metavar="FILE", nargs="+")
     check.add_argument(
@@ -55,16 +56,22 @@ def add_hits(commands: Any) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    import grpc
     from hashguard.v1 import hashguard_pb2 as pb
 
     from service.client import Client
+    from service.media.sniff import is_video_file
 
     if len(args.file) > 1 and args.content_ref:
         raise HashGuardError("--content-ref is for one file; several are named by file name")
     empty = [f for f in args.file if Path(f).stat().st_size == 0]
     if len(args.file) == 1 and empty:
-        raise HashGuardError(f"{empty[0]} is empty (0 bytes): there is no image to check")
+        raise HashGuardError(f"{empty[0]} is empty (0 bytes): there is nothing to check")
+    videos = [f for f in args.file if f not in empty and is_video_file(f)]
     with Client(args.target, api_key(args), tls=client_tls(args)) as client:
+        if len(args.file) == 1 and videos:
+            _print_check(client.check_video(videos[0], args.content_ref or videos[0]), "")
+            return 0
         if len(args.file) == 1:
             # Recorded with the hit: the file's path unless --content-ref names the upload,
             # as several files are.
@@ -81,7 +88,15 @@ def cmd_check(args: argparse.Namespace) -> int:
         failed = len(empty)
         for name in empty:
             print(f"{name}:\n  error: the file is empty (0 bytes)")
-        for chunk in _check_chunks([f for f in args.file if f not in empty]):
+        for name in videos:
+            print(f"{name}:")
+            try:
+                _print_check(client.check_video(name, name), "  ")
+            except grpc.RpcError as exc:
+                print(f"  error: {exc.details()}")
+                failed += 1
+        images = [f for f in args.file if f not in empty and f not in videos]
+        for chunk in _check_chunks(images):
             uploads = [
                 pb.CheckUploadRequest(image=Path(f).read_bytes(), content_ref=f) for f in chunk
             ]
@@ -125,6 +140,13 @@ def _print_check(reply: Any, indent: str) -> None:
             f"{indent}  match entry {m.entry_id} {enum_name(pb.HashAlgorithm, m.algorithm)} "
             f"distance {m.distance} ({enum_name(pb.EntryState, m.entry_state)})"
         )
+        if m.HasField("span"):
+            span = m.span
+            print(
+                f"{indent}    seconds {span.upload_start_seconds:.1f}-{span.upload_end_seconds:.1f}"
+                f" of the upload match {span.listed_start_seconds:.1f}-"
+                f"{span.listed_end_seconds:.1f} of the listed video"
+            )
     if reply.hit_id:
         print(f"{indent}hit: {reply.hit_id}")
     for note in reply.notes:
