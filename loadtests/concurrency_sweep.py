@@ -6,10 +6,11 @@ each --concurrency, `--mixes` (default hash, then health) are driven one after t
 for --duration seconds each, after a short unmeasured warm-up. Per row: requests/s,
 latency percentiles, the server's CPU per call (all its threads) and the load
 generator's, the ratio of each kind's req/s to the health check's at that concurrency,
-and the machine's load average when the row started (other work on the machine shows
-there). --threads adds the server's CPU per call by thread (the event loop thread,
-gRPC's event_engine and poller threads, the thread pool), which is where a change of CPU
-per call with concurrency shows up.
+the machine's load average when the row started (other work on the machine shows
+there) and the server's full garbage collections in the row (each walks every object
+the collector tracks; issue 19). --threads adds the server's CPU per call by thread (the
+event loop thread, gRPC's event_engine and poller threads, the thread pool), which is
+where a change of CPU per call with concurrency shows up.
 Run: python -m loadtests.concurrency_sweep --entries 1000000 --concurrency 1,4,32,256
 """
 
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from loadtests.load import (
+    _LISTENING,
     Server,
     Workload,
     own_cpu,
@@ -50,6 +54,15 @@ def thread_cpu(pid: int) -> dict[str, float]:
     return by_name
 
 
+def full_collections(metrics_port: int) -> float:
+    """The server's count of full (generation 2) garbage collections, from /metrics."""
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        text = answer.read().decode()
+    found = re.search(r'python_gc_collections_total\{generation="2"\} (\S+)', text)
+    return float(found.group(1)) if found else float("nan")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -68,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     data_dir = args.data_dir or Path(f"/tmp/hashguard-sweep-{args.entries}")
     operator_key, submitter_key = seed_data_dir(data_dir, args.entries, 1)
     server = Server(data_dir, args.serve_args.split()).start()
+    listening = _LISTENING.search("".join(server.lines))
+    metrics_port = int(listening.group(3)) if listening else 0
     mixes = [m.strip() for m in args.mixes.split(";") if m.strip()]
     try:
         base = Workload(
@@ -91,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"{'in flight':>9} {'kind':<7} {'load avg':>8} {'req/s':>8} {'p50 ms':>7} "
             f"{'p99 ms':>7} {'max ms':>7} {'server us/call':>14} {'client us/call':>14} "
-            f"{'vs health':>9}  errors"
+            f"{'vs health':>9} {'full GCs':>8}  errors"
         )
         for concurrency in (int(c) for c in args.concurrency.split(",")):
             rates: dict[str, float] = {}
@@ -101,11 +116,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     run_clients(replace(work, duration=args.warmup), args.processes)
                 load = os.getloadavg()[0]
                 threads_before = thread_cpu(server.server_pid)
+                gcs_before = full_collections(metrics_port)
                 server_before, client_before = process_cpu(server.server_pid), own_cpu()
                 tally = run_clients(work, args.processes)
                 server_used = process_cpu(server.server_pid) - server_before
                 client_used = own_cpu() - client_before
                 threads_after = thread_cpu(server.server_pid)
+                gcs = full_collections(metrics_port) - gcs_before
                 kind = next(iter(tally.latencies))
                 ms = np.array(tally.latencies[kind]) * 1e3
                 calls = len(ms)
@@ -116,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{np.percentile(ms, 50):>7.2f} {np.percentile(ms, 99):>7.2f} "
                     f"{ms.max():>7.1f} {server_used / calls * 1e6:>14,.0f} "
                     f"{client_used / calls * 1e6:>14,.0f} "
-                    f"{_versus(rates, kind):>9}  {errors}",
+                    f"{_versus(rates, kind):>9} {gcs:>8.0f}  {errors}",
                     flush=True,
                 )
                 if args.threads:
