@@ -118,3 +118,18 @@ def test_a_query_is_bounded() -> None:
 def test_names() -> None:
     assert REGISTRY.parse_name("vpdq") is VPDQ
     assert unpack(pack(frames(2))) == frames(2)
+
+
+def test_python_threatexchange_times_past_1000_seconds_are_spread_back() -> None:
+    """Its `.3` format writes 1000-1004 s as "1e+03" and 1005-1014 s as "1.01e+03": read
+    back, a 20-minute video's frames are again one a second, each within half a second of
+    its time, so a clip from late in the video aligns."""
+    listed = frames(1200)
+    theirs = json.dumps([f"{f.pdq.hex()},{f.quality},{f.timestamp:.3}" for f in listed])
+    assert '1e+03"' in theirs and theirs.count(",1.01e+03") >= 9
+    value = VPDQ.parse(theirs)
+    back = unpack(value)
+    assert [f.pdq for f in back] == [f.pdq for f in listed]
+    assert max(abs(a.timestamp - b.timestamp) for a, b in zip(back, listed, strict=True)) <= 0.6
+    with pytest.raises(InvalidInput, match="is not after frame 0's"):
+        VPDQ.parse(json.dumps([f"{f.pdq.hex()},90,0.0" for f in listed[:2]]))

@@ -14,6 +14,7 @@ shown then (QueryFrames). Pure: numpy only (service/media computes the frames).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -171,7 +172,8 @@ def to_threatexchange(frames: Sequence[FrameHash]) -> str:
 
 
 def from_threatexchange(text: str) -> list[FrameHash]:
-    """Read python-threatexchange's signal string (any JSON spacing, any time precision)."""
+    """Read python-threatexchange's signal string (any JSON spacing, any time precision;
+    times its 3 significant digits made equal are spread back apart)."""
     try:
         items = json.loads(text)
     except (ValueError, RecursionError):
@@ -180,7 +182,39 @@ def from_threatexchange(text: str) -> list[FrameHash]:
         raise InvalidInput('vpdq text is not a JSON list of "hex,quality,seconds"')
     frames = [_frame(item.split(","), (0, 1, 2), number) for number, item in enumerate(items)]
     validate_frames(frames)
-    return frames
+    return _spread_rounded_times(frames)
+
+
+def _spread_rounded_times(frames: list[FrameHash]) -> list[FrameHash]:
+    """python-threatexchange (1.2.17) writes times to 3 significant digits, so from
+    1000 s on, ten seconds of frames share one time ("1.01e+03"). Each such run is
+    spread evenly over the interval that rounds to its time (between its neighbours),
+    which puts one-a-second frames back within half a second of where they were; a run
+    at time 0 cannot be told apart and stays (refused as not increasing)."""
+    out = list(frames)
+    # The sampling interval, from the times under 100 s (written to a tenth of a second
+    # or better): a run cut short by the video's end is not spread wider than that.
+    early = np.array([f.timestamp for f in out if f.timestamp < 100])
+    steps = np.diff(early)
+    interval = float(np.median(steps[steps > 0])) if np.any(steps > 0) else math.inf
+    start = 0
+    while start < len(out):
+        end = start
+        while end + 1 < len(out) and out[end + 1].timestamp == out[start].timestamp:
+            end += 1
+        time_, count = out[start].timestamp, end - start + 1
+        if count > 1 and time_ > 0:
+            unit = 10.0 ** (math.floor(math.log10(time_)) - 2)
+            low = max(time_ - unit / 2, out[start - 1].timestamp if start else 0.0)
+            high = time_ + unit / 2
+            if end + 1 < len(out):
+                high = min(high, out[end + 1].timestamp)
+            step = min((high - low) / count, interval)
+            for n in range(count):
+                f = out[start + n]
+                out[start + n] = FrameHash(f.pdq, f.quality, low + (n + 0.5) * step)
+        start = end + 1
+    return out
 
 
 def from_vpdq_file(text: str) -> list[FrameHash]:
