@@ -89,7 +89,12 @@ class Settings:
     max_hashes_per_case: int = 1000
     processes: int = 0
     workers: int = 16
+    check_workers: int = 8
+    check_workers_per_tenant: int = 4
+    check_queue_seconds: float = 10.0
     max_streams: int = 256
+    max_streams_per_tenant: int = 64
+    stream_idle_seconds: float = 60.0
     reuse_port: int = 0
     event_loop: str = "uvloop"
     grace_seconds: float = 10.0
@@ -133,7 +138,12 @@ class Settings:
             (self.max_hashes_per_case >= 1, "max_hashes_per_case must be positive"),
             (0 <= self.processes <= 256, "processes must be 0..256"),
             (self.workers >= 1, "workers must be at least 1"),
+            (self.check_workers >= 1, "check_workers must be at least 1"),
+            (self.check_workers_per_tenant >= 1, "check_workers_per_tenant must be at least 1"),
+            (self.check_queue_seconds > 0, "check_queue_seconds must be positive"),
             (self.max_streams >= 1, "max_streams must be at least 1"),
+            (self.max_streams_per_tenant >= 1, "max_streams_per_tenant must be at least 1"),
+            (self.stream_idle_seconds > 0, "stream_idle_seconds must be positive"),
             (self.reuse_port in (0, 1), "reuse_port must be 0 or 1"),
             (self.event_loop in ("uvloop", "asyncio"), "event_loop must be uvloop or asyncio"),
             (self.grace_seconds >= 0, "grace_seconds must not be negative"),
@@ -196,8 +206,16 @@ _HELP = {
     "processes": "serving processes sharing the gRPC port and one list in memory, each using "
     "about one core (0: one per core this process may use, a cgroup CPU limit included; "
     "1: one process, no supervisor)",
-    "workers": "threads for image checks and store calls (hash checks run on the event loop)",
+    "workers": "threads for store calls and key reads (hash checks run on the event loop)",
+    "check_workers": "threads for image checks and batch searches, shared fairly between "
+    "tenants (per-tenant queues served in turn)",
+    "check_workers_per_tenant": "most check threads one tenant's calls may hold at once",
+    "check_queue_seconds": "an image check or batch chunk waiting longer than this for a "
+    "check thread is refused (RESOURCE_EXHAUSTED)",
     "max_streams": "most CheckUploads streams open at once (an idle one holds memory, no thread)",
+    "max_streams_per_tenant": "most CheckUploads streams one tenant's keys may hold open at once",
+    "stream_idle_seconds": "a CheckUploads stream that sends no upload for this long is closed "
+    "(RESOURCE_EXHAUSTED); its answers stand",
     "reuse_port": "1: several serve processes share the gRPC port (SO_REUSEPORT)",
     "event_loop": "uvloop (libuv) or asyncio (the standard library's, also used where "
     "uvloop is not installed); docs/BENCHMARKS.md compares them",

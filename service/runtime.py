@@ -1,7 +1,9 @@
 """The one place that builds a replica's parts and wires them together: the store it is
 given, the in-memory list (matcher, one index per algorithm) loaded from a snapshot or
 the store, the change-log follower and snapshot writer, the API-key cache, the limits,
-this replica's metrics, and the thread pool for blocking work. The use cases
+this replica's metrics, and two thread pools: one for store calls and key reads, one for
+CPU work (image checks, batch searches) shared fairly between tenants, so image bombs
+cannot starve another tenant's key look-ups. The use cases
 (service/usecases) run on a Runtime; the servers (service/api) run a Runtime's use cases.
 
 Order of work for every change: commit to the store first (with its change-log row),
@@ -12,6 +14,7 @@ replicas apply it through their followers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,10 +23,12 @@ from typing import ParamSpec, TypeVar
 
 from service import metrics
 from service.access.failures import PeerFailures
+from service.access.fairness import FairShare
 from service.access.limits import Limits
 from service.access.principals import Authenticator
 from service.config import Settings, parse_peer_rate, parse_rate_limits
-from service.domain import HitState, Role
+from service.domain import HitState, Principal, Role
+from service.errors import QuotaExceeded
 from service.matcher import Matcher
 from service.policy import Thresholds
 from service.replica.follower import Follower
@@ -89,6 +94,12 @@ class Runtime:
             )
         )
         self.pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="grpc")
+        self.check_pool = ThreadPoolExecutor(
+            max_workers=settings.check_workers, thread_name_prefix="check"
+        )
+        self.fair = FairShare(
+            settings.check_workers, settings.check_workers_per_tenant, settings.check_queue_seconds
+        )
         self._warn_single_tenant_vetting()
 
     def _warn_single_tenant_vetting(self) -> None:
@@ -114,6 +125,31 @@ class Runtime:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, lambda: function(*args, **kwargs))
 
+    async def cpu_work(
+        self, principal: Principal, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run `function` in the check pool when the caller's tenant gets its turn
+        (service.access.fairness). A call abandoned while its work runs returns at once,
+        but the thread keeps its turn until the work is done, so abandoned work never
+        lets more run than there are threads."""
+        try:
+            await self.fair.acquire(principal)
+        except QuotaExceeded as exc:
+            raise self.limits.refused(principal, exc) from None
+        loop = asyncio.get_running_loop()
+        try:
+            running = self.check_pool.submit(function, *args, **kwargs)
+        except BaseException:
+            self.fair.release(principal)
+            raise
+
+        def done(_: object) -> None:
+            with contextlib.suppress(RuntimeError):  # a closed loop: the server is gone
+                loop.call_soon_threadsafe(self.fair.release, principal)
+
+        running.add_done_callback(done)
+        return await asyncio.wrap_future(running)
+
     def start_background(self) -> None:
         """Follow the change log and keep the index snapshot fresh, in threads."""
         self.follower.start()
@@ -128,6 +164,7 @@ class Runtime:
 
     def close(self) -> None:
         """Finish the pool's work, then close the store."""
+        self.check_pool.shutdown(wait=True, cancel_futures=True)
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.store.close()
 

@@ -1,8 +1,9 @@
 """Assemble and run the gRPC server explicitly: services, health, reflection, metrics.
 
 One grpc.aio server per process: calls are coroutines on one event loop, so an open
-stream or a waiting call costs no thread; blocking work (store calls, image decodes)
-runs in a pool of `--workers` threads (docs/ARCHITECTURE.md, "Concurrency")."""
+stream or a waiting call costs no thread; store calls run in a pool of `--workers`
+threads, image checks and batch searches in one of `--check-workers` shared fairly
+between tenants (docs/ARCHITECTURE.md, "Concurrency")."""
 
 from __future__ import annotations
 
@@ -81,6 +82,7 @@ async def create_server(runtime: Runtime, settings: Settings) -> RunningServer:
         port = 0
     if port == 0:
         runtime.pool.shutdown(wait=False)
+        runtime.check_pool.shutdown(wait=False)
         raise OSError(f"cannot listen for gRPC on {address}: the port is in use or not allowed")
     await server.start()
     for name in ("", *SERVICE_NAMES):
@@ -172,6 +174,7 @@ async def _serve(
     log.info("shutting down: finishing in-flight calls for up to %ss", settings.grace_seconds)
     await running.health.enter_graceful_shutdown()
     await running.server.stop(settings.grace_seconds)
+    runtime.check_pool.shutdown(wait=True, cancel_futures=True)
     runtime.pool.shutdown(wait=True, cancel_futures=True)
     trimmer.stop()
     runtime.stop_background()

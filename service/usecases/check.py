@@ -2,11 +2,16 @@
 batch (CheckUploadBatch). A check has two halves: matching (limits, hashing an image,
 index search, the policy's first answer: no store I/O) and recording (only when the
 answer is REVIEW: disputes, prior verdicts, a new hit; store I/O). The async methods
-decide where each half runs: precomputed hashes are matched on the event loop (CPU work
-only), images are decoded and hashed in the runtime's pool, recording runs in the pool."""
+decide where each half runs: one upload's precomputed hashes are matched on the event
+loop (well under a millisecond); images, and a batch's hash uploads in chunks of
+BATCH_CHUNK, run in the check pool when their tenant's turn comes (runtime.cpu_work), one
+image or chunk per turn, so a large batch never holds the loop or the pool for long and a
+call abandoned by its client stops at the next image or chunk; recording runs in the
+store pool."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,6 +29,9 @@ from service.usecases.queries import image_queries, supplied_queries, video_quer
 from service.usecases.recording import decide_and_record
 
 MAX_CONTENT_REF = 1024
+# Hash uploads of a batch searched per turn: 16 uploads of 64 hashes take a few tens of
+# milliseconds, so other tenants' work waits at most about that for a turn.
+BATCH_CHUNK = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +75,10 @@ class Checks:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         # An open stream costs no thread, only memory and a little bookkeeping; the
-        # cap bounds those (one event loop, so a plain counter suffices).
+        # caps bound those, per server and per tenant (one event loop, so plain
+        # counters suffice).
         self.open_streams = 0
+        self.tenant_streams: dict[str, int] = {}
 
     # -- on the event loop ----------------------------------------------------------------
 
@@ -80,7 +90,11 @@ class Checks:
             raise upload.invalid
         image, hashes, ref = upload.image, upload.hashes, upload.content_ref
         if image or _searches_videos(hashes):
-            matched = await self.runtime.blocking(self.match_upload, principal, image, hashes, ref)
+            require_role(principal, Role.OPERATOR)
+            self.runtime.limits.charge(principal)
+            matched = await self.runtime.cpu_work(
+                principal, self.match_admitted, principal, image, hashes, ref
+            )
         else:
             matched = self.match_upload(principal, image, hashes, ref)
         if matched.needs_store:
@@ -91,11 +105,26 @@ class Checks:
         self, principal: Principal, uploads: AsyncIterator[Upload]
     ) -> AsyncIterator[tuple[str, CheckResult | InvalidInput]]:
         """(content_ref, result) per upload, in order. An invalid upload gets its error
-        instead of ending the stream; the rate limit, the stream's length cap and the
-        cap on open streams end it (RESOURCE_EXHAUSTED)."""
+        instead of ending the stream; the rate limit, the stream's length cap, the caps
+        on open streams and the idle timeout end it (RESOURCE_EXHAUSTED)."""
         async with self._open_stream(principal):
             count = 0
-            async for upload in uploads:
+            idle = self.runtime.settings.stream_idle_seconds
+            while True:
+                try:
+                    upload = await asyncio.wait_for(anext(uploads), idle)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    raise self.runtime.limits.refused(
+                        principal,
+                        QuotaExceeded(
+                            "stream_idle",
+                            f"this CheckUploads stream sent no upload for {idle:g} s "
+                            "(--stream-idle-seconds) and was closed to free its slot; the "
+                            "answers sent stand: open a new stream when you have uploads",
+                        ),
+                    ) from None
                 count += 1
                 self.runtime.limits.stream_item(principal, count)
                 try:
@@ -106,6 +135,18 @@ class Checks:
     @asynccontextmanager
     async def _open_stream(self, principal: Principal) -> AsyncIterator[None]:
         cap = self.runtime.settings.max_streams
+        tenant, per_tenant = principal.tenant, self.runtime.settings.max_streams_per_tenant
+        held = self.tenant_streams.get(tenant, 0)
+        if held >= per_tenant:
+            raise self.runtime.limits.refused(
+                principal,
+                QuotaExceeded(
+                    "tenant_streams",
+                    f"tenant {tenant!r} already has {per_tenant} CheckUploads streams open on "
+                    "this server (--max-streams-per-tenant): close idle streams, reuse one "
+                    "stream for many checks, or call CheckUpload",
+                ),
+            )
         if self.open_streams >= cap:
             raise self.runtime.limits.refused(
                 principal,
@@ -117,18 +158,25 @@ class Checks:
                 ),
             )
         self.open_streams += 1
+        self.tenant_streams[tenant] = held + 1
         try:
             yield
         finally:
             self.open_streams -= 1
+            left = self.tenant_streams[tenant] - 1
+            if left:
+                self.tenant_streams[tenant] = left
+            else:
+                del self.tenant_streams[tenant]
 
     async def check_batch(
         self, principal: Principal, uploads: Sequence[Upload]
     ) -> list[CheckResult | HashGuardError]:
         """One result per upload, in order; an invalid upload gets its error. The batch
         is admitted (role, cap, one token per upload) before any upload is looked at.
-        Hash uploads are matched together on the loop (one index search for all);
-        images are decoded in the pool; every REVIEW is recorded in one pool trip."""
+        Images are matched one per turn, hash uploads BATCH_CHUNK per turn (one index
+        search per chunk), in the check pool; every REVIEW is recorded in one trip to
+        the store pool. Between turns the call can be cancelled and other tenants go."""
         self.admit_batch(principal, len(uploads))
         matched: dict[int, MatchedUpload | InvalidInput] = {}  # by position in the batch
         # Images, and hashes that search listed videos (thousands of frame queries), in
@@ -143,13 +191,18 @@ class Checks:
         for n, upload in enumerate(uploads):
             if upload.invalid is not None:
                 matched[n] = upload.invalid
-        if images:
-            found = await self.runtime.blocking(
-                self._match_images, principal, [uploads[n] for n in images]
+        for n in images:
+            found = await self.runtime.cpu_work(
+                principal, self._match_images, principal, [uploads[n]]
             )
-            matched.update(zip(images, found, strict=True))
-        supplied = [(uploads[n].hashes, uploads[n].content_ref) for n in by_hashes]
-        matched.update(zip(by_hashes, self.match_admitted_hashes(principal, supplied), strict=True))
+            matched[n] = found[0]
+        for start in range(0, len(by_hashes), BATCH_CHUNK):
+            chunk = by_hashes[start : start + BATCH_CHUNK]
+            supplied = [(uploads[n].hashes, uploads[n].content_ref) for n in chunk]
+            found = await self.runtime.cpu_work(
+                principal, self.match_admitted_hashes, principal, supplied
+            )
+            matched.update(zip(chunk, found, strict=True))
         in_order = [matched[n] for n in range(len(uploads))]
         to_record = [m for m in in_order if isinstance(m, MatchedUpload)]
         if any(m.needs_store for m in to_record):
@@ -170,9 +223,9 @@ class Checks:
         """A video the caller decoded and hashed (service.media.video_hashes:
         file_digests and check_queries), after its role and rate-limit checks, which
         come before decoding (`admit_video`): matched and, on REVIEW, recorded in the
-        pool."""
-        matched = await self.runtime.blocking(
-            self.match_video, principal, md5, sha256, frames, content_ref
+        check pool, in the tenant's turn."""
+        matched = await self.runtime.cpu_work(
+            principal, self.match_video, principal, md5, sha256, frames, content_ref
         )
         if matched.needs_store:
             return await self.runtime.blocking(self.record_check, matched)
