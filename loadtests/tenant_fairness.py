@@ -311,6 +311,8 @@ def run_version(name: str, code: Path | None, args: argparse.Namespace, workdir:
     review_check = hashes_request(seeded.pending, "quiet-review")
     rows = []
     extra = ["--key-cache-seconds", str(args.key_cache_seconds)]
+    if code is None:
+        extra += ["--processes", "1"]  # one serving process, as the code before ran
     with server(code, data_dir, extra) as (target, pid):
         idle = [quiet_once(target, seeded.keys, r, args.seconds) for r in (hash_check,)]
         rows.append(row(name, "no load (hash check)", *idle[0], "-"))
