@@ -22,10 +22,15 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hashguard.v1 import hashguard_pb2 as pb
 
+from loadtests import hostile_videos
 from loadtests.decode_memory import measure_many
 from loadtests.hostile_inputs import memory_bombs, picture, progressive_jpeg_bombs
+from loadtests.video_memory import measure_many as measure_videos
+from loadtests.video_memory import videos
 from service.media.decode import DEFAULT_DRAFT_SIDE, DEFAULT_MAX_PIXELS
 from service.media.decode_cost import decode_cost
+from service.media.video import VideoLimits
+from service.media.video_cost import video_decode_cost
 from tests.support import ServerProcess, Stubs, add_key, bearer, encode
 
 pytestmark = pytest.mark.slow  # starts real servers
@@ -137,6 +142,88 @@ def test_concurrent_bombs_of_every_kind_under_a_memory_limit(
         assert health.status == health_pb2.HealthCheckResponse.SERVING
         answer = Stubs(channel).match.CheckUpload(
             pb.CheckUploadRequest(image=encode(picture(2, (640, 480)))),
+            metadata=bearer(operator),
+            timeout=60,
+        )
+    assert answer.decision == pb.DECISION_ALLOW
+
+
+@pytest.mark.timeout(900)
+def test_every_kind_of_video_check_reserves_at_least_its_peak() -> None:
+    """Each kind of video (codecs and sizes, the deepest H.264 frame buffer, frames past
+    the header, a large animation) checked alone in a fresh process: its peak RSS growth
+    never exceeds what video_decode_cost reserves for the size its header declared."""
+    made = {name: make() for name, make in videos(quick=True).items()}
+    results = measure_videos(list(made.values()))
+    short = {}
+    for name, result in zip(made, results, strict=True):
+        size: Any = result["size"]
+        width, height = size[0] if size else (0, 0)
+        reserved = video_decode_cost(width, height, VideoLimits())
+        peak = int(str(result["peak"]))
+        if reserved < peak:
+            short[name] = (reserved // MIB, peak // MIB)
+    assert not short, f"reserved below the peak (MiB): {short}"
+
+
+@pytest.mark.timeout(900)
+def test_concurrent_video_bombs_under_a_memory_limit(
+    limited: tuple[ServerProcess, str, int],
+) -> None:
+    """Videos whose decoding costs the most for their size, many at once, whole and
+    streamed: each is answered (OK, or RESOURCE_EXHAUSTED when the decode budget is
+    spent; INVALID_ARGUMENT for frames past their header), the server stays within the
+    limit and keeps serving."""
+    server, operator, limit = limited
+    bombs = {
+        "flat 4K": (hostile_videos.flat_4k_bomb(1), "OK"),
+        "16 references 1080p": (hostile_videos.deep_buffer_bomb(1920, 1080, 2), "OK"),
+        "frames past the header": (hostile_videos.growing_frames_bomb(), "INVALID_ARGUMENT"),
+        "GIF 2000x2000": (hostile_videos.big_animation(2000, 8), "OK"),
+    }
+    calls = [(name, way) for name in bombs for way in ("bytes", "stream") for _ in range(3)]
+
+    def check(name: str, way: str) -> str:
+        data = bombs[name][0]
+        with server.channel() as channel:
+            match = Stubs(channel).match
+            try:
+                if way == "bytes":
+                    match.CheckUpload(
+                        pb.CheckUploadRequest(video=data), metadata=bearer(operator), timeout=600
+                    )
+                else:
+                    chunks = [data[at : at + 65536] for at in range(0, len(data), 65536)]
+                    match.CheckVideo(
+                        iter([pb.CheckVideoRequest(total_bytes=len(data))]
+                             + [pb.CheckVideoRequest(chunk=c) for c in chunks]),
+                        metadata=bearer(operator),
+                        timeout=600,
+                    )  # fmt: skip
+            except grpc.RpcError as exc:
+                return f"{exc.code().name}: {exc.details()}"
+            return "OK"
+
+    with ThreadPoolExecutor(len(calls)) as senders:
+        answers = list(senders.map(lambda call: check(*call), calls))
+    memory = server.memory()
+    print(
+        f"{len(calls)} video bombs at once: {answers.count('OK')} OK, "
+        f"{sum(a.startswith('RESOURCE_EXHAUSTED') for a in answers)} RESOURCE_EXHAUSTED; "
+        f"limit {limit // MIB} MiB: peak RSS {memory['VmHWM'] // MIB} MiB, "
+        f"peak address space {memory['VmPeak'] // MIB} MiB"
+    )
+    wrong = {
+        f"{name} ({way})": answer
+        for (name, way), answer in zip(calls, answers, strict=True)
+        if not answer.startswith((bombs[name][1], "RESOURCE_EXHAUSTED"))
+    }
+    assert not wrong, wrong
+    assert answers.count("OK") >= len(bombs), answers  # many were decoded
+    assert memory["VmHWM"] < limit
+    with server.channel() as channel:
+        answer = Stubs(channel).match.CheckUpload(
+            pb.CheckUploadRequest(image=encode(picture(3, (640, 480)))),
             metadata=bearer(operator),
             timeout=60,
         )
