@@ -137,7 +137,7 @@ def main() -> int:
         peak_mib = statistics.median(r[2] for r in got) / 2**20
         print(
             f"{name:28} {cpu:>12.2f} {cpu / args.seconds:>15.3f} {wall:>7.2f} "
-            f"{peak:>13.0f}  {got[-1][3]}"
+            f"{peak_mib:>13.0f}  {got[-1][3]}"
         )
     print(f"operator's CPU to compute the hashes (MD5, vPDQ): {statistics.median(hashing):.2f} s")
     return 0
