@@ -78,6 +78,26 @@ def test_a_batch_takes_its_tokens_all_or_none() -> None:
 
 
 @pytest.mark.slow
+def test_a_decode_share_grows_within_the_budget_and_is_handed_back() -> None:
+    """A video's share grows as its bytes arrive and its header is read; past the budget
+    `try_take` answers at once (the event loop never waits) and `take` is refused after
+    the decode wait; leaving the block hands everything back."""
+    limits = Limits({}, max_stream_items=10, decode_budget_bytes=1000, decode_wait=0.01)
+    operator = Principal("op", Role.OPERATOR)
+    with limits.decode_share(operator, "video") as first:
+        assert first.try_take(600) and first.held == 600
+        with limits.decode_share(operator, "video") as second:
+            assert second.try_take(300)
+            assert not second.try_take(200) and second.held == 300
+            with pytest.raises(QuotaExceeded, match="this video needs 0 MiB"):
+                second.take(200)
+        first.take(400)  # the second share's 300 came back
+        assert first.held == 1000
+    with limits.decode_share(operator) as again:
+        again.take(5000)  # one call holds at most the whole budget
+        assert again.held == 1000
+
+
 def test_rate_limit_syntax() -> None:
     assert parse_rate_limits("operator=500:1000, submitter=0.5:5") == {
         Role.OPERATOR: Rate(500, 1000),

@@ -14,8 +14,9 @@ import pytest
 import skimage.data
 from PIL import Image
 
+from loadtests import hostile_videos
 from loadtests.videos import Scene, card, clip, decoded, encode, frames, mirrored, resized
-from service.errors import InvalidInput, LimitExceeded
+from service.errors import Cancelled, InvalidInput, LimitExceeded
 from service.media.video import VideoLimits, sample_frames
 from service.media.video_hashes import (
     check_queries,
@@ -88,6 +89,20 @@ def test_limits_refuse_with_the_figure(story: bytes) -> None:
         list(sample_frames(story, VideoLimits(max_seconds=5)))
     with pytest.raises(LimitExceeded, match="more than 30 frames"):
         list(sample_frames(story, VideoLimits(max_frames=30)))
+
+
+def test_decoding_stops_when_cancelled_and_tells_its_header_first(story: bytes) -> None:
+    sizes: list[tuple[int, int]] = []
+    samples = sample_frames(story, on_header=lambda w, h: sizes.append((w, h)))
+    assert next(samples).timestamp == 0 and sizes == [SIZE]
+    calls = iter([False, False, True])
+    with pytest.raises(Cancelled):
+        list(sample_frames(story, cancelled=lambda: next(calls, True)))
+
+
+def test_frames_larger_than_the_header_are_refused_before_they_are_allocated() -> None:
+    with pytest.raises(InvalidInput, match="could not be decoded"):
+        list(sample_frames(hostile_videos.growing_frames_bomb()))
 
 
 def test_garbage_empty_and_cut_videos(story: bytes) -> None:
