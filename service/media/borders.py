@@ -54,7 +54,7 @@ def _bar_lines(lines: np.ndarray) -> int:
     return limit
 
 
-def _trim(rgb: np.ndarray, box: Box, rows: bool) -> Box:
+def trim(rgb: np.ndarray, box: Box, rows: bool) -> Box:
     """`box` with the bars above and below it (`rows`) or left and right of it cut off,
     looking only at the pixels inside `box`."""
     left, top, right, bottom = box
@@ -87,8 +87,8 @@ def content_box(rgb: np.ndarray) -> Box:
     every side judged over the whole image; the whole image when there are none."""
     height, width = rgb.shape[:2]
     whole: Box = (0, 0, width, height)
-    _, top, _, bottom = _trim(rgb, whole, rows=True)
-    left, _, right, _ = _trim(rgb, whole, rows=False)
+    _, top, _, bottom = trim(rgb, whole, rows=True)
+    left, _, right, _ = trim(rgb, whole, rows=False)
     return _kept(rgb, (left, top, right, bottom))
 
 
@@ -96,7 +96,7 @@ def _nested_box(rgb: np.ndarray) -> Box:
     height, width = rgb.shape[:2]
     box: Box = (0, 0, width, height)
     for rows in (True, False, True):
-        box = _trim(rgb, box, rows)
+        box = trim(rgb, box, rows)
     return _kept(rgb, box)
 
 

@@ -32,9 +32,16 @@ STEP = 20  # grey levels between the rows (columns) on either side of a line
 MAX_LINES = 8  # candidate rows and columns kept per direction, besides the edges
 MIN_LINE_SHARE = 0.12  # a candidate line is strong over at least this share of the upload
 SUPPORT = 0.55  # share of a panel's side that must be strong
-MIN_SIDE = 0.2  # a panel's width and height, as shares of the upload's
+MIN_SIDE = 0.12  # a panel's width and height, as shares of the upload's
+# Panels with a side under LARGE_SIDE of the upload's (a landscape photo pasted at half
+# the width of a portrait picture is 15-18 % of its height) come after all larger ones:
+# a busy picture has many small well-supported rectangles that would crowd out tiles.
+LARGE_SIDE = 0.2
 MAX_AREA = 0.85  # a panel covers less than this share of the upload (else it is the upload)
 MAX_PANELS = 10
+# Besides them, at most MAX_GROWN panels grown along their sides' lines (`_grown`), which
+# run on past a side found inside the photo; GAP pixels without a line end a side.
+MAX_GROWN, GAP = 4, 3
 # A regular collage: lines within GRID_SLACK of a side's thirds or halves, each strong
 # over GRID_SUPPORT of the whole side, cut it into cells (found before the rectangles).
 GRID_SLACK, GRID_SUPPORT = 0.03, 0.5
@@ -44,15 +51,16 @@ NEAR = 3  # candidate lines closer than this (pixels of the grey copy) are one
 OVERLAP = 0.8  # panels sharing more than this (intersection over union) are one
 
 
-def _strong(grey: np.ndarray) -> np.ndarray:
+def _strong(colour: np.ndarray) -> np.ndarray:
     """(h + 1, w) booleans: is there a horizontal line between rows y - 1 and y at x
-    (row 0 and row h are the upload's own edges, always lines)."""
-    height = grey.shape[0]
+    (row 0 and row h are the upload's own edges, always lines). `colour` is (h, w, 3):
+    a photo pasted on a picture of the same brightness still differs in some channel."""
+    height = colour.shape[0]
     lines = np.arange(height + 1)
     # row y-2 against row y+1: a boundary blended over a row by resampling still counts
-    above = grey[np.clip(lines - 2, 0, height - 1)]
-    below = grey[np.clip(lines + 1, 0, height - 1)]
-    strong = np.abs(below - above) > STEP
+    above = colour[np.clip(lines - 2, 0, height - 1)]
+    below = colour[np.clip(lines + 1, 0, height - 1)]
+    strong = np.abs(below - above).max(axis=2) > STEP
     strong[0] = strong[height] = True
     return np.asarray(strong, dtype=bool)
 
@@ -153,9 +161,10 @@ def panel_boxes(rgb: np.ndarray) -> list[Box]:
     height, width = rgb.shape[:2]
     if height < 32 or width < 32:
         return []
-    grey = rgb.astype(np.float32).mean(axis=2)
-    rows_strong = _strong(grey)  # (h + 1, w)
-    cols_strong = _strong(grey.T)  # (w + 1, h)
+    colour = rgb.astype(np.int16)
+    grey = colour.mean(axis=2, dtype=np.float32)
+    rows_strong = _strong(colour)  # (h + 1, w)
+    cols_strong = _strong(colour.transpose(1, 0, 2))  # (w + 1, h)
     ys = _candidates(rows_strong, grey)
     xs = _candidates(cols_strong, grey.T)
     h_support = _supports(rows_strong, ys, xs)  # [row i, x a, x b]
@@ -170,25 +179,67 @@ def panel_boxes(rgb: np.ndarray) -> list[Box]:
     widths = (xs[None, :] - xs[:, None])[None, None, :, :]
     ok = (worst >= SUPPORT) & (heights >= MIN_SIDE * height) & (widths >= MIN_SIDE * width)
     ok &= heights * widths < MAX_AREA * width * height
-    # a line strong over SPLIT of the rectangle crosses it whole: two panels, each found
-    # on its own. Candidate lines are more than NEAR apart, so the lines strictly between
-    # two others are inside.
+    # a line strong over SPLIT of the rectangle crosses it whole: most likely two panels,
+    # each found on its own, but also a photo with a straight edge of its own (a horizon,
+    # a table's edge), so such rectangles come after the uncrossed ones rather than never.
+    # Candidate lines are more than NEAR apart, so the lines strictly between two others
+    # are inside.
     between_rows = _between(np.cumsum(h_support >= SPLIT, axis=0))  # [i1, i2, j1, j2]
     between_cols = _between(np.cumsum(v_support >= SPLIT, axis=0))  # [j1, j2, i1, i2]
-    ok &= between_rows == 0
-    ok &= between_cols.transpose(2, 3, 0, 1) == 0
+    crossed = (between_rows > 0) | (between_cols.transpose(2, 3, 0, 1) > 0)
+    small = (heights < LARGE_SIDE * height) | (widths < LARGE_SIDE * width)
     found = [
-        (float(worst[i1, i2, j1, j2]), (int(xs[j1]), int(ys[i1]), int(xs[j2]), int(ys[i2])))
+        (
+            bool(small[i1, i2, j1, j2]),
+            bool(crossed[i1, i2, j1, j2]),
+            float(worst[i1, i2, j1, j2]),
+            (int(xs[j1]), int(ys[i1]), int(xs[j2]), int(ys[i2])),
+        )
         for i1, i2, j1, j2 in zip(*np.nonzero(ok), strict=True)
     ]
-    found.sort(key=lambda f: (-f[0], -(f[1][2] - f[1][0]) * (f[1][3] - f[1][1])))
+    found.sort(key=lambda f: (f[0], f[1], -f[2], -(f[3][2] - f[3][0]) * (f[3][3] - f[3][1])))
     kept: list[Box] = _grid_cells(rows_strong, cols_strong)[:MAX_PANELS]
-    for _, box in found:
+    for _, _, _, box in found:
         if all(_iou(box, k) <= OVERLAP for k in kept):
             kept.append(box)
         if len(kept) == MAX_PANELS:
             break
-    return kept
+    grown = [_grown(box, rows_strong, cols_strong) for box in kept]
+    extra = [g for g in dict.fromkeys(grown) if g not in kept][:MAX_GROWN]
+    return kept + extra
+
+
+def _run_around(line: np.ndarray, lo: int, hi: int) -> tuple[int, int]:
+    """The run of strong pixels of `line` (the best of a line and its neighbours, as
+    booleans) reaching from lo and hi outwards, gaps of up to GAP pixels bridged."""
+    start, end = lo, hi
+    while start > 0 and line[max(0, start - GAP) : start].any():
+        start -= 1
+    while end < len(line) and line[end : end + GAP].any():
+        end += 1
+    return start, end
+
+
+def _grown(box: Box, rows_strong: np.ndarray, cols_strong: np.ndarray) -> Box:
+    """`box` with its top and bottom moved out as far as both its left and right sides
+    go on being lines (and its left and right likewise): a photo whose sky or margin is
+    as light as the white around it has sides running past the line found inside it."""
+    left, top, right, bottom = box
+
+    def side(strong: np.ndarray, at: int) -> np.ndarray:
+        near = strong[max(0, at - 1) : at + 2]
+        return np.asarray(near.any(axis=0))
+
+    up_l, down_l = _run_around(side(cols_strong, left), top, bottom)
+    up_r, down_r = _run_around(side(cols_strong, right), top, bottom)
+    left_t, right_t = _run_around(side(rows_strong, top), left, right)
+    left_b, right_b = _run_around(side(rows_strong, bottom), left, right)
+    return (
+        max(left_t, left_b),
+        max(up_l, up_r),
+        min(right_t, right_b),
+        min(down_l, down_r),
+    )
 
 
 def _between(crossing: np.ndarray) -> np.ndarray:

@@ -16,10 +16,11 @@ import pdqhash
 from PIL import Image
 
 from service.domain import MatchPart
-from service.media.borders import Box, content_box
+from service.media.borders import MIN_CONTENT, Box, trim
 from service.media.deskew import deskewed, rotation_angle
 from service.media.hashes import pack_bits
 from service.media.panels import panel_boxes
+from service.media.snap import snapped
 
 # Each panel is hashed from a copy at most this many pixels on its long side. PDQ reduces
 # every picture to 64 x 64 first, so this moves a panel's hash by a few bits at most and
@@ -44,10 +45,20 @@ def _pdq(image: Image.Image, side: int) -> tuple[bytes, int]:
 
 def _trimmed(small: np.ndarray, box: Box) -> Box:
     """`box` without the uniform bars inside it (a gutter's sliver, the white around a
-    photo fitted into a collage cell), as service.media.borders cuts them."""
+    photo fitted into a collage cell), as service.media.borders cuts them but however
+    thin: a 5-pixel sliver of gutter on a 250-pixel tile moves PDQ by 30 bits or more."""
     left, top, right, bottom = box
-    inner = content_box(small[top:bottom, left:right])
-    return left + inner[0], top + inner[1], left + inner[2], top + inner[3]
+    cell = small[top:bottom, left:right]
+    height, width = cell.shape[:2]
+    x0, y0, x1, y1 = trim(cell, trim(cell, (0, 0, width, height), rows=True), rows=False)
+    if y1 - y0 < MIN_CONTENT * height or x1 - x0 < MIN_CONTENT * width:
+        return box
+    return left + x0, top + y0, left + x1, top + y1
+
+
+def _scaled(box: Box, scale: float) -> Box:
+    left, top, right, bottom = box
+    return round(left * scale), round(top * scale), round(right * scale), round(bottom * scale)
 
 
 def describe(box: Box, width: int, height: int) -> str:
@@ -79,8 +90,8 @@ def region_queries(
         # the white around a photo fitted into a cell), when they differ: a photo with
         # its own flat margin is cut by its victim's windows one way or the other
         for cut in dict.fromkeys((box, _trimmed(small, box))):
-            left, top, right, bottom = (round(v * scale) for v in cut)
-            value, quality = _pdq(image.crop((left, top, right, bottom)), PANEL_SIDE)
+            full = snapped(image, _scaled(cut, scale), max(2, round(2 * scale)))
+            value, quality = _pdq(image.crop(full), PANEL_SIDE)
             if quality >= min_quality:
                 found.append(RegionQuery(value, MatchPart.PANEL, describe(cut, width, height)))
     return found
