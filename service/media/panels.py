@@ -7,16 +7,25 @@ an axis-aligned rectangle whose four sides are straight lines of strong contrast
 a gutter, a white margin, a neighbouring tile or the busy picture it was pasted on) or the
 upload's own edges. `panel_boxes` finds those rectangles:
 
-1. on a grey copy (at most crops.HASH_SIDE pixels), a pixel is on a horizontal line when
-   the rows two apart around it differ by more than STEP levels (a blended, resampled
-   edge row still counts), likewise for vertical lines;
+1. on a copy of at most crops.HASH_SIDE pixels, a pixel is on a horizontal line when
+   the rows two apart around it differ by more than STEP levels in some channel (a
+   blended, resampled edge row still counts; a photo pasted on a picture as bright as
+   it still differs in colour), likewise for vertical lines;
 2. candidate lines are the rows and columns with the most such pixels (at most
    MAX_LINES each, plus the upload's edges);
 3. a rectangle between two candidate rows and two candidate columns is a panel when each
    of its sides is a line over at least SUPPORT of its length, it is no smaller than
-   MIN_SIDE of the upload's sides, it is not the whole upload, and no candidate line
-   crosses it whole (then it is two panels, found on their own);
-4. at most MAX_PANELS are kept, best supported first, near-duplicates dropped.
+   MIN_SIDE of the upload's sides and it is not the whole upload;
+4. at most MAX_PANELS are kept, near-duplicates dropped: the cells of a regular grid,
+   then rectangles at least LARGE_SIDE of each side, then smaller ones (a landscape
+   photo pasted at half the width of a portrait picture); within each, those no line
+   crosses whole (else they are most likely two panels, found on their own) before
+   crossed ones (a photo's own horizon crosses it too), best supported first;
+5. and at most MAX_GROWN of them grown along their sides' lines, which run on past a
+   side found inside the photo (a light sky against a white margin).
+
+The caller trims each panel's uniform bars and snaps its sides onto the upload's edges
+at full resolution (service.media.regions, service.media.snap).
 
 Pure numpy over an RGB array; a natural photo's own rectangles (windows, doors, frames on
 a wall) can pass too and only cost their hash: each panel is checked, never trusted.
