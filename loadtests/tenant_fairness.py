@@ -13,7 +13,7 @@ health (5 s deadline, the shipped liveness probe's):
             server's CPU time from the deadline until it is idle again is what the
             abandoned batch kept costing
 
-    git archive <rev> | tar -x -C /tmp/before
+    git archive 1ebda97 service | tar -x -C /tmp/before   # main before the change
     python -m loadtests.tenant_fairness --baseline /tmp/before --entries 100000
 
 The table gives the quiet tenant's latency (p50/p99/max over the load's duration, and
@@ -68,8 +68,8 @@ def cli(code: Path | None, *args: str) -> str:
 
 def _env(code: Path | None) -> dict[str, str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    if code is not None:
-        env["PYTHONPATH"] = str(code)
+    if code is not None:  # its own generated proto code too, if the proto changed since
+        env["PYTHONPATH"] = f"{code}{os.pathsep}{code / 'service' / '_generated'}"
     return env
 
 
@@ -311,8 +311,7 @@ def run_version(name: str, code: Path | None, args: argparse.Namespace, workdir:
     review_check = hashes_request(seeded.pending, "quiet-review")
     rows = []
     extra = ["--key-cache-seconds", str(args.key_cache_seconds)]
-    if code is None:
-        extra += ["--processes", "1"]  # one serving process, as the code before ran
+    extra += ["--processes", "1"]  # one serving process (both versions know the flag)
     with server(code, data_dir, extra) as (target, pid):
         idle = [quiet_once(target, seeded.keys, r, args.seconds) for r in (hash_check,)]
         rows.append(row(name, "no load (hash check)", *idle[0], "-"))
