@@ -8,9 +8,11 @@ second.
 
     pip install vpdq   # builds against FFmpeg: apt-get install libavcodec-dev \
                        #   libavformat-dev libswscale-dev libavutil-dev libavdevice-dev pkg-config
-    python -m loadtests.video_cost
+    python -m loadtests.video_cost --agreement
 
-The reference is optional: without it only HashGuard's figures are printed.
+`--agreement` also hashes the quality benchmark's edits of that video (VP9, half
+height, bitrate / 4, 24 fps, a 20 % clip, mirrored, letterboxed) with both. The
+reference is optional: without it only HashGuard's figures are printed.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from loadtests.photos import load_registry
-from loadtests.quality_videos import DEFAULT_CACHE, FPS, SIZE, _cached, _scenes
+from loadtests.quality_videos import DEFAULT_CACHE, FPS, SIZE, _cached, _scenes, edits
 from loadtests.videos import encode, frames
 from service.media.video import VideoLimits, sample_frames
 from service.media.video_hashes import FrameHash, hash_frames
@@ -90,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="decoder/hasher threads, both")
+    parser.add_argument(
+        "--agreement", action="store_true", help="also compare both on edits of the video"
+    )
     args = parser.parse_args(argv)
     data = make_video(args.cache)
     try:
@@ -121,8 +127,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{best['hashguard'] / best['vpdq reference']:.2f}"
         )
         print("agreement: " + agreement(results["hashguard"], results["vpdq reference"]))
+        if args.agreement:
+            agree_on_edits(data, args.cache, args.threads)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     return 0
+
+
+def agree_on_edits(data: bytes, cache: Path, threads: int) -> None:
+    """Agreement on the quality benchmark's edits of the same video (other codecs,
+    sizes, frame rates, a clip), each file hashed by both."""
+    made = edits([])
+    print(f"{'file':<22} agreement (frames HashGuard vs reference; distances per second)")
+    for name in ("vp9", "half height", "bitrate/4", "24fps", "clip 20%", "mirror", "letterbox"):
+        edited = _cached(cache, f"cost edit v1 {name} {SECONDS}", partial(made[name], data))
+        suffix = ".webm" if name == "vp9" else ".mp4"
+        with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
+            handle.write(edited)
+            handle.flush()
+            a, b = ours(handle.name, threads), reference(handle.name, threads)
+        print(f"{name:<22} {agreement(a, b)}")
 
 
 if __name__ == "__main__":

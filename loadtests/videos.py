@@ -75,8 +75,10 @@ def encode(
     fps: float,
     encoding: str = "h264",
     bitrate: int | None = None,
+    preset: str = "veryfast",
 ) -> bytes:
-    """Encode RGB frames with one of ENCODINGS; returns the file's bytes."""
+    """Encode RGB frames with one of ENCODINGS; returns the file's bytes. `preset` is
+    x264's speed preset (the quality benchmark re-encodes its edits "ultrafast")."""
     codec, container_format, pix_fmt = ENCODINGS[encoding]
     out = io.BytesIO()
     with av.open(out, mode="w", format=container_format) as container:
@@ -86,7 +88,7 @@ def encode(
         if bitrate:
             stream.bit_rate = bitrate
         if codec == "libx264":
-            stream.options = {"preset": "veryfast", **({} if bitrate else {"crf": "23"})}
+            stream.options = {"preset": preset, **({} if bitrate else {"crf": "23"})}
         elif codec == "libvpx-vp9":
             stream.options = {
                 "deadline": "realtime",

@@ -6,10 +6,17 @@ own id in a HammingIndex: the video's entry id shifted left by FRAME_BITS, plus 
 frame's number. An upload's frame queries are searched in one call; the hits are turned
 back into (upload frame, video, listed frame, distance) pairs for the match rule
 (service/video_match.py). Knows nothing of the store or grpc.
+
+When a video is listed, its frames are also searched among the videos listed before it:
+frames it shares with videos that are not copies of it (a site's intro card, a logo)
+are counted on both sides (ListedVideo.shared), so the rule weighs them 1/(1 + k).
+Two videos are copies when the frames they share make up `copy_share` of either one's
+informative frames (one leak listed twice, or a clip of it listed as well).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable, Sequence
 
@@ -29,6 +36,8 @@ class VideoList:
         self.rule = rule or VideoRule()
         self._frames = HammingIndex(256)
         self._videos: dict[int, ListedVideo] = {}
+        # entry -> other entry -> this entry's frames within the threshold of the other's
+        self._sharers: dict[int, dict[int, set[int]]] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -51,16 +60,29 @@ class VideoList:
         with self._lock:
             if entry_id in self._videos:
                 return
+            numbers = [n for n, f in enumerate(frames) if f.quality >= self.rule.min_quality]
+            links: dict[int, tuple[set[int], set[int]]] = {}  # other -> (mine, theirs)
+            if numbers:
+                ids = (np.int64(entry_id) << FRAME_BITS) + np.array(numbers, dtype=np.int64)
+                values = np.frombuffer(b"".join(frames[n].pdq for n in numbers), dtype=np.uint8)
+                values = values.reshape(len(numbers), -1)
+                if len(self._frames):
+                    hits = self._frames.search(values, self.rule.frame_distance)
+                    for number, (found, _) in zip(numbers, hits, strict=True):
+                        for frame_id in found.tolist():
+                            mine, theirs = links.setdefault(frame_id >> FRAME_BITS, (set(), set()))
+                            mine.add(number)
+                            theirs.add(frame_id & FRAME_MASK)
+                self._frames.add(ids, values)
             self._videos[entry_id] = ListedVideo(
                 np.array([f.timestamp for f in frames], dtype=np.float64),
                 np.array([f.quality for f in frames], dtype=np.uint8),
             )
-            numbers = [n for n, f in enumerate(frames) if f.quality >= self.rule.min_quality]
-            if not numbers:
-                return
-            ids = (np.int64(entry_id) << FRAME_BITS) + np.array(numbers, dtype=np.int64)
-            values = np.frombuffer(b"".join(frames[n].pdq for n in numbers), dtype=np.uint8)
-            self._frames.add(ids, values.reshape(len(numbers), -1))
+            self._sharers[entry_id] = {other: mine for other, (mine, _) in links.items()}
+            for other, (_, theirs) in links.items():
+                self._sharers[other][entry_id] = theirs
+            for entry in (entry_id, *links):
+                self._count_shared(entry)
 
     def remove(self, entry_ids: Iterable[int]) -> int:
         """Stop matching these videos; returns how many were listed."""
@@ -76,9 +98,30 @@ class VideoList:
                 ]
             )
             self._frames.remove(ids)
+            touched: set[int] = set()
             for e in gone:
                 del self._videos[e]
+                for other in self._sharers.pop(e, {}):
+                    if other in self._sharers:
+                        self._sharers[other].pop(e, None)
+                        touched.add(other)
+            for entry in touched - set(gone):
+                self._count_shared(entry)
             return len(gone)
+
+    def _count_shared(self, entry_id: int) -> None:
+        """Recount, for each frame of a listed video, the unrelated videos sharing it."""
+        video = self._videos[entry_id]
+        shared = np.zeros(len(video.qualities), dtype=np.int64)
+        for other, mine in self._sharers[entry_id].items():
+            theirs = self._sharers[other][entry_id]
+            if not (
+                len(mine) >= self.rule.copy_share * _informative(video, self.rule)
+                or len(theirs)
+                >= self.rule.copy_share * _informative(self._videos[other], self.rule)
+            ):
+                shared[list(mine)] += 1
+        self._videos[entry_id] = dataclasses.replace(video, shared=shared if shared.any() else None)
 
     def search(self, query: QueryFrames) -> list[VideoMatch]:
         """Every listed video the upload matches by the rule, best first."""
@@ -94,3 +137,7 @@ class VideoList:
                 if entry_id in videos:
                     pairs.append(FramePair(owner, entry_id, frame_id & FRAME_MASK, distance))
         return match_videos(query.timestamps, query.qualities, pairs, videos, self.rule)
+
+
+def _informative(video: ListedVideo, rule: VideoRule) -> int:
+    return max(1, int((video.qualities >= rule.min_quality).sum()))

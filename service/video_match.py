@@ -62,10 +62,19 @@ class FramePair:
 
 @dataclass(frozen=True, slots=True)
 class ListedVideo:
-    """What the rule needs of a listed video: each frame's time and quality."""
+    """What the rule needs of a listed video: each frame's time and quality, and for each
+    frame how many other listed videos, not copies of this one, hold a frame within the
+    PDQ threshold of it (a site's intro card listed with many leaks; None: not known)."""
 
     timestamps: np.ndarray  # float64 seconds, one per frame
     qualities: np.ndarray  # uint8, one per frame
+    shared: np.ndarray | None = None  # int, one per frame
+
+    def weights(self) -> np.ndarray:
+        """What each frame counts for: 1/(1 + k) for a frame k unrelated videos share."""
+        if self.shared is None:
+            return np.ones(len(self.timestamps))
+        return 1.0 / (1.0 + self.shared)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,12 +166,14 @@ def _decide(
 ) -> VideoMatch | None:
     query_frames = sorted({q for q, _ in found})
     listed_frames = sorted({j for _, j in found})
+    listed_weights = video.weights()
     # Shares are of whole seconds: the upload may be sampled more densely than one frame
     # a second, and a frame between two listed seconds need not match either.
     by_second: dict[int, float] = {}
-    for q in query_frames:
+    for q, j in found:
         second = int(query_timestamps[q] + 1e-6)
-        by_second[second] = max(by_second.get(second, 0.0), float(weights[q]))
+        weight = min(float(weights[q]), float(listed_weights[j]))
+        by_second[second] = max(by_second.get(second, 0.0), weight)
     upload_share = sum(by_second.values()) / max(1, query_seconds)
     listed_share = len(listed_frames) / max(1, int((video.qualities >= rule.min_quality).sum()))
     distance = _distance(found)
@@ -177,7 +188,7 @@ def _decide(
             upload_share,
             listed_share,
         )
-    run = _best_run(found, weights, query_timestamps, video.timestamps, rule)
+    run = _best_run(found, weights, listed_weights, query_timestamps, video.timestamps, rule)
     if run is None:
         return None
     run_weight, run_query, run_listed = run
@@ -207,14 +218,16 @@ def _distance(found: Mapping[tuple[int, int], int]) -> int:
 def _best_run(
     found: Mapping[tuple[int, int], int],
     weights: np.ndarray,
+    listed_weights: np.ndarray,
     query_timestamps: np.ndarray,
     listed_timestamps: np.ndarray,
     rule: VideoRule,
 ) -> tuple[float, list[int], list[int]] | None:
     """The heaviest run matched at one time offset, if it is heavy enough. A run's weight
     is in seconds of the listed video: each listed frame (one a second) counts once, at
-    the weight of the upload frames aligned to it. Only the most common offsets are tried
-    (OFFSETS_TRIED), so a long upload of a static scene stays cheap."""
+    the weight of the upload frames aligned to it (and at most its own weight). Only the
+    most common offsets are tried (OFFSETS_TRIED), so a long upload of a static scene
+    stays cheap."""
     pairs = np.array(list(found), dtype=np.int64).reshape(-1, 2)
     offsets = query_timestamps[pairs[:, 0]] - listed_timestamps[pairs[:, 1]]
     bins, counts = np.unique(np.round(offsets / rule.offset_tolerance), return_counts=True)
@@ -228,7 +241,8 @@ def _best_run(
             seconds: dict[int, float] = {}
             for q in run:
                 for j in aligned[q]:
-                    seconds[j] = max(seconds.get(j, 0.0), float(weights[q]))
+                    weight = min(float(weights[q]), float(listed_weights[j]))
+                    seconds[j] = max(seconds.get(j, 0.0), weight)
             weight = sum(seconds.values())
             if best is None or weight > best[0]:
                 best = (weight, run, sorted(seconds))
