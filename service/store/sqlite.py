@@ -2,7 +2,11 @@
 
 WAL mode with synchronous=FULL, so a write is on disk when its call returns. Each
 thread has its own connection; writes are serialised by a lock in this process and by
-SQLite's busy timeout across processes (e.g. `hashguard import` beside a server).
+SQLite's busy timeout across processes (`serve --processes N`, `hashguard import` beside
+a server): every write is one BEGIN IMMEDIATE transaction, which takes the write lock
+up front and so waits (up to 30 s) instead of failing on a lock upgrade; and as writers
+commit one at a time, change-log seqs become visible in order, which the followers
+rely on.
 """
 
 from __future__ import annotations
@@ -51,10 +55,13 @@ class SQLiteDatabase(Database):
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            # The busy timeout first: with several processes writing (`serve --processes
+            # N`, `hashguard import` beside a server), even switching to WAL may have to
+            # wait for another connection's lock rather than fail with "database is locked".
+            conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn
             with self._connections_lock:
                 self._connections.append(conn)
