@@ -85,13 +85,17 @@ def region_queries(
         if quality >= min_quality:
             found.append(RegionQuery(value, MatchPart.ROTATED, f"turned back {angle:+.1f}°"))
     scale = image.width / width
+    # each panel as found and without the uniform bars inside it (a gutter's sliver, the
+    # white around a photo fitted into a cell), when they differ: a photo with its own
+    # flat margin is cut by its victim's windows one way or the other. Cuts that snap
+    # onto the same box of the upload are hashed once.
+    reach = max(2, round(2 * scale))
+    cuts: dict[Box, Box] = {}
     for box in panel_boxes(small):
-        # the panel as found and without the uniform bars inside it (a gutter's sliver,
-        # the white around a photo fitted into a cell), when they differ: a photo with
-        # its own flat margin is cut by its victim's windows one way or the other
-        for cut in dict.fromkeys((box, _trimmed(small, box))):
-            full = snapped(image, _scaled(cut, scale), max(2, round(2 * scale)))
-            value, quality = _pdq(image.crop(full), PANEL_SIDE)
-            if quality >= min_quality:
-                found.append(RegionQuery(value, MatchPart.PANEL, describe(cut, width, height)))
+        for cut in (box, _trimmed(small, box)):
+            cuts.setdefault(snapped(image, _scaled(cut, scale), reach), cut)
+    for full, cut in cuts.items():
+        value, quality = _pdq(image.crop(full), PANEL_SIDE)
+        if quality >= min_quality:
+            found.append(RegionQuery(value, MatchPart.PANEL, describe(cut, width, height)))
     return found
